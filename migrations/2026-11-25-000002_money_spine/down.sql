@@ -1,0 +1,13 @@
+DROP TABLE idempotency_keys;
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_heads;
+DROP TABLE audit_events;
+DROP SEQUENCE audit_seq;
+DROP TABLE postings;
+DROP TABLE journal_entries;
+DROP TABLE accounts;
+DROP FUNCTION apply_postings();
+DROP FUNCTION check_entry_balanced();
+DROP TABLE fund_sources;
+DROP TABLE funds;
+DROP FUNCTION refuse_change();

@@ -1,0 +1,163 @@
+//! Environment → typed configuration. Secrets are wrapped (`secrecy`) so that they never print,
+//! not even in a `Debug` of the whole configuration.
+
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// Everything the service reads from its environment (API.md, "Running").
+#[derive(Debug)]
+pub struct Config {
+    /// `DATABASE_URL`; may hold a password, hence secret.
+    pub database_url: SecretString,
+    /// `UNIONFUND_BIND`, default `127.0.0.1:8080`.
+    pub bind: String,
+    /// Signing keys for access tokens.
+    pub jwt: JwtConfig,
+    /// `UNIONFUND_ADMIN_USERNAME` / `UNIONFUND_ADMIN_PASSWORD`: the first admin.
+    pub first_admin: Option<(String, SecretString)>,
+    /// `UNIONFUND_CORS_ORIGINS`, comma-separated; empty means no cross-origin access.
+    pub cors_origins: Vec<String>,
+    /// `UNIONFUND_LOG_FORMAT=json` for JSON lines.
+    pub log_json: bool,
+    /// `UNIONFUND_DB_POOL_SIZE`, default 10. The server allows 100 connections in all.
+    pub pool_size: u32,
+    /// `UNIONFUND_WORKERS`: HTTP worker threads, default the number of cores.
+    pub workers: usize,
+    /// `UNIONFUND_TOKEN_TTL_SECS`: access-token lifetime, default 900 (15 minutes).
+    pub token_ttl_secs: i64,
+    /// Login attempts allowed per username before the throttle answers 429.
+    pub login_burst_per_username: u32,
+    /// Login attempts allowed per client address before the throttle answers 429.
+    pub login_burst_per_address: u32,
+    /// `UNIONFUND_CHECKPOINT_SECS`: how often an audit checkpoint is taken, default 300; 0 = never.
+    pub checkpoint_every_secs: u64,
+}
+
+/// HMAC keys for HS256 tokens. The current key signs; previous keys still verify (rotation).
+pub struct JwtConfig {
+    /// The signing key.
+    pub current: SecretBox<Vec<u8>>,
+    /// Keys that verify tokens signed before a rotation.
+    pub previous: Vec<SecretBox<Vec<u8>>>,
+    /// True when no key was configured and a random one was made for this process.
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("current", &"[redacted]")
+            .field("previous", &self.previous.len())
+            .field("generated", &self.generated)
+            .finish()
+    }
+}
+
+impl JwtConfig {
+    /// A key from text (at least 32 bytes, as RFC 7518 asks of HS256 keys).
+    pub fn from_secret(secret: &str) -> Result<Self, ConfigError> {
+        Ok(Self { current: key(secret)?, previous: Vec::new(), generated: false })
+    }
+
+    /// A random key for this process only: tokens die with it.
+    pub fn random() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Self { current: SecretBox::new(Box::new(bytes.to_vec())), previous: Vec::new(), generated: true }
+    }
+}
+
+fn key(secret: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
+    let secret = secret.trim();
+    if secret.len() < 32 {
+        return Err(ConfigError("UNIONFUND_JWT_SECRET must be at least 32 bytes".into()));
+    }
+    Ok(SecretBox::new(Box::new(secret.as_bytes().to_vec())))
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The database used when `DATABASE_URL` is unset: the local PostgreSQL, database `unionfund`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/unionfund";
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError(format!("{name} is not a valid number: {v:?}"))),
+    }
+}
+
+impl Config {
+    /// Defaults that work on a machine with a local PostgreSQL; tests start from these.
+    pub fn defaults(database_url: &str) -> Self {
+        Self {
+            database_url: SecretString::from(database_url.to_owned()),
+            bind: "127.0.0.1:8080".into(),
+            jwt: JwtConfig::random(),
+            first_admin: None,
+            cors_origins: Vec::new(),
+            log_json: false,
+            pool_size: 10,
+            workers: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            token_ttl_secs: 900,
+            login_burst_per_username: 5,
+            login_burst_per_address: 30,
+            checkpoint_every_secs: 300,
+        }
+    }
+
+    /// Reads the environment (API.md, "Running").
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut c = Self::defaults(&var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()));
+        if let Some(bind) = var("UNIONFUND_BIND") {
+            c.bind = bind;
+        }
+        let secret = match (var("UNIONFUND_JWT_SECRET"), var("UNIONFUND_JWT_SECRET_FILE")) {
+            (Some(s), _) => Some(s),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("UNIONFUND_JWT_SECRET_FILE {path}: {e}")))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(secret) = secret {
+            c.jwt = JwtConfig::from_secret(&secret)?;
+            if let Some(previous) = var("UNIONFUND_JWT_PREVIOUS_SECRETS") {
+                c.jwt.previous = previous.split(',').map(key).collect::<Result<_, _>>()?;
+            }
+        }
+        c.first_admin = match (var("UNIONFUND_ADMIN_USERNAME"), var("UNIONFUND_ADMIN_PASSWORD")) {
+            (Some(u), Some(p)) => Some((u, SecretString::from(p))),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "set both UNIONFUND_ADMIN_USERNAME and UNIONFUND_ADMIN_PASSWORD, or neither".into(),
+                ));
+            }
+        };
+        c.cors_origins = var("UNIONFUND_CORS_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default();
+        c.log_json = var("UNIONFUND_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
+        c.pool_size = parsed("UNIONFUND_DB_POOL_SIZE", c.pool_size)?;
+        c.workers = parsed("UNIONFUND_WORKERS", c.workers)?;
+        c.token_ttl_secs = parsed("UNIONFUND_TOKEN_TTL_SECS", c.token_ttl_secs)?;
+        c.login_burst_per_username = parsed("UNIONFUND_LOGIN_BURST_PER_USERNAME", c.login_burst_per_username)?;
+        c.login_burst_per_address = parsed("UNIONFUND_LOGIN_BURST_PER_ADDRESS", c.login_burst_per_address)?;
+        c.checkpoint_every_secs = parsed("UNIONFUND_CHECKPOINT_SECS", c.checkpoint_every_secs)?;
+        if c.pool_size == 0 || c.workers == 0 || c.token_ttl_secs <= 0 {
+            return Err(ConfigError("pool size, workers and token lifetime must be positive".into()));
+        }
+        Ok(c)
+    }
+
+    /// The database URL, for the pool only.
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}

@@ -1,0 +1,137 @@
+//! Funds, their sources, and their balances (read from the ledger's accounts).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::schema::{accounts, fund_sources, funds};
+use crate::error::Error;
+
+/// A fund as stored; its money is in the ledger, not here.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = funds)]
+#[allow(missing_docs)]
+pub struct FundRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub year: i32,
+    pub org_id: Uuid,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A source of a fund's money.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fund_sources)]
+#[allow(missing_docs)]
+pub struct SourceRow {
+    pub id: Uuid,
+    pub fund_id: Uuid,
+    pub kind: String,
+    pub amount: Decimal,
+    pub matching_ratio: Option<Decimal>,
+    pub description: String,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One fund.
+pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<FundRow, Error> {
+    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).first(conn)?)
+}
+
+/// One fund, locked: every money movement of a fund holds this lock first (lock order, step 2).
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<FundRow, Error> {
+    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).for_update().first(conn)?)
+}
+
+/// A page of funds in creation order.
+pub fn list(
+    conn: &mut PgConnection,
+    year: Option<i32>,
+    kind: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<FundRow>, Error> {
+    let mut q = funds::table.select(FundRow::as_select()).into_boxed();
+    if let Some(year) = year {
+        q = q.filter(funds::year.eq(year));
+    }
+    if let Some(kind) = kind {
+        q = q.filter(funds::kind.eq(kind.to_owned()));
+    }
+    if let Some(after) = after {
+        q = q.filter(funds::id.gt(after));
+    }
+    Ok(q.order(funds::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Inserts a fund.
+pub fn insert(conn: &mut PgConnection, row: &FundRow) -> Result<(), Error> {
+    diesel::insert_into(funds::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Writes the fund's name and bumped version (its `ETag`).
+pub fn update(conn: &mut PgConnection, row: &FundRow) -> Result<(), Error> {
+    diesel::update(funds::table.filter(funds::id.eq(row.id)))
+        .set((funds::name.eq(&row.name), funds::version.eq(row.version), funds::updated_at.eq(row.updated_at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The balances of a fund's accounts by code.
+pub fn balances(conn: &mut PgConnection, fund_id: Uuid) -> Result<HashMap<String, Decimal>, Error> {
+    let rows: Vec<(String, Decimal)> =
+        accounts::table.select((accounts::code, accounts::balance)).filter(accounts::fund_id.eq(fund_id)).load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The balances of several funds' accounts, by fund then code.
+pub fn balances_of(
+    conn: &mut PgConnection,
+    fund_ids: &[Uuid],
+) -> Result<HashMap<Uuid, HashMap<String, Decimal>>, Error> {
+    let rows: Vec<(Option<Uuid>, String, Decimal)> = accounts::table
+        .select((accounts::fund_id, accounts::code, accounts::balance))
+        .filter(accounts::fund_id.eq_any(fund_ids))
+        .load(conn)?;
+    let mut out: HashMap<Uuid, HashMap<String, Decimal>> = HashMap::new();
+    for (fund, code, balance) in rows {
+        if let Some(fund) = fund {
+            out.entry(fund).or_default().insert(code, balance);
+        }
+    }
+    Ok(out)
+}
+
+/// A fund's sources, in creation order.
+pub fn sources(
+    conn: &mut PgConnection,
+    fund_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<SourceRow>, Error> {
+    let mut q =
+        fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::fund_id.eq(fund_id)).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(fund_sources::id.gt(after));
+    }
+    Ok(q.order(fund_sources::id.asc()).limit(limit).load(conn)?)
+}
+
+/// All sources of several funds (for the matching figures).
+pub fn sources_of(conn: &mut PgConnection, fund_ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
+    Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::fund_id.eq_any(fund_ids)).load(conn)?)
+}
+
+/// Inserts a source.
+pub fn insert_source(conn: &mut PgConnection, row: &SourceRow) -> Result<(), Error> {
+    diesel::insert_into(fund_sources::table).values(row).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The only module that imports diesel. Rows and queries per feature; `write` is the one path
+//! through which every change, its ledger entry and its audit event are written.
+
+pub mod chain;
+pub mod funds;
+pub mod idempotency;
+pub mod orgs;
+pub mod pool;
+pub mod schema;
+pub mod users;
+pub mod write;
+
+pub use pool::{Conn, Pool};

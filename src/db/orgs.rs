@@ -1,0 +1,108 @@
+//! Organisation rows and queries.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::orgs;
+use crate::domain::policy::Scope;
+use crate::error::Error;
+
+/// An organisation as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = orgs)]
+#[allow(missing_docs)]
+pub struct OrgRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<Uuid>,
+    pub credit_code: Option<String>,
+    pub unit_kind: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Restricts a boxed query to what the scope may see.
+macro_rules! scoped {
+    ($q:expr, $scope:expr, $col:expr) => {
+        match $scope {
+            Scope::All => $q,
+            Scope::Org(own) => $q.filter($col.eq(own)),
+        }
+    };
+}
+
+/// One organisation, if it exists and the scope sees it.
+pub fn find(conn: &mut PgConnection, scope: Scope, id: Uuid) -> Result<OrgRow, Error> {
+    let q = orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).into_boxed();
+    Ok(scoped!(q, scope, orgs::id).first(conn)?)
+}
+
+/// One organisation, locked for update.
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<OrgRow, Error> {
+    Ok(orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).for_update().first(conn)?)
+}
+
+/// A page of organisations after `after`, in creation order.
+pub fn list(
+    conn: &mut PgConnection,
+    scope: Scope,
+    kind: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OrgRow>, Error> {
+    let mut q = orgs::table.select(OrgRow::as_select()).into_boxed();
+    q = scoped!(q, scope, orgs::id);
+    if let Some(kind) = kind {
+        q = q.filter(orgs::kind.eq(kind.to_owned()));
+    }
+    if let Some(after) = after {
+        q = q.filter(orgs::id.gt(after));
+    }
+    Ok(q.order(orgs::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Inserts an organisation. A credit code already used elsewhere is a 409.
+pub fn insert(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
+    diesel::insert_into(orgs::table).values(row).execute(conn).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            Error::Conflict {
+                code: "duplicate_credit_code",
+                detail: "another organisation already has this unified social credit code".into(),
+            }
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// Writes a changed organisation back (its version already bumped by the caller).
+pub fn update(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
+    diesel::update(orgs::table.filter(orgs::id.eq(row.id)))
+        .set((
+            orgs::name.eq(&row.name),
+            orgs::parent_id.eq(row.parent_id),
+            orgs::credit_code.eq(&row.credit_code),
+            orgs::unit_kind.eq(&row.unit_kind),
+            orgs::version.eq(row.version),
+            orgs::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                Error::Conflict {
+                    code: "duplicate_credit_code",
+                    detail: "another organisation already has this unified social credit code".into(),
+                }
+            }
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+/// Whether any organisation exists (demo data loads only into an empty database).
+pub fn any(conn: &mut PgConnection) -> Result<bool, Error> {
+    Ok(diesel::select(diesel::dsl::exists(orgs::table.select(orgs::id))).get_result(conn)?)
+}

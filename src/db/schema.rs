@@ -1,0 +1,180 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    accounts (id) {
+        id -> Int8,
+        fund_id -> Nullable<Uuid>,
+        code -> Text,
+        balance -> Numeric,
+    }
+}
+
+diesel::table! {
+    api_clients (id) {
+        id -> Uuid,
+        name -> Text,
+        secret_hash -> Text,
+        role -> Text,
+        org_id -> Uuid,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (id) {
+        id -> Int8,
+        created_at -> Timestamptz,
+        heads -> Text,
+        streams -> Int8,
+        events -> Int8,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> Int8,
+        stream -> Text,
+        stream_seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor -> Text,
+        actor_role -> Text,
+        org_id -> Nullable<Uuid>,
+        request_id -> Text,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Uuid,
+        fund_id -> Nullable<Uuid>,
+        stage -> Nullable<Text>,
+        amount -> Nullable<Numeric>,
+        entry_id -> Nullable<Uuid>,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_heads (stream) {
+        stream -> Text,
+        stream_seq -> Int8,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    fund_sources (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        kind -> Text,
+        amount -> Numeric,
+        matching_ratio -> Nullable<Numeric>,
+        description -> Text,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    funds (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        year -> Int4,
+        org_id -> Uuid,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (caller, key) {
+        caller -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Int2>,
+        response_etag -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    journal_entries (id) {
+        id -> Uuid,
+        kind -> Text,
+        fund_id -> Nullable<Uuid>,
+        entity_type -> Text,
+        entity_id -> Uuid,
+        memo -> Text,
+        request_id -> Text,
+        actor -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orgs (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        parent_id -> Nullable<Uuid>,
+        credit_code -> Nullable<Text>,
+        unit_kind -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    postings (id) {
+        id -> Int8,
+        entry_id -> Uuid,
+        account_id -> Int8,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        org_id -> Uuid,
+        display_name -> Text,
+        disabled -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(accounts -> funds (fund_id));
+diesel::joinable!(api_clients -> orgs (org_id));
+diesel::joinable!(audit_events -> journal_entries (entry_id));
+diesel::joinable!(fund_sources -> funds (fund_id));
+diesel::joinable!(funds -> orgs (org_id));
+diesel::joinable!(journal_entries -> funds (fund_id));
+diesel::joinable!(postings -> accounts (account_id));
+diesel::joinable!(postings -> journal_entries (entry_id));
+diesel::joinable!(users -> orgs (org_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    api_clients,
+    audit_checkpoints,
+    audit_events,
+    audit_heads,
+    fund_sources,
+    funds,
+    idempotency_keys,
+    journal_entries,
+    orgs,
+    postings,
+    users,
+);

@@ -1,0 +1,94 @@
+//! People and system clients.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{api_clients, users};
+use crate::error::Error;
+
+/// A person as stored (the password only as its argon2id hash).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+#[allow(missing_docs)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub org_id: Uuid,
+    pub display_name: String,
+    pub disabled: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A system client as stored (the secret only as its argon2id hash).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_clients)]
+#[allow(missing_docs)]
+pub struct ClientRow {
+    pub id: Uuid,
+    pub name: String,
+    pub secret_hash: String,
+    pub role: String,
+    pub org_id: Uuid,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user with this name, if any.
+pub fn by_username(conn: &mut PgConnection, username: &str) -> Result<Option<UserRow>, Error> {
+    Ok(users::table.select(UserRow::as_select()).filter(users::username.eq(username)).first(conn).optional()?)
+}
+
+/// One user.
+pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<UserRow, Error> {
+    Ok(users::table.select(UserRow::as_select()).filter(users::id.eq(id)).first(conn)?)
+}
+
+/// A page of users in creation order.
+pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> Result<Vec<UserRow>, Error> {
+    let mut q = users::table.select(UserRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(users::id.gt(after));
+    }
+    Ok(q.order(users::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Inserts a user; a taken username is a 409.
+pub fn insert(conn: &mut PgConnection, row: &UserRow) -> Result<(), Error> {
+    diesel::insert_into(users::table).values(row).execute(conn).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            Error::Conflict { code: "username_taken", detail: "this username is already taken".into() }
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// Whether an enabled admin exists.
+pub fn admin_exists(conn: &mut PgConnection) -> Result<bool, Error> {
+    Ok(diesel::select(diesel::dsl::exists(users::table.filter(users::role.eq("admin").and(users::disabled.eq(false)))))
+        .get_result(conn)?)
+}
+
+/// One client.
+pub fn client(conn: &mut PgConnection, id: Uuid) -> Result<Option<ClientRow>, Error> {
+    Ok(api_clients::table.select(ClientRow::as_select()).filter(api_clients::id.eq(id)).first(conn).optional()?)
+}
+
+/// A page of clients in creation order.
+pub fn list_clients(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> Result<Vec<ClientRow>, Error> {
+    let mut q = api_clients::table.select(ClientRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(api_clients::id.gt(after));
+    }
+    Ok(q.order(api_clients::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Inserts a client.
+pub fn insert_client(conn: &mut PgConnection, row: &ClientRow) -> Result<(), Error> {
+    diesel::insert_into(api_clients::table).values(row).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Business rules, pure: no database, no HTTP, no clock, no randomness, no I/O.
+//! Everything here is testable with plain `cargo test` and nothing else running.
+
+pub mod audit;
+pub mod error;
+pub mod funds;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod orgs;
+pub mod policy;
+
+pub use error::{DomainError, FieldError};

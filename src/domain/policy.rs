@@ -1,0 +1,188 @@
+//! Who may do what: the one table of roles and permissions, and the clerk's own-organisation
+//! scope (DOMAIN.md, "Who uses the service"). Handlers name the permission they need in their
+//! signature (`Authorized<perm::ManageOrgs>`); nothing else decides access.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::orgs::text_enum;
+
+/// A caller's role, carried in its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Organisations, users, API clients, rate tables.
+    Admin,
+    /// A grassroots or township union clerk: acts only for its own organisation.
+    Clerk,
+    /// Rights-protection officer (权益保障部): reviews hardship applications, runs campaigns.
+    RightsOfficer,
+    /// Organisation department officer (组织部): reviews township grants.
+    OrgOfficer,
+    /// Finance officer (财务资产部): allocates, disburses, records use, settles; union fees.
+    FinanceOfficer,
+    /// Leader (分管副主席): final approval.
+    Leader,
+    /// Funds-review committee office (经费审查委员会办公室): reads everything, changes nothing.
+    Auditor,
+    /// The city finance bureau's system client.
+    FinanceBureau,
+}
+
+text_enum!(Role {
+    Admin => "admin",
+    Clerk => "clerk",
+    RightsOfficer => "rights_officer",
+    OrgOfficer => "org_officer",
+    FinanceOfficer => "finance_officer",
+    Leader => "leader",
+    Auditor => "auditor",
+    FinanceBureau => "finance_bureau",
+});
+
+impl Role {
+    /// Every role, for tests and documentation.
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::Clerk,
+        Role::RightsOfficer,
+        Role::OrgOfficer,
+        Role::FinanceOfficer,
+        Role::Leader,
+        Role::Auditor,
+        Role::FinanceBureau,
+    ];
+}
+
+/// Something a caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read organisations (a clerk: only its own).
+    ReadOrgs,
+    /// Create and change organisations.
+    ManageOrgs,
+    /// Create and list people and system clients.
+    ManageUsers,
+    /// Read funds and their balances.
+    ReadFunds,
+    /// Create funds and change their budgets.
+    ManageFunds,
+    /// Record where a fund's money comes from (the finance bureau posts appropriations).
+    PostFundSources,
+    /// Read the audit trail, verify it, export it.
+    ReadAudit,
+    /// Take an audit checkpoint on demand.
+    TakeCheckpoint,
+}
+
+/// The policy table. Read it as "who may": each permission lists its roles.
+pub fn allows(role: Role, permission: Permission) -> bool {
+    use {Permission as P, Role as R};
+    match permission {
+        P::ReadOrgs | P::ReadFunds => true,
+        P::ManageOrgs | P::ManageUsers => role == R::Admin,
+        P::ManageFunds => role == R::FinanceOfficer,
+        P::PostFundSources => matches!(role, R::FinanceOfficer | R::FinanceBureau),
+        P::ReadAudit => matches!(role, R::Auditor | R::Admin | R::FinanceOfficer | R::Leader),
+        P::TakeCheckpoint => matches!(role, R::Auditor | R::Admin),
+    }
+}
+
+/// Whether the caller is a person or a system client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A person, logged in with a password.
+    User,
+    /// A system, logged in with client credentials.
+    Client,
+}
+
+/// Who is calling: what a verified token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user's or client's id.
+    pub subject: Uuid,
+    /// Person or system.
+    pub kind: SubjectKind,
+    /// The role the token grants.
+    pub role: Role,
+    /// The organisation the caller belongs to.
+    pub org_id: Uuid,
+}
+
+/// Which organisations' data a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every organisation's.
+    All,
+    /// Only this organisation's: anything else answers "not found", never "forbidden", so that
+    /// a clerk cannot learn that another organisation's object exists.
+    Org(Uuid),
+}
+
+impl Scope {
+    /// Whether an object owned by `org_id` is visible in this scope.
+    pub fn sees(self, org_id: Uuid) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Org(own) => own == org_id,
+        }
+    }
+}
+
+impl Caller {
+    /// The caller's data scope: a clerk acts only within its own organisation.
+    pub fn scope(&self) -> Scope {
+        match self.role {
+            Role::Clerk => Scope::Org(self.org_id),
+            _ => Scope::All,
+        }
+    }
+
+    /// The actor as written into the audit trail and the ledger: `user:<id>` or `client:<id>`.
+    pub fn actor(&self) -> String {
+        match self.kind {
+            SubjectKind::User => format!("user:{}", self.subject),
+            SubjectKind::Client => format!("client:{}", self.subject),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_manage_organisations_and_people() {
+        for role in Role::ALL {
+            assert_eq!(allows(role, Permission::ManageOrgs), role == Role::Admin);
+            assert_eq!(allows(role, Permission::ManageUsers), role == Role::Admin);
+        }
+    }
+
+    #[test]
+    fn auditors_read_the_trail_but_clerks_do_not() {
+        assert!(allows(Role::Auditor, Permission::ReadAudit));
+        assert!(!allows(Role::Clerk, Permission::ReadAudit));
+        assert!(!allows(Role::Auditor, Permission::ManageFunds));
+    }
+
+    #[test]
+    fn a_clerk_sees_only_its_own_organisation() {
+        let own = Uuid::from_u128(1);
+        let clerk = Caller { subject: Uuid::from_u128(9), kind: SubjectKind::User, role: Role::Clerk, org_id: own };
+        assert!(clerk.scope().sees(own));
+        assert!(!clerk.scope().sees(Uuid::from_u128(2)));
+        let auditor = Caller { role: Role::Auditor, ..clerk };
+        assert!(auditor.scope().sees(Uuid::from_u128(2)));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_text() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+}

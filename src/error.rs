@@ -1,0 +1,245 @@
+//! `Error`: what every handler returns, and the one place that knows HTTP statuses. Each variant
+//! becomes an RFC 9457 `application/problem+json` body with API.md's stable `code`. A 5xx body
+//! carries no internals: the cause is logged once, here, with the request's span around it.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{DomainError, FieldError};
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request could not be read (malformed JSON, a bad id in the path, a bad query).
+    #[error("{detail}")]
+    BadRequest {
+        /// What was wrong.
+        detail: String,
+        /// The fields concerned, when known.
+        errors: Vec<FieldError>,
+    },
+    /// 401: no token, or one that is expired, forged, or for another audience; or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller's role may not do this.
+    #[error("{detail}")]
+    Forbidden {
+        /// `forbidden`, `separation_of_duties`, …
+        code: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// 404: no such thing, or not the caller's (existence is never leaked across organisations).
+    #[error("not found")]
+    NotFound,
+    /// 409: the action conflicts with the current state.
+    #[error("{detail}")]
+    Conflict {
+        /// `invalid_transition`, `over_allocation`, …
+        code: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// 412: `If-Match` names a version that is no longer current.
+    #[error("the resource changed since it was read (ETag {current})")]
+    PreconditionFailed {
+        /// The current ETag, so the client can re-read.
+        current: String,
+    },
+    /// 413: the body is larger than this endpoint accepts.
+    #[error("request body larger than {limit_bytes} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit_bytes: usize,
+    },
+    /// 415: the body is not JSON.
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// 422: the content is invalid; every bad field is named.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    /// 422: an `Idempotency-Key` was reused with a different request.
+    #[error("Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// 428: a state-changing action needs `If-Match`.
+    #[error("this action requires an If-Match header with the resource's ETag")]
+    PreconditionRequired,
+    /// 429: too many attempts; try again later.
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until an attempt is allowed again.
+        retry_after_secs: u64,
+    },
+    /// 503: the database cannot be reached right now.
+    #[error("the service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure; details go to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A 422 naming one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A 400 naming one field.
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let e = FieldError::new(field, message);
+        Self::BadRequest { detail: e.to_string(), errors: vec![e] }
+    }
+
+    /// A 403 for a role that may not do this.
+    pub fn forbidden() -> Self {
+        Self::Forbidden { code: "forbidden", detail: "your role does not allow this action".into() }
+    }
+
+    /// A 500 whose cause is logged, not shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// API.md's stable code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { .. } => "malformed_request",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden { code, .. } | Error::Conflict { code, .. } => code,
+            Error::NotFound => "not_found",
+            Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::Validation(_) => "validation_failed",
+            Error::IdempotencyKeyReused => "idempotency_key_reused",
+            Error::PreconditionRequired => "precondition_required",
+            Error::TooManyRequests { .. } => "too_many_requests",
+            Error::Unavailable(_) => "service_unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// The RFC 9457 problem document every error answers with.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"type": "urn:unionfund:problem:validation_failed", "title": "Unprocessable Content",
+    "status": 422, "detail": "invalid request", "code": "validation_failed",
+    "errors": [{"field": "amount", "message": "must be a string with at most two decimals, like \"1500.00\""}]}))]
+pub struct Problem {
+    /// `urn:unionfund:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// Stable machine-readable code (API.md).
+    pub code: String,
+    /// The fields that were refused, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Validation(_) | Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            // The cause is logged here, once, inside the request's span; the body says nothing of it.
+            Error::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
+            Error::Unavailable(cause) => tracing::warn!(error.cause = %cause, "database unavailable"),
+            _ => {}
+        }
+        let errors = match self {
+            Error::Validation(e) => e.clone(),
+            Error::BadRequest { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            type_: format!("urn:unionfund:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            // 5xx bodies carry no internals (SQL, paths, causes): those went to the log above.
+            detail: match self {
+                Error::Internal(_) => "internal error; the request id leads to the details in the log".to_owned(),
+                Error::Unavailable(_) => "the database cannot be reached right now; retry later".to_owned(),
+                other => other.to_string(),
+            },
+            code: self.code().to_owned(),
+            errors,
+        };
+        let mut res = HttpResponse::build(status);
+        res.content_type("application/problem+json");
+        match self {
+            Error::TooManyRequests { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Error::Unauthorized(_) => {
+                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Error::PreconditionFailed { current } => {
+                res.insert_header((header::ETAG, current.clone()));
+            }
+            _ => {}
+        }
+        res.json(problem)
+    }
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(errors) => Error::Validation(errors),
+            DomainError::Conflict { code, detail } => Error::Conflict { code, detail },
+            DomainError::Forbidden { code, detail } => Error::Forbidden { code, detail },
+            // An unbalanced entry is a bug in the service, never the caller's fault.
+            DomainError::Unbalanced => Error::Internal("journal entry does not balance".into()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as K, Error as D};
+        match e {
+            D::NotFound => Error::NotFound,
+            D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, info) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for Error {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}

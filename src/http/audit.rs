@@ -1,0 +1,176 @@
+//! `/api/v1/audit/...`: the trail, its verification, exports, checkpoints.
+
+use actix_web::web::{Data, Query};
+use actix_web::{HttpResponse, get, post};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::extract::{Authorized, PageQuery, perm};
+use crate::AppState;
+use crate::db::chain::{EventFilter, KeptCheckpoint};
+use crate::domain::money::Money;
+use crate::error::{Error, Problem};
+use crate::service::Listed;
+use crate::service::audit::{self, CheckpointView, EventView, ExportFormat, VerifyView};
+
+/// Filters of the trail (API.md).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// `fund`, `org`, `user`, `client`, `fund_source`, …
+    pub entity_type: Option<String>,
+    /// One entity.
+    pub entity_id: Option<Uuid>,
+    /// One fund.
+    pub fund_id: Option<Uuid>,
+    /// `allocation`, `disbursement`, `use`, `settlement`.
+    pub stage: Option<String>,
+    /// `user:<id>`, `client:<id>` or `system`.
+    pub actor: Option<String>,
+    /// One organisation.
+    pub org_id: Option<Uuid>,
+    /// One request (`X-Request-Id`).
+    pub request_id: Option<String>,
+    /// At or after (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before (RFC 3339).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Amount at least.
+    #[param(value_type = Option<String>)]
+    pub amount_min: Option<String>,
+    /// Amount at most.
+    #[param(value_type = Option<String>)]
+    pub amount_max: Option<String>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn amount(field: &str, v: Option<&str>) -> Result<Option<rust_decimal::Decimal>, Error> {
+    v.map(|s| Money::parse(s).map(|m| m.as_decimal()).map_err(|e| Error::invalid(field, e.to_string()))).transpose()
+}
+
+/// The audit trail, filtered, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(EventQuery),
+    responses((status = 200, body = inline(Listed<EventView>)), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/events")]
+pub async fn list_audit_events(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<EventQuery>,
+) -> Result<HttpResponse, Error> {
+    let q = q.into_inner();
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
+    let filter = EventFilter {
+        amount_min: amount("amount_min", q.amount_min.as_deref())?,
+        amount_max: amount("amount_max", q.amount_max.as_deref())?,
+        entity_type: q.entity_type,
+        entity_id: q.entity_id,
+        fund_id: q.fund_id,
+        stage: q.stage,
+        actor: q.actor,
+        org_id: q.org_id,
+        request_id: q.request_id,
+        from: q.from,
+        to: q.to,
+    };
+    Ok(HttpResponse::Ok().json(audit::list(&state.pool, filter, page).await?))
+}
+
+/// What to verify.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// First `seq` of a range.
+    pub from_seq: Option<i64>,
+    /// Last `seq` of a range.
+    pub to_seq: Option<i64>,
+    /// A checkpoint you kept: its id …
+    pub checkpoint_id: Option<i64>,
+    /// … and its hash. The trail must still contain it.
+    pub checkpoint_hash: Option<String>,
+}
+
+/// Verifies the hash chains (all of it, or `from_seq..=to_seq`), every stream's head, every
+/// stored checkpoint, and a checkpoint you kept. Names the first broken event.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
+    responses((status = 200, body = VerifyView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/verify")]
+pub async fn verify_audit(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<VerifyQuery>,
+) -> Result<HttpResponse, Error> {
+    let kept = match (q.checkpoint_id, &q.checkpoint_hash) {
+        (Some(id), Some(hash)) => Some(KeptCheckpoint { id, hash: hash.clone() }),
+        (None, None) => None,
+        _ => return Err(Error::invalid("checkpoint_hash", "give both checkpoint_id and checkpoint_hash")),
+    };
+    if let (Some(a), Some(b)) = (q.from_seq, q.to_seq)
+        && a > b
+    {
+        return Err(Error::invalid("to_seq", "must not be below from_seq"));
+    }
+    Ok(HttpResponse::Ok().json(audit::verify(&state.pool, q.from_seq, q.to_seq, kept).await?))
+}
+
+/// Export format.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` or `ndjson` (the default; the one to verify offline).
+    pub format: Option<ExportFormat>,
+}
+
+/// Streams the whole trail, for offline verification (`unionfund audit verify-export FILE`).
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, description = "text/csv or application/x-ndjson, streamed", content_type = "application/x-ndjson"),
+              (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/export")]
+pub async fn export_audit(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<ExportQuery>,
+) -> Result<HttpResponse, Error> {
+    let format = q.format.unwrap_or(ExportFormat::Ndjson);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let pool = state.pool.clone();
+    tokio::task::spawn_blocking(move || audit::export_into(&pool, format, tx));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let (content_type, ext) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"audit-trail.{ext}\"")))
+        .streaming(body))
+}
+
+/// Takes a checkpoint of every stream's head now. Keep its `id` and `hash`: passing them to
+/// verify later proves the trail was not cut back before this moment.
+#[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit",
+    responses((status = 201, body = CheckpointView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/audit/checkpoints")]
+pub async fn create_checkpoint(
+    state: Data<AppState>,
+    _caller: Authorized<perm::TakeCheckpoint>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Created().json(audit::checkpoint(&state.pool).await?))
+}
+
+/// Checkpoints, newest first.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(PageQuery),
+    responses((status = 200, body = inline(Listed<CheckpointView>)), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/checkpoints")]
+pub async fn list_checkpoints(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(audit::list_checkpoints(&state.pool, q.page()?).await?))
+}

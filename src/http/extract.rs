@@ -1,0 +1,248 @@
+//! Extractors: what a handler receives, already checked. `Authorized<P>` is the one mechanism
+//! that enforces roles: a handler names its permission in its signature, and the request is
+//! refused (401/403) before the handler runs.
+
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::db::write::{Idempotency, WriteCtx};
+use crate::domain::FieldError;
+use crate::domain::policy::{Caller, Permission, allows};
+use crate::error::Error;
+use crate::service::Page;
+
+/// The request's id: the caller's `X-Request-Id` when it sent a sane one, else a new UUID.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl FromRequest for RequestId {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()))))
+    }
+}
+
+/// Marker types naming a permission, for `Authorized<P>`.
+pub mod perm {
+    use crate::domain::policy::Permission;
+
+    /// A permission as a type.
+    pub trait Perm {
+        /// The permission.
+        const PERMISSION: Permission;
+    }
+
+    macro_rules! perms {
+        ($($name:ident),+) => {$(
+            #[doc = concat!("`Permission::", stringify!($name), "`")]
+            pub struct $name;
+            impl Perm for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )+};
+    }
+    perms!(ReadOrgs, ManageOrgs, ManageUsers, ReadFunds, ManageFunds, PostFundSources, ReadAudit, TakeCheckpoint);
+}
+
+/// The authenticated caller, allowed to do `P` (else 401 without a good token, 403 without the
+/// role). Carries the request id, so that writes can stamp it into the trail.
+pub struct Authorized<P> {
+    /// Who is calling.
+    pub caller: Caller,
+    /// The request's id.
+    pub request_id: String,
+    _perm: PhantomData<P>,
+}
+
+impl<P> Deref for Authorized<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<P> Authorized<P> {
+    /// The context of a write made by this caller now.
+    pub fn write_ctx(&self) -> WriteCtx {
+        WriteCtx { caller: Some(self.caller.clone()), request_id: self.request_id.clone(), now: crate::service::now() }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<&str, Error> {
+    let value =
+        req.headers().get(header::AUTHORIZATION).ok_or_else(|| Error::Unauthorized("missing bearer token".into()))?;
+    let value = value.to_str().map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Unauthorized("expected a Bearer token".into()))
+}
+
+impl<P: perm::Perm> FromRequest for Authorized<P> {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| {
+            let state = req.app_data::<Data<AppState>>().ok_or_else(|| Error::internal("no app state"))?;
+            let caller = state.tokens.verify(bearer(req)?)?;
+            if !allows(caller.role, P::PERMISSION) {
+                return Err(Error::forbidden());
+            }
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            tracing::Span::current().record("caller", tracing::field::display(caller.actor()));
+            Ok(Authorized { caller, request_id, _perm: PhantomData })
+        })();
+        ready(result)
+    }
+}
+
+/// Any authenticated caller, whatever its role (the permission check is the service's).
+pub type AnyCaller = Authorized<perm::ReadFunds>;
+
+/// Used so that `Permission` stays referenced even when every permission has a marker.
+#[allow(dead_code)]
+const _ALL_PERMISSIONS_HAVE_MARKERS: Permission = Permission::ReadOrgs;
+
+/// The `Idempotency-Key` header, if sent (1–255 visible ASCII characters).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = match req.headers().get("idempotency-key") {
+            None => Ok(None),
+            Some(v) => match v.to_str() {
+                Ok(s) if !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Ok(Some(s.to_owned()))
+                }
+                _ => Err(Error::bad_request("Idempotency-Key", "must be 1–255 visible ASCII characters")),
+            },
+        };
+        ready(key.map(IdempotencyKey))
+    }
+}
+
+impl IdempotencyKey {
+    /// The key bound to the request it came with.
+    pub fn with(&self, fingerprint: &str) -> Option<Idempotency> {
+        self.0.as_ref().map(|key| Idempotency { key: key.clone(), fingerprint: fingerprint.to_owned() })
+    }
+}
+
+/// The `If-Match` header, if sent.
+#[derive(Debug, Clone)]
+pub struct IfMatch(pub Option<String>);
+
+impl FromRequest for IfMatch {
+    type Error = Error;
+    type Future = Ready<Result<Self, Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let v = req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        ready(Ok(IfMatch(v)))
+    }
+}
+
+/// The default request-body limit; endpoints that take batches configure their own.
+pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+/// A JSON body, parsed strictly: malformed JSON is a 400; a wrong type, a missing or unknown
+/// field, a bad amount is a 422 that names the field (via `serde_path_to_error`). Also keeps the
+/// request's fingerprint for idempotency: method, path and the body in canonical form (keys
+/// sorted, no white space), so that a retry that re-serialises the same JSON still matches.
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// SHA-256 of method, path and canonical body, hex.
+    pub fingerprint: String,
+}
+
+/// Where a body-size limit other than the default applies (app data of a route).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::BadRequest {
+        detail: format!("malformed JSON: {e}"),
+        errors: vec![FieldError::new("body", format!("malformed JSON at line {} column {}", e.line(), e.column()))],
+    })?;
+    let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        Error::Validation(vec![FieldError::new(field, e.inner().to_string())])
+    })?;
+    Ok((parsed, value))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(BODY_LIMIT_BYTES, |l| l.0);
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == mime_json() || m.suffix() == Some(mime_json()));
+        let head = format!("{} {}\n", req.method(), req.path());
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(Error::UnsupportedMediaType);
+            }
+            let bytes = bytes.await.map_err(|e| match e.as_response_error().status_code().as_u16() {
+                413 => Error::PayloadTooLarge { limit_bytes: limit },
+                _ => Error::BadRequest { detail: format!("could not read the body: {e}"), errors: vec![] },
+            })?;
+            let (value, canonical) = parse_json(&bytes)?;
+            let mut hasher = Sha256::new();
+            hasher.update(head.as_bytes());
+            hasher.update(canonical.to_string().as_bytes());
+            Ok(JsonBody { value, fingerprint: hex::encode(hasher.finalize()) })
+        })
+    }
+}
+
+fn mime_json() -> mime::Name<'static> {
+    mime::JSON
+}
+
+/// `limit` and `cursor` of a list (API.md, "Lists").
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many items (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The validated page.
+    pub fn page(&self) -> Result<Page, Error> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(Error::invalid("limit", "must be between 1 and 500"));
+        }
+        Ok(Page { limit, cursor: self.cursor.clone() })
+    }
+}

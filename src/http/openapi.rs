@@ -1,0 +1,47 @@
+//! The OpenAPI document (utoipa), served at `/api-docs/openapi.json` and checked in as
+//! `openapi/openapi.json` (a test fails when they differ; `unionfund openapi > openapi/openapi.json`
+//! regenerates it).
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{audit, auth, funds, health, orgs, users};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "unionfund", description = "Earmarked money of a city trade-union federation: funds, approvals, a double-entry ledger and a hash-chained audit trail. Money is a string with two decimals; errors are RFC 9457 problem+json with a stable `code`; lists take `limit` and `cursor`; writes take `Idempotency-Key`; state changes take `If-Match`."),
+    paths(
+        health::healthz, health::readyz, auth::create_token,
+        orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
+        users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
+        funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
+        audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
+    ),
+    components(schemas(crate::error::Problem, crate::domain::FieldError)),
+    modifiers(&Security),
+    tags(
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "audit"),
+    )
+)]
+struct ApiDoc;
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as the pretty JSON that is checked in.
+pub fn json() -> String {
+    document().to_pretty_json().unwrap_or_default() + "\n"
+}

@@ -1,0 +1,42 @@
+//! The route table.
+
+use actix_web::web::ServiceConfig;
+use actix_web::{HttpResponse, web};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{audit, auth, funds, health, openapi, orgs, users};
+use crate::error::Error;
+
+/// Registers every route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(auth::create_token)
+        .service(orgs::create_org)
+        .service(orgs::list_orgs)
+        .service(orgs::get_org)
+        .service(orgs::update_org)
+        .service(users::create_user)
+        .service(users::list_users)
+        .service(users::get_user)
+        .service(users::create_client)
+        .service(users::list_clients)
+        .service(funds::create_fund)
+        .service(funds::list_funds)
+        .service(funds::get_fund)
+        .service(funds::update_fund)
+        .service(funds::create_source)
+        .service(funds::list_sources)
+        .service(audit::list_audit_events)
+        .service(audit::verify_audit)
+        .service(audit::export_audit)
+        .service(audit::create_checkpoint)
+        .service(audit::list_checkpoints)
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()))
+        .route(
+            "/docs",
+            web::get()
+                .to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
+        )
+        .default_service(web::to(|| async { Err::<HttpResponse, Error>(Error::NotFound) }));
+}

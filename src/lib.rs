@@ -1,0 +1,168 @@
+//! unionfund: the earmarked money of a city trade-union federation.
+//!
+//! Layers (STYLE.md): `http → service → {db, domain}`, `db → domain`; `domain` is pure.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
+
+use crate::config::Config;
+use crate::db::Pool;
+use crate::error::Error;
+use crate::http::extract::{BODY_LIMIT_BYTES, RequestId};
+use crate::service::auth::{LoginThrottle, TokenKeys};
+
+/// What every handler shares.
+pub struct AppState {
+    /// Database connections.
+    pub pool: Pool,
+    /// Token keys.
+    pub tokens: TokenKeys,
+    /// Login throttle.
+    pub throttle: LoginThrottle,
+}
+
+/// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
+/// makes one; puts it in the request's extensions (for handlers, spans and the audit trail) and
+/// on the response.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+/// The request span: method, route, status, and our request id (not tracing-actix-web's own).
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            http.method = %request.method(),
+            http.route = %request.match_pattern().unwrap_or_else(|| request.path().to_owned()),
+            http.status_code = tracing::field::Empty,
+            caller = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::ACCEPT])
+        .allowed_header("idempotency-key")
+        .allowed_header("x-request-id")
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .expose_headers(["x-request-id", "idempotent-replayed"])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// A running server and the address it listens on.
+pub struct Running {
+    /// The server; await it to run, or spawn it.
+    pub server: Server,
+    /// The bound address (port 0 in the configuration becomes a real port here).
+    pub addr: SocketAddr,
+}
+
+/// Builds the HTTP server on an open pool (migrated) and starts the background tasks.
+pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
+    let state = web::Data::new(AppState {
+        pool: pool.clone(),
+        tokens: TokenKeys::new(&config.jwt, config.token_ttl_secs),
+        throttle: LoginThrottle::new(config.login_burst_per_username, config.login_burst_per_address),
+    });
+    let origins = config.cors_origins.clone();
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(BODY_LIMIT_BYTES))
+                .app_data(
+                    web::PathConfig::default().error_handler(|e, _| Error::bad_request("path", e.to_string()).into()),
+                )
+                .app_data(
+                    web::QueryConfig::default().error_handler(|e, _| Error::bad_request("query", e.to_string()).into()),
+                )
+                .wrap(cors(&origins))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(request_id))
+                .configure(http::routes::configure)
+        }
+    })
+    .workers(config.workers)
+    .shutdown_timeout(30)
+    .bind(&config.bind)?;
+    let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("bound to no address"))?;
+    let server = server.run();
+    spawn_maintenance(state, config.checkpoint_every_secs);
+    Ok(Running { server, addr })
+}
+
+/// Periodic upkeep: audit checkpoints, expired idempotency keys, the throttle's memory.
+fn spawn_maintenance(state: web::Data<AppState>, checkpoint_every_secs: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut elapsed_secs: u64 = 0;
+        loop {
+            tick.tick().await;
+            state.throttle.shrink();
+            if checkpoint_every_secs > 0 && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60)) {
+                if let Err(e) =
+                    service::read(&state.pool, |conn| db::chain::take_checkpoint_if_changed(conn, service::now())).await
+                {
+                    tracing::warn!(error.cause = %e, "audit checkpoint failed");
+                }
+            }
+            if elapsed_secs.is_multiple_of(3600) {
+                if let Err(e) = service::read(&state.pool, db::idempotency::purge_expired).await {
+                    tracing::warn!(error.cause = %e, "idempotency purge failed");
+                }
+            }
+            elapsed_secs += 60;
+        }
+    });
+}

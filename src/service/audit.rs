@@ -1,0 +1,347 @@
+//! The audit trail for auditors: queries, verification, export, checkpoints.
+
+use bytes::Bytes;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Listed, Page};
+use crate::db::Pool;
+use crate::db::chain::{self, CheckpointRow, EventFilter, EventRow, KeptCheckpoint, Verification};
+use crate::domain::audit::{AuditRecord, ChainVerifier, format_amount, format_time};
+use crate::error::Error;
+
+/// One event as answered and exported. Every field is in the text form the hash covers, so an
+/// export can be verified offline (README, "Verifying the trail").
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct EventView {
+    /// Position in the whole trail.
+    pub seq: i64,
+    /// The chain: `fund:<id>`, `org:<id>`, …
+    pub stream: String,
+    /// Position in the stream.
+    pub stream_seq: i64,
+    /// When (UTC, microseconds).
+    #[schema(example = "2022-12-01T08:00:00.000000Z")]
+    pub occurred_at: String,
+    /// `user:<id>`, `client:<id>` or `system`.
+    pub actor: String,
+    /// The actor's role.
+    pub actor_role: String,
+    /// Organisation concerned.
+    pub org_id: Option<Uuid>,
+    /// The request that wrote it.
+    pub request_id: String,
+    /// What happened.
+    #[schema(example = "fund.source_added")]
+    pub action: String,
+    /// Kind of thing.
+    pub entity_type: String,
+    /// The thing.
+    pub entity_id: Uuid,
+    /// Fund concerned.
+    pub fund_id: Option<Uuid>,
+    /// Money stage.
+    pub stage: Option<String>,
+    /// Amount moved, two decimals.
+    pub amount: Option<String>,
+    /// The journal entry.
+    pub entry_id: Option<Uuid>,
+    /// State before, as the exact JSON text hashed.
+    pub before: Option<String>,
+    /// State after, as the exact JSON text hashed.
+    pub after: Option<String>,
+    /// Previous hash in the stream.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+impl EventView {
+    fn of(r: EventRow) -> Self {
+        Self {
+            seq: r.seq,
+            stream: r.stream,
+            stream_seq: r.stream_seq,
+            occurred_at: format_time(&r.occurred_at),
+            actor: r.actor,
+            actor_role: r.actor_role,
+            org_id: r.org_id,
+            request_id: r.request_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            fund_id: r.fund_id,
+            stage: r.stage,
+            amount: r.amount.map(format_amount),
+            entry_id: r.entry_id,
+            before: r.before_json,
+            after: r.after_json,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+
+    /// The record the hash covers, read back from an export line.
+    pub fn record(&self) -> Result<AuditRecord, String> {
+        let occurred_at = chrono::DateTime::parse_from_rfc3339(&self.occurred_at)
+            .map_err(|e| format!("seq {}: occurred_at: {e}", self.seq))?
+            .with_timezone(&chrono::Utc);
+        let amount =
+            self.amount.as_deref().map(str::parse).transpose().map_err(|e| format!("seq {}: amount: {e}", self.seq))?;
+        Ok(AuditRecord {
+            seq: self.seq,
+            stream: self.stream.clone(),
+            stream_seq: self.stream_seq,
+            occurred_at,
+            actor: self.actor.clone(),
+            actor_role: self.actor_role.clone(),
+            org_id: self.org_id,
+            request_id: self.request_id.clone(),
+            action: self.action.clone(),
+            entity_type: self.entity_type.clone(),
+            entity_id: self.entity_id,
+            fund_id: self.fund_id,
+            stage: self.stage.clone(),
+            amount,
+            entry_id: self.entry_id,
+            before: self.before.clone(),
+            after: self.after.clone(),
+            prev_hash: self.prev_hash.clone(),
+        })
+    }
+}
+
+/// The answer of a verification (API.md: `{ok, checked, first_broken?}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyView {
+    /// True when nothing is broken.
+    pub ok: bool,
+    /// Events checked.
+    pub checked: u64,
+    /// The first broken event, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<BrokenView>,
+}
+
+/// Where the trail broke.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrokenView {
+    /// The lowest `seq` that fails.
+    pub seq: i64,
+    /// `hash_mismatch` (altered or moved), `chain_broken` (removed, inserted, reordered),
+    /// `head_mismatch` (cut off the end, or a checkpoint no longer matches).
+    pub reason: String,
+}
+
+impl From<Verification> for VerifyView {
+    fn from(v: Verification) -> Self {
+        Self {
+            ok: v.first_broken.is_none(),
+            checked: v.checked,
+            first_broken: v.first_broken.map(|(seq, reason)| BrokenView { seq, reason: reason.as_str().into() }),
+        }
+    }
+}
+
+/// A checkpoint as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointView {
+    /// Id (increasing).
+    pub id: i64,
+    /// Taken at.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Streams it commits to.
+    pub streams: i64,
+    /// Events it covers.
+    pub events: i64,
+    /// The previous checkpoint's hash.
+    pub prev_hash: String,
+    /// This checkpoint's hash: write it down, and pass it to verify later.
+    pub hash: String,
+    /// One line per stream: `stream stream_seq hash`.
+    pub heads: String,
+}
+
+impl CheckpointView {
+    fn of(r: CheckpointRow) -> Self {
+        Self {
+            id: r.id,
+            created_at: r.created_at,
+            streams: r.streams,
+            events: r.events,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            heads: r.heads,
+        }
+    }
+}
+
+/// A page of events matching the filter, oldest first.
+pub async fn list(pool: &Pool, filter: EventFilter, page: Page) -> Result<Listed<EventView>, Error> {
+    let after = page.seq_cursor()?;
+    super::read(pool, move |conn| {
+        let rows = chain::list(conn, &filter, after, page.fetch())?;
+        Ok(Listed::from_rows(rows, &page, |r| r.seq.to_string(), EventView::of))
+    })
+    .await
+}
+
+/// Verifies the trail, or a range of it, optionally against a checkpoint the auditor kept.
+#[tracing::instrument(skip_all)]
+pub async fn verify(
+    pool: &Pool,
+    from_seq: Option<i64>,
+    to_seq: Option<i64>,
+    kept: Option<KeptCheckpoint>,
+) -> Result<VerifyView, Error> {
+    super::read(pool, move |conn| chain::verify(conn, from_seq, to_seq, kept.as_ref())).await.map(VerifyView::from)
+}
+
+/// Takes a checkpoint now.
+pub async fn checkpoint(pool: &Pool) -> Result<CheckpointView, Error> {
+    super::read(pool, |conn| chain::take_checkpoint(conn, super::now())).await.map(CheckpointView::of)
+}
+
+/// A page of checkpoints, newest first.
+pub async fn list_checkpoints(pool: &Pool, page: Page) -> Result<Listed<CheckpointView>, Error> {
+    let before = page.seq_cursor()?;
+    super::read(pool, move |conn| {
+        let rows = chain::list_checkpoints(conn, before, page.fetch())?;
+        Ok(Listed::from_rows(rows, &page, |r| r.id.to_string(), CheckpointView::of))
+    })
+    .await
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// Comma-separated, RFC 4180, with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// The columns of an export, in order.
+pub const EXPORT_COLUMNS: [&str; 19] = [
+    "seq",
+    "stream",
+    "stream_seq",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "org_id",
+    "request_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "fund_id",
+    "stage",
+    "amount",
+    "entry_id",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+];
+
+fn csv_field(out: &mut String, v: &str) {
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(v);
+    }
+}
+
+fn csv_line(e: &EventView) -> String {
+    let opt = |u: &Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    let fields = [
+        e.seq.to_string(),
+        e.stream.clone(),
+        e.stream_seq.to_string(),
+        e.occurred_at.clone(),
+        e.actor.clone(),
+        e.actor_role.clone(),
+        opt(&e.org_id),
+        e.request_id.clone(),
+        e.action.clone(),
+        e.entity_type.clone(),
+        e.entity_id.to_string(),
+        opt(&e.fund_id),
+        e.stage.clone().unwrap_or_default(),
+        e.amount.clone().unwrap_or_default(),
+        opt(&e.entry_id),
+        e.before.clone().unwrap_or_default(),
+        e.after.clone().unwrap_or_default(),
+        e.prev_hash.clone(),
+        e.hash.clone(),
+    ];
+    let mut out = String::with_capacity(512);
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(&mut out, f);
+    }
+    out.push_str("\r\n");
+    out
+}
+
+const EXPORT_BATCH: i64 = 5_000;
+
+/// Streams the trail (up to the newest event at the start) into `sink`, a batch at a time, so
+/// that a million events never sit in memory. Stops early if the receiver goes away.
+/// CSV cannot tell an empty text from an absent one; NDJSON can, and is the format to verify.
+pub fn export_into(pool: &Pool, format: ExportFormat, sink: tokio::sync::mpsc::Sender<Result<Bytes, Error>>) {
+    let run = || -> Result<(), Error> {
+        let mut conn = pool.get()?;
+        let to = chain::max_seq(&mut conn)?;
+        if format == ExportFormat::Csv
+            && sink.blocking_send(Ok(Bytes::from(EXPORT_COLUMNS.join(",") + "\r\n"))).is_err()
+        {
+            return Ok(());
+        }
+        let mut after = 0;
+        loop {
+            let rows = chain::batch(&mut conn, after, to, EXPORT_BATCH)?;
+            let Some(last) = rows.last() else { return Ok(()) };
+            after = last.seq;
+            let mut chunk = String::with_capacity(rows.len() * 600);
+            for row in rows {
+                let view = EventView::of(row);
+                match format {
+                    ExportFormat::Csv => chunk.push_str(&csv_line(&view)),
+                    ExportFormat::Ndjson => {
+                        chunk.push_str(&serde_json::to_string(&view).map_err(Error::internal)?);
+                        chunk.push('\n');
+                    }
+                }
+            }
+            if sink.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = run() {
+        tracing::error!(error.cause = %e, "audit export failed");
+        // The status line is already sent; ending the body with an error makes the client see a broken transfer.
+        drop(sink.blocking_send(Err(e)));
+    }
+}
+
+/// Verifies an NDJSON export offline: every line's hash, and every stream's chain.
+pub fn verify_export(lines: impl Iterator<Item = std::io::Result<String>>) -> Result<VerifyView, String> {
+    let mut v = ChainVerifier::new();
+    for (n, line) in lines.enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: EventView = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        v.push(&event.record()?, &event.hash);
+    }
+    Ok(Verification { checked: v.checked(), first_broken: v.first_broken() }.into())
+}

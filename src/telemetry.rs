@@ -1,0 +1,19 @@
+//! Logging: one subscriber, text for people or JSON lines for machines. Request spans come from
+//! `tracing-actix-web` and carry the request id, so every line of a request can be found by it.
+//! Nothing logs bodies, tokens, passwords or ID numbers: handlers and services are instrumented
+//! with `skip_all`, and secrets are wrapped types that print as `[redacted]`.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry.with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false)).try_init()
+    } else {
+        registry.with(fmt::layer().with_target(false)).try_init()
+    };
+    // A second init (tests start many apps in one process) keeps the first subscriber.
+    drop(result);
+}
