@@ -1,0 +1,438 @@
+//! The test harness: every test gets the real app, on a real port, against its own PostgreSQL
+//! database cloned from a template that is migrated once per run (per migration set). All of
+//! the database-per-test mechanics live in this file, so a switch to schema-per-test touches
+//! only it. Teardown asserts the invariants every test must leave true: each journal entry
+//! balances, account balances equal their postings, each entry has its audit event, every
+//! successful write left an event carrying its X-Request-Id, and the trail verifies.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use unionfund::config::{Config, JwtConfig};
+use unionfund::domain::policy::Role;
+use uuid::Uuid;
+
+/// The server every test talks to.
+pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+/// The JWT secret the test apps share (so that tests can forge tokens with other keys).
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+/// The first admin of every test app.
+pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+
+fn maintenance() -> PgConnection {
+    PgConnection::establish(&format!("{SERVER}/postgres")).expect("PostgreSQL must run on 127.0.0.1:5432")
+}
+
+/// The template's name: it changes whenever a migration changes, so a stale template is never used.
+fn template_name() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = walk(&dir);
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.to_string_lossy().as_bytes());
+        h.update(std::fs::read(&f).unwrap());
+    }
+    format!("unionfund_tpl_{}", &hex::encode(h.finalize())[..16])
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    exists: bool,
+}
+
+/// Builds the template once: under an advisory lock (tests run in parallel, in threads or in
+/// processes), migrate a scratch database, then rename it into place and forbid connections to
+/// it (PostgreSQL refuses to clone a database that has a session open).
+fn ensure_template() -> String {
+    static DONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let name = template_name();
+        let mut conn = maintenance();
+        conn.batch_execute("SELECT pg_advisory_lock(7262001)").unwrap();
+        let exists: Exists =
+            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+                .bind::<Text, _>(&name)
+                .get_result(&mut conn)
+                .unwrap();
+        if !exists.exists {
+            let building = format!("{name}_building");
+            // One statement per call: a multi-statement string runs as one transaction, which
+            // CREATE/DROP/ALTER DATABASE refuse.
+            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).unwrap();
+            conn.batch_execute(&format!("CREATE DATABASE {building}")).unwrap();
+            {
+                let mut t = PgConnection::establish(&format!("{SERVER}/{building}")).unwrap();
+                unionfund::db::pool::migrate(&mut t).unwrap();
+            }
+            conn.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).unwrap();
+            conn.batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"))
+                .unwrap();
+        }
+        conn.batch_execute("SELECT pg_advisory_unlock(7262001)").unwrap();
+        name
+    })
+    .clone()
+}
+
+/// A fresh, migrated database of its own; dropped when the guard drops.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let template = ensure_template();
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        maintenance().batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")).unwrap();
+        Self { url: format!("{SERVER}/{name}"), name }
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url).unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // FORCE ends the app's pooled sessions; nothing of the test is left behind.
+        let _ = maintenance().batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+/// A write made through the helpers, remembered for the teardown's request-id check.
+struct Write {
+    what: String,
+    request_id: String,
+}
+
+/// The app under test.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    pub federation_id: Uuid,
+    tokens: tokio::sync::Mutex<HashMap<Role, String>>,
+    orgs: tokio::sync::Mutex<HashMap<&'static str, Uuid>>,
+    writes: Mutex<Vec<Write>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+/// Test configuration: one worker, a small pool, a fixed key, no periodic checkpoints.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut c = Config::defaults(&db.url);
+    c.bind = "127.0.0.1:0".into();
+    c.workers = 1;
+    c.pool_size = 4;
+    c.jwt = JwtConfig::from_secret(JWT_SECRET).unwrap();
+    c.first_admin = Some((ADMIN.0.into(), ADMIN.1.to_owned().into()));
+    c.checkpoint_every_secs = 0;
+    c.login_burst_per_address = 10_000;
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new();
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let pool = unionfund::db::pool::connect(config.database_url(), config.pool_size).unwrap();
+    unionfund::service::demo::ensure_first_admin(&pool, config.first_admin.as_ref()).unwrap();
+    let running = unionfund::start(&config, pool).unwrap();
+    let server = running.server.handle();
+    tokio::spawn(running.server);
+    let federation_id = {
+        let mut conn = db.conn();
+        unionfund::db::orgs::list(&mut conn, unionfund::domain::policy::Scope::All, Some("federation"), None, 1)
+            .unwrap()[0]
+            .id
+    };
+    TestApp {
+        base: format!("http://{}", running.addr),
+        http: reqwest::Client::new(),
+        db,
+        federation_id,
+        tokens: Default::default(),
+        orgs: Default::default(),
+        writes: Mutex::new(Vec::new()),
+        server,
+    }
+}
+
+/// The username and password the helpers give the user of each role.
+pub fn credentials(role: Role) -> (String, String) {
+    (format!("{}_user", role.as_str()), format!("password-of-{}", role.as_str()))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in with a password and returns the raw answer.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "password", "username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        if let Some(t) = self.tokens.lock().await.get(&Role::Admin) {
+            return t.clone();
+        }
+        let t = self.token_from(self.login(ADMIN.0, ADMIN.1).await).await;
+        self.tokens.lock().await.insert(Role::Admin, t.clone());
+        t
+    }
+
+    /// An organisation made once per test for a purpose ("township", "bureau", "unit", …).
+    pub async fn org(&self, label: &'static str) -> Uuid {
+        if let Some(id) = self.orgs.lock().await.get(label) {
+            return *id;
+        }
+        let kind = match label {
+            "bureau" => "finance_bureau",
+            "unit" | "unit2" => "member_unit",
+            "upper" => "upper_union",
+            _ => "township_union",
+        };
+        let mut body = json!({"name": format!("Test {label}"), "kind": kind, "parent_id": self.federation_id});
+        if kind == "member_unit" {
+            body["unit_kind"] = json!("administrative");
+        }
+        let admin = self.admin_token().await;
+        let r = self.send(Method::POST, "/api/v1/orgs", Some(&admin), Some(body), &[]).await;
+        assert_eq!(r.status(), 201, "creating org {label}");
+        let id: Uuid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+        self.orgs.lock().await.insert(label, id);
+        id
+    }
+
+    /// A token for a user of `role` (created on first use; clerks belong to the "township" org,
+    /// the finance bureau to "bureau", everyone else to the federation).
+    pub fn token(&self, role: Role) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send + '_>> {
+        Box::pin(self.token_inner(role))
+    }
+
+    async fn token_inner(&self, role: Role) -> String {
+        if let Some(t) = self.tokens.lock().await.get(&role) {
+            return t.clone();
+        }
+        let token = if role == Role::Admin {
+            return self.admin_token().await;
+        } else {
+            let org_id = match role {
+                Role::Clerk => self.org("township").await,
+                Role::FinanceBureau => self.org("bureau").await,
+                _ => self.federation_id,
+            };
+            let (username, password) = credentials(role);
+            self.create_user(&username, &password, role, org_id).await;
+            self.token_from(self.login(&username, &password).await).await
+        };
+        self.tokens.lock().await.insert(role, token.clone());
+        token
+    }
+
+    /// Creates a user through the admin API and logs in as it.
+    pub async fn user_token(&self, username: &str, role: Role, org_id: Uuid) -> String {
+        let password = format!("password-of-{username}");
+        self.create_user(username, &password, role, org_id).await;
+        self.token_from(self.login(username, &password).await).await
+    }
+
+    async fn create_user(&self, username: &str, password: &str, role: Role, org_id: Uuid) {
+        let admin = self.admin_token().await;
+        let body = json!({"username": username, "password": password, "role": role.as_str(), "org_id": org_id});
+        let r = self.send(Method::POST, "/api/v1/users", Some(&admin), Some(body), &[]).await;
+        assert_eq!(r.status(), 201, "creating user {username}");
+    }
+
+    async fn token_from(&self, r: Response) -> String {
+        assert_eq!(r.status(), 200, "login failed");
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a request. Successful writes are remembered for the teardown's trail check.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.http.request(method.clone(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        if method != Method::GET
+            && r.status().is_success()
+            && !replayed
+            && !path.starts_with("/api/v1/audit/checkpoints")
+        {
+            let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+            self.writes.lock().unwrap().push(Write { what: format!("{method} {path}"), request_id });
+        }
+        r
+    }
+
+    pub async fn get_as(&self, role: Role, path: &str) -> Response {
+        let t = self.token(role).await;
+        self.send(Method::GET, path, Some(&t), None, &[]).await
+    }
+
+    pub async fn post_as(&self, role: Role, path: &str, body: Value) -> Response {
+        let t = self.token(role).await;
+        self.send(Method::POST, path, Some(&t), Some(body), &[]).await
+    }
+
+    pub async fn post_with(&self, role: Role, path: &str, body: Value, headers: &[(&str, &str)]) -> Response {
+        let t = self.token(role).await;
+        self.send(Method::POST, path, Some(&t), Some(body), headers).await
+    }
+
+    pub async fn patch_with(&self, role: Role, path: &str, body: Value, headers: &[(&str, &str)]) -> Response {
+        let t = self.token(role).await;
+        self.send(Method::PATCH, path, Some(&t), Some(body), headers).await
+    }
+
+    /// Creates a fund as the finance officer and returns its JSON.
+    pub async fn fund(&self, budget: &str) -> Value {
+        let body = json!({"name": "Test fund", "kind": "hardship", "year": 2022, "budget": budget});
+        let r = self.post_as(Role::FinanceOfficer, "/api/v1/funds", body).await;
+        assert_eq!(r.status(), 201);
+        r.json().await.unwrap()
+    }
+
+    /// Runs SQL against the test's database (superuser: triggers can be disabled).
+    pub fn sql(&self, sql: &str) {
+        self.db.conn().batch_execute(sql).unwrap();
+    }
+
+    /// A count from SQL.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql).get_result::<N>(&mut self.db.conn()).unwrap().n
+    }
+
+    /// The invariants every test leaves true (see the module docs), then the database goes.
+    pub async fn finish(self) {
+        self.assert_ledger_sound();
+        let mut conn = self.db.conn();
+        let v = unionfund::db::chain::verify(&mut conn, None, None, None).unwrap();
+        assert_eq!(v.first_broken, None, "the audit trail must verify");
+        let writes = std::mem::take(&mut *self.writes.lock().unwrap());
+        for w in writes {
+            let n = self.count(&format!(
+                "SELECT count(*) AS n FROM audit_events WHERE request_id = '{}'",
+                w.request_id.replace('\'', "''")
+            ));
+            assert!(n > 0, "{} (request {}) left no audit event", w.what, w.request_id);
+        }
+        self.stop().await;
+    }
+
+    /// Teardown for tests that break the trail on purpose: the ledger checks only.
+    pub async fn finish_without_trail(self) {
+        self.assert_ledger_sound();
+        self.stop().await;
+    }
+
+    async fn stop(self) {
+        self.server.stop(false).await;
+    }
+
+    pub fn assert_ledger_sound(&self) {
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM (SELECT entry_id FROM postings GROUP BY entry_id HAVING sum(amount) <> 0) x"
+            ),
+            0,
+            "every journal entry balances"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY 1) p \
+                 ON p.account_id = a.id WHERE a.balance <> coalesce(p.s, 0)"
+            ),
+            0,
+            "every account balance equals the sum of its postings"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM journal_entries j WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.entry_id = j.id)"
+            ),
+            0,
+            "every journal entry has its audit event"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM audit_events e WHERE e.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.id = e.entry_id)"
+            ),
+            0,
+            "every money event has its journal entry"
+        );
+    }
+}
+
+/// Reads a JSON body.
+pub async fn body(r: Response) -> Value {
+    r.json().await.unwrap()
+}
+
+/// Asserts a problem+json answer with this status and code; returns the body.
+pub async fn problem(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status(), StatusCode::from_u16(status).unwrap(), "status");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["code"], code, "problem code in {b}");
+    assert_eq!(b["status"], status);
+    b
+}
+
+/// The field names of a problem's `errors`.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
