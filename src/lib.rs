@@ -150,17 +150,17 @@ fn spawn_maintenance(state: web::Data<AppState>, checkpoint_every_secs: u64) {
         loop {
             tick.tick().await;
             state.throttle.shrink();
-            if checkpoint_every_secs > 0 && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60)) {
-                if let Err(e) =
+            if checkpoint_every_secs > 0
+                && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60))
+                && let Err(e) =
                     service::read(&state.pool, |conn| db::chain::take_checkpoint_if_changed(conn, service::now())).await
-                {
-                    tracing::warn!(error.cause = %e, "audit checkpoint failed");
-                }
+            {
+                tracing::warn!(error.cause = %e, "audit checkpoint failed");
             }
-            if elapsed_secs.is_multiple_of(3600) {
-                if let Err(e) = service::read(&state.pool, db::idempotency::purge_expired).await {
-                    tracing::warn!(error.cause = %e, "idempotency purge failed");
-                }
+            if elapsed_secs.is_multiple_of(3600)
+                && let Err(e) = service::read(&state.pool, db::idempotency::purge_expired).await
+            {
+                tracing::warn!(error.cause = %e, "idempotency purge failed");
             }
             elapsed_secs += 60;
         }

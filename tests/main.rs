@@ -1,5 +1,7 @@
 //! One integration-test binary (faster to link than one per file): real HTTP, real PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod auth;

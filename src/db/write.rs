@@ -10,6 +10,7 @@
 //!   3. ledger accounts, touched only by the posting trigger, after the fund row that owns them
 //!      is locked, and in account order (entries sort their legs);
 //!   4. audit stream heads, last and briefly, in stream-name order.
+//!
 //! A stream head is held from its lock to commit only: a few statements, never a client round
 //! trip (see MEASURED.md: a head locked first costs 40% of throughput, one locked last ~7%).
 

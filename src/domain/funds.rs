@@ -104,7 +104,7 @@ impl Matching {
     /// Sums the rule over a fund's sources: (kind, amount, matching ratio).
     /// Each requirement is rounded half-up to the fen before summing, so the figure the fund
     /// shows is the sum of the figures each allocation's documents state.
-    pub fn of<'a>(sources: impl IntoIterator<Item = (SourceKind, Money, Option<Ratio>)>) -> Option<Self> {
+    pub fn of(sources: impl IntoIterator<Item = (SourceKind, Money, Option<Ratio>)>) -> Option<Self> {
         let mut required = Money::ZERO;
         let mut provided = Money::ZERO;
         for (kind, amount, ratio) in sources {
