@@ -112,6 +112,65 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A count from SQL.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql).get_result::<N>(&mut self.conn()).unwrap().n
+    }
+
+    pub fn assert_ledger_sound(&self) {
+        self.assert_balances_sound();
+        self.assert_entries_have_events();
+    }
+
+    pub fn assert_balances_sound(&self) {
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM (SELECT entry_id FROM postings GROUP BY entry_id HAVING sum(amount) <> 0) x"
+            ),
+            0,
+            "every journal entry balances"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY 1) p \
+                 ON p.account_id = a.id WHERE a.balance <> coalesce(p.s, 0)"
+            ),
+            0,
+            "every account balance equals the sum of its postings"
+        );
+    }
+
+    pub fn assert_entries_have_events(&self) {
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM journal_entries j WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.entry_id = j.id)"
+            ),
+            0,
+            "every journal entry has its audit event"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) AS n FROM audit_events e WHERE e.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.id = e.entry_id)"
+            ),
+            0,
+            "every money event has its journal entry"
+        );
+    }
+
+    /// The ledger is sound and the whole trail verifies.
+    pub fn assert_sound(&self) {
+        self.assert_ledger_sound();
+        let v = unionfund::db::chain::verify(&mut self.conn(), None, None, None).unwrap();
+        assert_eq!(v.first_broken, None, "the audit trail must verify");
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         // FORCE ends the app's pooled sessions; nothing of the test is left behind.
@@ -345,12 +404,7 @@ impl TestApp {
 
     /// A count from SQL.
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(sql).get_result::<N>(&mut self.db.conn()).unwrap().n
+        self.db.count(sql)
     }
 
     /// The invariants every test leaves true (see the module docs), then the database goes.
@@ -382,43 +436,11 @@ impl TestApp {
     }
 
     pub fn assert_ledger_sound(&self) {
-        self.assert_balances_sound();
-        self.assert_entries_have_events();
+        self.db.assert_ledger_sound();
     }
 
     fn assert_balances_sound(&self) {
-        assert_eq!(
-            self.count(
-                "SELECT count(*) AS n FROM (SELECT entry_id FROM postings GROUP BY entry_id HAVING sum(amount) <> 0) x"
-            ),
-            0,
-            "every journal entry balances"
-        );
-        assert_eq!(
-            self.count(
-                "SELECT count(*) AS n FROM accounts a LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY 1) p \
-                 ON p.account_id = a.id WHERE a.balance <> coalesce(p.s, 0)"
-            ),
-            0,
-            "every account balance equals the sum of its postings"
-        );
-    }
-
-    fn assert_entries_have_events(&self) {
-        assert_eq!(
-            self.count(
-                "SELECT count(*) AS n FROM journal_entries j WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.entry_id = j.id)"
-            ),
-            0,
-            "every journal entry has its audit event"
-        );
-        assert_eq!(
-            self.count(
-                "SELECT count(*) AS n FROM audit_events e WHERE e.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journal_entries j WHERE j.id = e.entry_id)"
-            ),
-            0,
-            "every money event has its journal entry"
-        );
+        self.db.assert_balances_sound();
     }
 }
 

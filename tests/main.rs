@@ -7,4 +7,5 @@ mod helpers;
 mod auth;
 mod openapi;
 mod orgs;
+mod processes;
 mod spine;
