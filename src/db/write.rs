@@ -253,22 +253,35 @@ impl<'a> Tx<'a> {
     fn account_ids<'r>(&mut self, refs: impl Iterator<Item = &'r AccountRef> + Clone) -> Result<Vec<i64>, Error> {
         let missing: Vec<&AccountRef> = refs.clone().filter(|r| !self.account_ids.contains_key(*r)).collect();
         if !missing.is_empty() {
-            let rows: Vec<_> =
-                missing.iter().map(|r| (accounts::fund_id.eq(r.fund_id), accounts::code.eq(r.code.as_str()))).collect();
-            diesel::insert_into(accounts::table).values(&rows).on_conflict_do_nothing().execute(self.conn)?;
-            let funds: Vec<Option<Uuid>> = missing.iter().map(|r| r.fund_id).collect();
-            let codes: Vec<&str> = missing.iter().map(|r| r.code.as_str()).collect();
-            let found: Vec<(i64, Option<Uuid>, String)> = accounts::table
-                .select((accounts::id, accounts::fund_id, accounts::code))
-                .filter(accounts::code.eq_any(&codes))
-                .filter(accounts::fund_id.eq_any(funds.iter().flatten()).or(accounts::fund_id.is_null()))
-                .load(self.conn)?;
-            for (id, fund_id, code) in found {
-                self.account_ids.insert(AccountRef { fund_id, code }, id);
+            // Accounts exist from their first posting on, so usually one SELECT finds them all;
+            // only a first posting pays for the insert (ON CONFLICT: another writer may race us).
+            self.load_accounts(&missing)?;
+            let absent: Vec<&AccountRef> = missing.into_iter().filter(|r| !self.account_ids.contains_key(*r)).collect();
+            if !absent.is_empty() {
+                let rows: Vec<_> = absent
+                    .iter()
+                    .map(|r| (accounts::fund_id.eq(r.fund_id), accounts::code.eq(r.code.as_str())))
+                    .collect();
+                diesel::insert_into(accounts::table).values(&rows).on_conflict_do_nothing().execute(self.conn)?;
+                self.load_accounts(&absent)?;
             }
         }
         refs.map(|r| self.account_ids.get(r).copied().ok_or_else(|| Error::internal(format!("account {r:?} missing"))))
             .collect()
+    }
+
+    fn load_accounts(&mut self, refs: &[&AccountRef]) -> Result<(), Error> {
+        let funds: Vec<Uuid> = refs.iter().filter_map(|r| r.fund_id).collect();
+        let codes: Vec<&str> = refs.iter().map(|r| r.code.as_str()).collect();
+        let found: Vec<(i64, Option<Uuid>, String)> = accounts::table
+            .select((accounts::id, accounts::fund_id, accounts::code))
+            .filter(accounts::code.eq_any(&codes))
+            .filter(accounts::fund_id.eq_any(&funds).or(accounts::fund_id.is_null()))
+            .load(self.conn)?;
+        for (id, fund_id, code) in found {
+            self.account_ids.insert(AccountRef { fund_id, code }, id);
+        }
+        Ok(())
     }
 
     /// Appends the queued events: per stream (in name order) lock the head, take `seq`s under

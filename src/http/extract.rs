@@ -185,11 +185,27 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value
         errors: vec![FieldError::new("body", format!("malformed JSON at line {} column {}", e.line(), e.column()))],
     })?;
     let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        Error::Validation(vec![FieldError::new(field, e.inner().to_string())])
+        let message = e.inner().to_string();
+        Error::Validation(vec![FieldError::new(field_of(&e.path().to_string(), &message), message)])
     })?;
     Ok((parsed, value))
+}
+
+/// The field a deserialisation error is about. serde reports a missing or unknown field at the
+/// path of the object that holds it, naming the field only in its message (``missing field `x` ``),
+/// so the name is taken from there and appended to the path.
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        // An unknown field's path already ends with its name.
+        (path, Some(name)) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
+        (path, _) => path.to_owned(),
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -219,6 +235,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             hasher.update(canonical.to_string().as_bytes());
             Ok(JsonBody { value, fingerprint: hex::encode(hasher.finalize()) })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn errors_name_the_field_even_when_serde_reports_the_parent() {
+        assert_eq!(field_of(".", "missing field `name`"), "name");
+        assert_eq!(field_of("rows[3]", "unknown field `extra`, expected one of `a`"), "rows[3].extra");
+        assert_eq!(field_of("amount", "must be a string"), "amount");
+        assert_eq!(field_of("kind", "unknown field `kind`, expected `name`"), "kind");
+        assert_eq!(field_of(".", "invalid type: integer `5`, expected a map"), "body");
     }
 }
 

@@ -215,7 +215,12 @@ pub async fn token(
 ) -> Result<String, Error> {
     let name = match &grant {
         Grant::Password { username, .. } => format!("user:{username}"),
-        Grant::ClientCredentials { client_id, .. } => format!("client:{client_id}"),
+        // The parsed id, not the text: a UUID has many spellings (case, hyphens, braces), and
+        // each must count against the same client.
+        Grant::ClientCredentials { client_id, .. } => match Uuid::parse_str(client_id) {
+            Ok(id) => format!("client:{id}"),
+            Err(_) => format!("client:{client_id}"),
+        },
     };
     throttle.attempt(&name, address)?;
     let denied = || Error::Unauthorized("invalid credentials".into());

@@ -1,0 +1,240 @@
+//! The spine's benchmark, run by hand: `cargo bench --bench spine`.
+//!
+//! Starts the service (release build, in this process) on a scratch database, drives
+//! money-moving writes over HTTP — `POST /api/v1/funds/{id}/sources`, each with a fresh
+//! Idempotency-Key, spread over many funds: one journal entry, one audit event and one stored
+//! idempotent answer per request, in one transaction — at 8, 32 and 64 concurrent connections;
+//! runs `pgbench` tpcb-like at the same concurrency on the same machine in the same run; and
+//! prints both side by side. Then measures audit verification over 100,000 events.
+//!
+//! Environment: `BENCH_SECS` (per step, default 10), `BENCH_FUNDS` (default 1000),
+//! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL).
+//! Everything runs on one machine: the load generator, the service and PostgreSQL share its
+//! cores, as pgbench and PostgreSQL do. Compare the ratio, not the absolute numbers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_arithmetic)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::json;
+use unionfund::config::{Config, JwtConfig};
+use unionfund::db::write::{self, Answer, Event, WriteCtx};
+use unionfund::domain::funds::FundKind;
+use unionfund::domain::money::Money;
+use unionfund::domain::policy::{Caller, Role, SubjectKind};
+use unionfund::service::auth::TokenKeys;
+use uuid::Uuid;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn recreate(server: &str, name: &str) {
+    let mut c = PgConnection::establish(&format!("{server}/postgres")).unwrap();
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Step {
+    conns: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+async fn drive(base: &str, token: &str, funds: &[Uuid], conns: usize, secs: u64) -> Step {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..conns)
+        .map(|w| {
+            let http = reqwest::Client::new();
+            let (base, token, funds) = (base.to_owned(), token.to_owned(), funds.to_vec());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let mut i = w;
+                while Instant::now() < deadline {
+                    let fund = funds[i % funds.len()];
+                    i += conns;
+                    let t = Instant::now();
+                    let r = http
+                        .post(format!("{base}/api/v1/funds/{fund}/sources"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", Uuid::new_v4().to_string())
+                        .json(&json!({"kind": "finance_appropriation", "amount": "1.00"}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 201 => lat.push(t.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort();
+    Step {
+        conns,
+        rps: lat.len() as f64 / elapsed,
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        errors,
+    }
+}
+
+fn pgbench(server: &str, conns: usize, secs: u64) -> f64 {
+    let db = format!("{server}/unionfund_bench_pgbench");
+    let out = Command::new("pgbench")
+        .args(["-c", &conns.to_string(), "-j", "2", "-T", &secs.to_string(), "-n", &db])
+        .output()
+        .expect("pgbench must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    let server = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let secs = env_num("BENCH_SECS", 10);
+    let n_funds = env_num("BENCH_FUNDS", 1000) as usize;
+    let pool_size = env_num("BENCH_POOL", 16) as u32;
+
+    eprintln!("preparing pgbench (scale 10)…");
+    recreate(&server, "unionfund_bench_pgbench");
+    let init = Command::new("pgbench")
+        .args(["-i", "-s", "10", "-q", &format!("{server}/unionfund_bench_pgbench")])
+        .output()
+        .expect("pgbench must be installed");
+    assert!(init.status.success(), "pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+
+    eprintln!("preparing the service and {n_funds} funds…");
+    recreate(&server, "unionfund_bench");
+    let url = format!("{server}/unionfund_bench");
+    let pool = unionfund::db::pool::connect(&url, pool_size).unwrap();
+    let sys = WriteCtx { caller: None, request_id: "bench-setup".into(), now: unionfund::service::now() };
+    let org = unionfund::service::orgs::NewOrg {
+        name: "bench federation".into(),
+        kind: unionfund::domain::orgs::OrgKind::Federation,
+        parent_id: None,
+        credit_code: None,
+        unit_kind: None,
+    };
+    let org: serde_json::Value =
+        serde_json::from_slice(&unionfund::service::orgs::create_now(&pool, &sys, None, org).unwrap().body).unwrap();
+    let org_id: Uuid = org["id"].as_str().unwrap().parse().unwrap();
+    let officer = Caller { subject: Uuid::now_v7(), kind: SubjectKind::User, role: Role::FinanceOfficer, org_id };
+    let ctx = WriteCtx { caller: Some(officer.clone()), ..sys };
+    let funds: Vec<Uuid> = (0..n_funds)
+        .map(|i| {
+            let cmd = unionfund::service::funds::NewFund {
+                name: format!("bench fund {i}"),
+                kind: FundKind::Hardship,
+                year: 2022,
+                budget: Money::parse("1000000.00").unwrap(),
+            };
+            let stored = unionfund::service::funds::create_now(&pool, &ctx, None, cmd).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&stored.body).unwrap();
+            v["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+
+    let secret = "bench-secret-bench-secret-bench-secret";
+    let mut config = Config::defaults(&url);
+    config.bind = "127.0.0.1:0".into();
+    config.jwt = JwtConfig::from_secret(secret).unwrap();
+    config.checkpoint_every_secs = 0;
+    config.pool_size = pool_size;
+    let token = TokenKeys::new(&config.jwt, 3600).issue(&officer, chrono::Utc::now().timestamp()).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        let running = unionfund::start(&config, pool.clone()).unwrap();
+        let base = format!("http://{}", running.addr);
+        tokio::spawn(running.server);
+        // Warm up connections and caches.
+        drive(&base, &token, &funds, 8, 2).await;
+        for conns in [8, 32, 64] {
+            eprintln!("{conns} connections: service…");
+            let step = drive(&base, &token, &funds, conns, secs).await;
+            eprintln!("{conns} connections: pgbench…");
+            let tps = pgbench(&server, conns, secs);
+            rows.push((step, tps));
+        }
+    });
+
+    println!();
+    println!("money-moving HTTP writes (POST /funds/{{id}}/sources: entry + event + idempotency) vs pgbench tpcb-like");
+    println!("{} s per step, {} funds, service pool {}", secs, n_funds, pool_size);
+    println!("| conns | writes/s | p50 ms | p99 ms | errors | pgbench TPS | ratio |");
+    println!("|------:|---------:|-------:|-------:|-------:|------------:|------:|");
+    for (s, tps) in &rows {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.0}% |",
+            s.conns,
+            s.rps,
+            s.p50_ms,
+            s.p99_ms,
+            s.errors,
+            tps,
+            if *tps > 0.0 { s.rps / tps * 100.0 } else { 0.0 }
+        );
+    }
+
+    // Verify speed over at least 100,000 events: add events through the write path, in
+    // transactions of 1,000 spread over 100 streams, then time a whole-trail verify.
+    let mut conn = pool.get().unwrap();
+    let have = unionfund::db::chain::max_seq(&mut conn).unwrap();
+    drop(conn);
+    let target: i64 = 100_000;
+    let mut made = have;
+    while made < target {
+        let ctx = WriteCtx {
+            caller: Some(officer.clone()),
+            request_id: "bench-verify".into(),
+            now: unionfund::service::now(),
+        };
+        write::execute(&pool, &ctx, None, |tx| {
+            for i in 0..1000 {
+                tx.record(Event {
+                    after: Some(json!({"i": i})),
+                    ..Event::new(format!("bench:{}", i % 100), "bench.recorded", "bench", Uuid::now_v7())
+                });
+            }
+            Ok(Answer { status: 200, body: (), etag: None })
+        })
+        .unwrap();
+        made += 1000;
+    }
+    let mut conn = pool.get().unwrap();
+    let started = Instant::now();
+    let v = unionfund::db::chain::verify(&mut conn, None, None, None).unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(v.first_broken.is_none(), "the bench's own trail must verify");
+    println!();
+    println!("audit verify: {} events in {:.2} s = {:.0} events/s", v.checked, elapsed, v.checked as f64 / elapsed);
+}
