@@ -50,9 +50,12 @@ CREATE TABLE accounts (
     code     text NOT NULL CHECK (code ~ '^[a-z_:]{1,64}$'),
     -- Maintained by the posting trigger in the transaction that posts; recomputed by the
     -- reconciliation check (sum of postings), so it cannot drift unnoticed.
-    balance  numeric(18, 2) NOT NULL DEFAULT 0,
-    CONSTRAINT accounts_fund_code_key UNIQUE NULLS NOT DISTINCT (fund_id, code)
+    balance  numeric(18, 2) NOT NULL DEFAULT 0
 );
+-- One account per (fund, code); accounts outside any fund count as fund "nil". An expression
+-- index rather than NULLS NOT DISTINCT, so that the posting statement's join can use it.
+CREATE UNIQUE INDEX accounts_fund_code_key
+    ON accounts ((coalesce(fund_id, '00000000-0000-0000-0000-000000000000'::uuid)), code);
 
 CREATE TABLE journal_entries (
     id          uuid PRIMARY KEY,
@@ -77,35 +80,41 @@ CREATE TABLE postings (
 CREATE INDEX postings_entry_idx ON postings (entry_id);
 CREATE INDEX postings_account_idx ON postings (account_id);
 
--- An entry must balance and have at least two postings. Checked at commit (deferred), because
--- the entry row and its postings are inserted by separate statements of one transaction.
+-- An entry must balance and have at least two postings. Two guards: every INSERT into postings
+-- refuses, at the end of the statement, legs that do not sum to zero per entry (the write path
+-- inserts all legs of an entry in one statement; legs added later to an old, balanced entry must
+-- balance among themselves, so the entry stays balanced); and a deferred constraint trigger
+-- checks each new entry at commit — its sum and its count — which also catches an entry with no
+-- postings at all.
+CREATE FUNCTION entry_imbalance(e uuid) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN count(*) < 2 OR coalesce(sum(amount), 0) <> 0
+                THEN format('journal entry %s does not balance (%s postings, sum %s)', e, count(*), coalesce(sum(amount), 0))
+           END
+    FROM postings WHERE entry_id = e
+$$;
+
 CREATE FUNCTION check_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    e uuid;
-    total numeric;
-    n bigint;
+    problem text := entry_imbalance(NEW.id);
 BEGIN
-    -- PL/pgSQL resolves NEW's fields only in the branch taken, so each table gets its own branch.
-    IF TG_TABLE_NAME = 'postings' THEN
-        e := NEW.entry_id;
-    ELSE
-        e := NEW.id;
-    END IF;
-    SELECT coalesce(sum(amount), 0), count(*) INTO total, n FROM postings WHERE entry_id = e;
-    IF n < 2 OR total <> 0 THEN
-        RAISE EXCEPTION 'journal entry % does not balance (% postings, sum %)', e, n, total
-            USING ERRCODE = 'check_violation';
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$;
 CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_entry_balanced();
-CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_entry_balanced();
 
 -- Balances move with postings, in the same statement, so no code path can post without them.
 CREATE FUNCTION apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    problem text;
 BEGIN
+    SELECT format('journal entry %s does not balance (legs sum to %s)', entry_id, sum(amount)) INTO problem
+    FROM new_postings GROUP BY entry_id HAVING sum(amount) <> 0 LIMIT 1;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = 'check_violation';
+    END IF;
     UPDATE accounts a SET balance = a.balance + s.total
     FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
     WHERE a.id = s.account_id;
@@ -155,20 +164,32 @@ CREATE INDEX audit_events_entity_idx ON audit_events (entity_type, entity_id, se
 CREATE INDEX audit_events_fund_idx ON audit_events (fund_id, seq) WHERE fund_id IS NOT NULL;
 CREATE INDEX audit_events_org_idx ON audit_events (org_id, seq) WHERE org_id IS NOT NULL;
 CREATE INDEX audit_events_actor_idx ON audit_events (actor, seq);
-CREATE INDEX audit_events_time_idx ON audit_events (occurred_at);
-CREATE INDEX audit_events_entry_idx ON audit_events (entry_id) WHERE entry_id IS NOT NULL;
-
-CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
-    FOR EACH ROW EXECUTE FUNCTION refuse_change();
-CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
-
 -- The head of each stream: its last stream_seq and hash. Locked last in every write.
 CREATE TABLE audit_heads (
     stream     text PRIMARY KEY,
     stream_seq bigint NOT NULL,
     hash       text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$')
 );
+
+CREATE INDEX audit_events_time_idx ON audit_events (occurred_at);
+CREATE INDEX audit_events_entry_idx ON audit_events (entry_id) WHERE entry_id IS NOT NULL;
+
+-- Each stream's head follows its newest event, moved by the same statement that appends it.
+CREATE FUNCTION advance_audit_heads() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE audit_heads h SET stream_seq = n.stream_seq, hash = n.hash
+    FROM (SELECT DISTINCT ON (stream) stream, stream_seq, hash FROM new_events ORDER BY stream, stream_seq DESC) n
+    WHERE h.stream = n.stream;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER audit_events_advance_heads AFTER INSERT ON audit_events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION advance_audit_heads();
+
 
 -- Checkpoints commit to every stream's head at one moment, and chain to each other. An auditor
 -- who keeps a checkpoint's hash can later prove the trail was not cut back before it.

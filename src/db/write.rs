@@ -14,21 +14,21 @@
 //! A stream head is held from its lock to commit only: a few statements, never a client round
 //! trip (see MEASURED.md: a head locked first costs 40% of throughput, one locked last ~7%).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Int8, Text};
+use diesel::sql_types::{Array, BigInt, Int8, Nullable, Numeric, Text, Timestamptz};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::idempotency::{self, Claim};
 use super::pool::Pool;
-use super::schema::{accounts, audit_events, journal_entries, postings};
+use super::schema::audit_events;
 use crate::domain::audit::{AuditRecord, GENESIS_HASH};
-use crate::domain::ledger::{AccountRef, JournalEntry};
+use crate::domain::ledger::JournalEntry;
 use crate::domain::policy::Caller;
 use crate::error::Error;
 
@@ -139,29 +139,6 @@ pub struct Tx<'a> {
     conn: &'a mut PgConnection,
     ctx: &'a WriteCtx,
     events: Vec<Event>,
-    account_ids: HashMap<AccountRef, i64>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = journal_entries)]
-struct NewEntryRow<'a> {
-    id: Uuid,
-    kind: &'a str,
-    fund_id: Option<Uuid>,
-    entity_type: &'a str,
-    entity_id: Uuid,
-    memo: &'a str,
-    request_id: &'a str,
-    actor: &'a str,
-    created_at: DateTime<Utc>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = postings)]
-struct NewPostingRow {
-    entry_id: Uuid,
-    account_id: i64,
-    amount: Decimal,
 }
 
 #[derive(Insertable)]
@@ -214,8 +191,10 @@ impl<'a> Tx<'a> {
         self.events.push(event);
     }
 
-    /// Posts a balanced journal entry and returns its id. The database re-checks the balance at
-    /// commit and moves the account balances in the same statement as the postings.
+    /// Posts a balanced journal entry and returns its id, in one statement: the accounts an entry
+    /// names are created on their first posting, the entry row and its legs are inserted together,
+    /// and the posting trigger checks the balance and moves the account balances before the
+    /// statement ends. The database re-checks the entry at commit.
     pub fn post(
         &mut self,
         entry: &JournalEntry,
@@ -223,65 +202,46 @@ impl<'a> Tx<'a> {
         entity_type: &str,
         entity_id: Uuid,
     ) -> Result<Uuid, Error> {
-        let ids = self.account_ids(entry.postings().iter().map(|p| &p.account))?;
         let id = Uuid::now_v7();
-        let actor = self.ctx.actor();
-        diesel::insert_into(journal_entries::table)
-            .values(NewEntryRow {
-                id,
-                kind: entry.kind(),
-                fund_id,
-                entity_type,
-                entity_id,
-                memo: entry.memo(),
-                request_id: &self.ctx.request_id,
-                actor: &actor,
-                created_at: self.ctx.now,
-            })
-            .execute(self.conn)?;
-        let rows: Vec<NewPostingRow> = entry
-            .postings()
-            .iter()
-            .zip(ids)
-            .map(|(p, account_id)| NewPostingRow { entry_id: id, account_id, amount: p.amount })
-            .collect();
-        diesel::insert_into(postings::table).values(&rows).execute(self.conn)?;
+        let legs = entry.postings();
+        let funds: Vec<Option<Uuid>> = legs.iter().map(|p| p.account.fund_id).collect();
+        let codes: Vec<&str> = legs.iter().map(|p| p.account.code.as_str()).collect();
+        let amounts: Vec<Decimal> = legs.iter().map(|p| p.amount).collect();
+        // Two writers posting to an account neither has seen before would find it created but not
+        // yet visible to this statement; the fund lock held by every writer (lock order, step 2)
+        // makes that impossible for fund accounts, and the NOT NULL on account_id refuses it anyway.
+        let inserted = diesel::sql_query(
+            "WITH legs AS (SELECT * FROM unnest($10::uuid[], $11::text[], $12::numeric[]) AS l(fund_id, code, amount)), \
+                  created AS (INSERT INTO accounts (fund_id, code) SELECT fund_id, code FROM legs \
+                              ON CONFLICT ((coalesce(fund_id, '00000000-0000-0000-0000-000000000000'::uuid)), code) \
+                              DO NOTHING RETURNING id, fund_id, code), \
+                  entry AS (INSERT INTO journal_entries \
+                              (id, kind, fund_id, entity_type, entity_id, memo, request_id, actor, created_at) \
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
+             INSERT INTO postings (entry_id, account_id, amount) \
+             SELECT $1, coalesce(c.id, a.id), l.amount FROM legs l \
+             LEFT JOIN created c ON c.fund_id IS NOT DISTINCT FROM l.fund_id AND c.code = l.code \
+             LEFT JOIN accounts a \
+               ON coalesce(a.fund_id, '00000000-0000-0000-0000-000000000000'::uuid) \
+                = coalesce(l.fund_id, '00000000-0000-0000-0000-000000000000'::uuid) AND a.code = l.code",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .bind::<Text, _>(entry.kind())
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(fund_id)
+        .bind::<Text, _>(entity_type)
+        .bind::<diesel::sql_types::Uuid, _>(entity_id)
+        .bind::<Text, _>(entry.memo())
+        .bind::<Text, _>(&self.ctx.request_id)
+        .bind::<Text, _>(self.ctx.actor())
+        .bind::<Timestamptz, _>(self.ctx.now)
+        .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&funds)
+        .bind::<Array<Text>, _>(&codes)
+        .bind::<Array<Numeric>, _>(&amounts)
+        .execute(self.conn)?;
+        if inserted != legs.len() {
+            return Err(Error::internal(format!("journal entry {id}: {inserted} of {} legs posted", legs.len())));
+        }
         Ok(id)
-    }
-
-    /// Ids of the accounts, creating the missing ones (an account exists from its first posting).
-    fn account_ids<'r>(&mut self, refs: impl Iterator<Item = &'r AccountRef> + Clone) -> Result<Vec<i64>, Error> {
-        let missing: Vec<&AccountRef> = refs.clone().filter(|r| !self.account_ids.contains_key(*r)).collect();
-        if !missing.is_empty() {
-            // Accounts exist from their first posting on, so usually one SELECT finds them all;
-            // only a first posting pays for the insert (ON CONFLICT: another writer may race us).
-            self.load_accounts(&missing)?;
-            let absent: Vec<&AccountRef> = missing.into_iter().filter(|r| !self.account_ids.contains_key(*r)).collect();
-            if !absent.is_empty() {
-                let rows: Vec<_> = absent
-                    .iter()
-                    .map(|r| (accounts::fund_id.eq(r.fund_id), accounts::code.eq(r.code.as_str())))
-                    .collect();
-                diesel::insert_into(accounts::table).values(&rows).on_conflict_do_nothing().execute(self.conn)?;
-                self.load_accounts(&absent)?;
-            }
-        }
-        refs.map(|r| self.account_ids.get(r).copied().ok_or_else(|| Error::internal(format!("account {r:?} missing"))))
-            .collect()
-    }
-
-    fn load_accounts(&mut self, refs: &[&AccountRef]) -> Result<(), Error> {
-        let funds: Vec<Uuid> = refs.iter().filter_map(|r| r.fund_id).collect();
-        let codes: Vec<&str> = refs.iter().map(|r| r.code.as_str()).collect();
-        let found: Vec<(i64, Option<Uuid>, String)> = accounts::table
-            .select((accounts::id, accounts::fund_id, accounts::code))
-            .filter(accounts::code.eq_any(&codes))
-            .filter(accounts::fund_id.eq_any(&funds).or(accounts::fund_id.is_null()))
-            .load(self.conn)?;
-        for (id, fund_id, code) in found {
-            self.account_ids.insert(AccountRef { fund_id, code }, id);
-        }
-        Ok(())
     }
 
     /// Appends the queued events: per stream (in name order) lock the head, take `seq`s under
@@ -362,13 +322,8 @@ impl<'a> Tx<'a> {
             }
             heads.push((stream, stream_seq, prev_hash));
         }
+        // The insert's statement trigger moves each stream's head to its newest event.
         diesel::insert_into(audit_events::table).values(&rows).execute(self.conn)?;
-        for (stream, stream_seq, hash) in heads {
-            use super::schema::audit_heads::dsl as h;
-            diesel::update(h::audit_heads.filter(h::stream.eq(stream)))
-                .set((h::stream_seq.eq(stream_seq), h::hash.eq(hash)))
-                .execute(self.conn)?;
-        }
         Ok(())
     }
 }
@@ -389,7 +344,7 @@ where
                 Claim::Replay(stored) => return Ok(stored),
             }
         }
-        let mut tx = Tx { conn, ctx, events: Vec::new(), account_ids: HashMap::new() };
+        let mut tx = Tx { conn, ctx, events: Vec::new() };
         let answer = work(&mut tx)?;
         tx.append_events()?;
         let body = Bytes::from(serde_json::to_vec(&answer.body).map_err(Error::internal)?);
