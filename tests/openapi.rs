@@ -33,3 +33,28 @@ async fn health_and_readiness_answer() {
     problem(r, 404, "not_found").await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_database_that_goes_away_is_a_503_and_the_service_recovers_by_itself() {
+    let app = spawn_app().await;
+    let token = app.token(unionfund::domain::policy::Role::Auditor).await;
+    let name = app.db.name.clone();
+    let admin = |sql: String| {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        diesel::PgConnection::establish(&format!("{SERVER}/postgres")).unwrap().batch_execute(&sql).unwrap();
+    };
+    // The database refuses new sessions and drops the app's pooled ones.
+    admin(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"));
+    admin(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"));
+    // The pool waits its connection timeout (5 s) for a session, then answers 503.
+    let r = app.http.get(app.url("/api/v1/funds")).bearer_auth(&token).send().await.unwrap();
+    let p = problem(r, 503, "service_unavailable").await;
+    assert!(!p["detail"].as_str().unwrap().contains("FATAL"), "no database internals in the body");
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    admin(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"));
+    let r = app.http.get(app.url("/api/v1/funds")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "back without a restart");
+    app.finish().await;
+}
