@@ -58,3 +58,22 @@ async fn a_database_that_goes_away_is_a_503_and_the_service_recovers_by_itself()
     assert_eq!(r.status(), 200, "back without a restart");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app = spawn_app_with(|c| c.cors_origins = vec!["https://screens.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/funds"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, idempotency-key, if-match")
+            .send()
+    };
+    let ok = preflight("https://screens.example").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://screens.example");
+    let other = preflight("https://elsewhere.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    app.finish().await;
+}

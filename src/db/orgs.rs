@@ -64,9 +64,9 @@ pub fn list(
     Ok(q.order(orgs::id.asc()).limit(limit).load(conn)?)
 }
 
-/// Inserts an organisation. A credit code already used elsewhere is a 409.
-pub fn insert(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
-    diesel::insert_into(orgs::table).values(row).execute(conn).map_err(|e| match e {
+/// The only unique column besides the id is the credit code: a violation means it is taken.
+fn credit_code_taken(e: diesel::result::Error) -> Error {
+    match e {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
             Error::Conflict {
                 code: "duplicate_credit_code",
@@ -74,7 +74,12 @@ pub fn insert(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
             }
         }
         other => other.into(),
-    })?;
+    }
+}
+
+/// Inserts an organisation. A credit code already used elsewhere is a 409.
+pub fn insert(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
+    diesel::insert_into(orgs::table).values(row).execute(conn).map_err(credit_code_taken)?;
     Ok(())
 }
 
@@ -90,15 +95,7 @@ pub fn update(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
             orgs::updated_at.eq(row.updated_at),
         ))
         .execute(conn)
-        .map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                Error::Conflict {
-                    code: "duplicate_credit_code",
-                    detail: "another organisation already has this unified social credit code".into(),
-                }
-            }
-            other => other.into(),
-        })?;
+        .map_err(credit_code_taken)?;
     Ok(())
 }
 

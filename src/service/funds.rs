@@ -244,39 +244,36 @@ pub async fn update(
     id: Uuid,
     changes: FundChanges,
 ) -> Result<Stored, Error> {
-    let pool = pool.clone();
-    super::blocking(move || {
-        write::execute(&pool, &ctx, idem.as_ref(), |tx| {
-            let mut row = db::funds::lock(tx.conn(), id)?;
-            check_if_match(if_match.as_deref(), row.version)?;
-            if let Some(name) = changes.name {
-                row.name = name;
-            }
-            if let Some(budget) = changes.budget {
-                let figures = Figures::from_balances(&db::funds::balances(tx.conn(), id)?);
-                let current = money(figures.budget)?;
-                if let Some(up) = budget.checked_sub(current).filter(|d| !d.is_zero()) {
-                    post_budget(tx, &row, true, up, "fund.budget_increased")?;
-                } else if let Some(down) = current.checked_sub(budget).filter(|d| !d.is_zero()) {
-                    if down.as_decimal() > figures.available {
-                        return Err(DomainError::conflict(
-                            "over_allocation",
-                            format!(
-                                "the budget cannot fall below what is already committed ({} available)",
-                                money(figures.available)?
-                            ),
-                        )
-                        .into());
-                    }
-                    post_budget(tx, &row, false, down, "fund.budget_decreased")?;
+    super::write(pool, ctx, idem, move |tx| {
+        let mut row = db::funds::lock(tx.conn(), id)?;
+        check_if_match(if_match.as_deref(), row.version)?;
+        if let Some(name) = changes.name {
+            row.name = name;
+        }
+        if let Some(budget) = changes.budget {
+            let figures = Figures::from_balances(&db::funds::balances(tx.conn(), id)?);
+            let current = money(figures.budget)?;
+            if let Some(up) = budget.checked_sub(current).filter(|d| !d.is_zero()) {
+                post_budget(tx, &row, true, up, "fund.budget_increased")?;
+            } else if let Some(down) = current.checked_sub(budget).filter(|d| !d.is_zero()) {
+                if down.as_decimal() > figures.available {
+                    return Err(DomainError::conflict(
+                        "over_allocation",
+                        format!(
+                            "the budget cannot fall below what is already committed ({} available)",
+                            money(figures.available)?
+                        ),
+                    )
+                    .into());
                 }
+                post_budget(tx, &row, false, down, "fund.budget_decreased")?;
             }
-            row.version += 1;
-            row.updated_at = tx.ctx().now;
-            db::funds::update(tx.conn(), &row)?;
-            let view = load_view(tx.conn(), row)?;
-            Ok(Answer { status: 200, etag: Some(etag(view.version)), body: view })
-        })
+        }
+        row.version += 1;
+        row.updated_at = tx.ctx().now;
+        db::funds::update(tx.conn(), &row)?;
+        let view = load_view(tx.conn(), row)?;
+        Ok(Answer { status: 200, etag: Some(etag(view.version)), body: view })
     })
     .await
 }

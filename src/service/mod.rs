@@ -38,6 +38,21 @@ where
     tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
 }
 
+/// Runs a state change through the one write path (`db::write::execute`) on the blocking pool.
+pub async fn write<T, F>(
+    pool: &Pool,
+    ctx: crate::db::write::WriteCtx,
+    idem: Option<crate::db::write::Idempotency>,
+    work: F,
+) -> Result<crate::db::write::Stored, Error>
+where
+    T: serde::Serialize,
+    F: FnOnce(&mut crate::db::write::Tx<'_>) -> Result<crate::db::write::Answer<T>, Error> + Send + 'static,
+{
+    let pool = pool.clone();
+    blocking(move || crate::db::write::execute(&pool, &ctx, idem.as_ref(), work)).await
+}
+
 /// A resource version as an HTTP entity tag.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")

@@ -147,34 +147,31 @@ pub async fn update(
     id: Uuid,
     changes: OrgChanges,
 ) -> Result<Stored, Error> {
-    let pool = pool.clone();
-    super::blocking(move || {
-        write::execute(&pool, &ctx, idem.as_ref(), |tx| {
-            let before = db::orgs::lock(tx.conn(), id)?;
-            check_if_match(if_match.as_deref(), before.version)?;
-            let mut row = before.clone();
-            if let Some(name) = changes.name {
-                row.name = name;
-            }
-            if let Some(code) = changes.credit_code {
-                row.credit_code = Some(code.as_str().to_owned());
-            }
-            if let Some(unit_kind) = changes.unit_kind {
-                let kind = OrgKind::parse(&row.kind).ok_or_else(|| Error::internal("bad org kind"))?;
-                check_unit_kind(kind, Some(unit_kind))?;
-                row.unit_kind = Some(unit_kind.as_str().to_owned());
-            }
-            row.version += 1;
-            row.updated_at = tx.ctx().now;
-            db::orgs::update(tx.conn(), &row)?;
-            tx.record(Event {
-                org_id: Some(id),
-                before: Some(json(&before)),
-                after: Some(json(&row)),
-                ..Event::new(stream(id), "org.updated", "org", id)
-            });
-            Ok(Answer { status: 200, etag: Some(etag(row.version)), body: OrgView::of(row) })
-        })
+    super::write(pool, ctx, idem, move |tx| {
+        let before = db::orgs::lock(tx.conn(), id)?;
+        check_if_match(if_match.as_deref(), before.version)?;
+        let mut row = before.clone();
+        if let Some(name) = changes.name {
+            row.name = name;
+        }
+        if let Some(code) = changes.credit_code {
+            row.credit_code = Some(code.as_str().to_owned());
+        }
+        if let Some(unit_kind) = changes.unit_kind {
+            let kind = OrgKind::parse(&row.kind).ok_or_else(|| Error::internal("bad org kind"))?;
+            check_unit_kind(kind, Some(unit_kind))?;
+            row.unit_kind = Some(unit_kind.as_str().to_owned());
+        }
+        row.version += 1;
+        row.updated_at = tx.ctx().now;
+        db::orgs::update(tx.conn(), &row)?;
+        tx.record(Event {
+            org_id: Some(id),
+            before: Some(json(&before)),
+            after: Some(json(&row)),
+            ..Event::new(stream(id), "org.updated", "org", id)
+        });
+        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: OrgView::of(row) })
     })
     .await
 }
