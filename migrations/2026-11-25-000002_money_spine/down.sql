@@ -9,7 +9,6 @@ DROP TABLE journal_entries;
 DROP TABLE accounts;
 DROP FUNCTION apply_postings();
 DROP FUNCTION check_entry_balanced();
-DROP FUNCTION entry_imbalance(uuid);
 DROP TABLE fund_sources;
 DROP TABLE funds;
 DROP FUNCTION refuse_change();

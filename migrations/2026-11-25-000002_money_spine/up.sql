@@ -86,19 +86,17 @@ CREATE INDEX postings_account_idx ON postings (account_id);
 -- balance among themselves, so the entry stays balanced); and a deferred constraint trigger
 -- checks each new entry at commit — its sum and its count — which also catches an entry with no
 -- postings at all.
-CREATE FUNCTION entry_imbalance(e uuid) RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN count(*) < 2 OR coalesce(sum(amount), 0) <> 0
-                THEN format('journal entry %s does not balance (%s postings, sum %s)', e, count(*), coalesce(sum(amount), 0))
-           END
-    FROM postings WHERE entry_id = e
-$$;
-
+-- PL/pgSQL rather than a SQL-language function: its query plan is cached per session, where a
+-- SQL function's body would be parsed and planned again on every call.
 CREATE FUNCTION check_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    problem text := entry_imbalance(NEW.id);
+    total numeric;
+    n bigint;
 BEGIN
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION '%', problem USING ERRCODE = 'check_violation';
+    SELECT coalesce(sum(amount), 0), count(*) INTO total, n FROM postings WHERE entry_id = NEW.id;
+    IF n < 2 OR total <> 0 THEN
+        RAISE EXCEPTION 'journal entry % does not balance (% postings, sum %)', NEW.id, n, total
+            USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$;

@@ -323,7 +323,12 @@ impl<'a> Tx<'a> {
             heads.push((stream, stream_seq, prev_hash));
         }
         // The insert's statement trigger moves each stream's head to its newest event.
-        diesel::insert_into(audit_events::table).values(&rows).execute(self.conn)?;
+        // A single row goes in as a single-row insert: diesel caches its prepared statement,
+        // which it does not for a multi-row insert.
+        match rows.as_slice() {
+            [row] => diesel::insert_into(audit_events::table).values(row).execute(self.conn)?,
+            rows => diesel::insert_into(audit_events::table).values(rows).execute(self.conn)?,
+        };
         Ok(())
     }
 }
