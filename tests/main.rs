@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod fees;
 mod openapi;
 mod orgs;
 mod processes;

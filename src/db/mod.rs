@@ -2,6 +2,7 @@
 //! through which every change, its ledger entry and its audit event are written.
 
 pub mod chain;
+pub mod fees;
 pub mod funds;
 pub mod idempotency;
 pub mod orgs;

@@ -66,6 +66,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    fee_declarations (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        period -> Text,
+        version -> Int4,
+        payroll_total -> Numeric,
+        fee_rate -> Numeric,
+        remit_rate -> Numeric,
+        fee_due -> Numeric,
+        remit_due -> Numeric,
+        retained -> Numeric,
+        fund_id -> Uuid,
+        entry_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    fee_rates (id) {
+        id -> Uuid,
+        unit_kind -> Text,
+        fee_rate -> Numeric,
+        remit_rate -> Numeric,
+        effective_from -> Date,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     fund_sources (id) {
         id -> Uuid,
         fund_id -> Uuid,
@@ -157,6 +187,9 @@ diesel::table! {
 diesel::joinable!(accounts -> funds (fund_id));
 diesel::joinable!(api_clients -> orgs (org_id));
 diesel::joinable!(audit_events -> journal_entries (entry_id));
+diesel::joinable!(fee_declarations -> funds (fund_id));
+diesel::joinable!(fee_declarations -> journal_entries (entry_id));
+diesel::joinable!(fee_declarations -> orgs (org_id));
 diesel::joinable!(fund_sources -> funds (fund_id));
 diesel::joinable!(funds -> orgs (org_id));
 diesel::joinable!(journal_entries -> funds (fund_id));
@@ -170,6 +203,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoints,
     audit_events,
     audit_heads,
+    fee_declarations,
+    fee_rates,
     fund_sources,
     funds,
     idempotency_keys,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod fees;
 pub mod funds;
 pub mod ids;
 pub mod ledger;

@@ -386,6 +386,13 @@ impl fmt::Display for Money {
     }
 }
 
+impl Default for Money {
+    /// Zero: no money is the only amount that needs no input.
+    fn default() -> Self {
+        Money::ZERO
+    }
+}
+
 impl FromStr for Money {
     type Err = MoneyError;
 

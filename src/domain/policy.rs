@@ -74,6 +74,12 @@ pub enum Permission {
     ReadAudit,
     /// Take an audit checkpoint on demand.
     TakeCheckpoint,
+    /// Read union-fee rates, declarations and statements (a clerk: only its own unit's).
+    ReadFees,
+    /// Declare a unit's payroll (a clerk: only for its own unit).
+    DeclareFees,
+    /// Change the fee-rate table.
+    ManageFeeRates,
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -86,6 +92,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::PostFundSources => matches!(role, R::FinanceOfficer | R::FinanceBureau),
         P::ReadAudit => matches!(role, R::Auditor | R::Admin | R::FinanceOfficer | R::Leader),
         P::TakeCheckpoint => matches!(role, R::Auditor | R::Admin),
+        P::ReadFees => true,
+        P::DeclareFees => matches!(role, R::Clerk | R::FinanceOfficer | R::FinanceBureau),
+        P::ManageFeeRates => role == R::Admin,
     }
 }
 

@@ -56,7 +56,19 @@ pub mod perm {
             }
         )+};
     }
-    perms!(ReadOrgs, ManageOrgs, ManageUsers, ReadFunds, ManageFunds, PostFundSources, ReadAudit, TakeCheckpoint);
+    perms!(
+        ReadOrgs,
+        ManageOrgs,
+        ManageUsers,
+        ReadFunds,
+        ManageFunds,
+        PostFundSources,
+        ReadAudit,
+        TakeCheckpoint,
+        ReadFees,
+        DeclareFees,
+        ManageFeeRates
+    );
 }
 
 /// The authenticated caller, allowed to do `P` (else 401 without a good token, 403 without the

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod fees;
 pub mod funds;
 pub mod health;
 pub mod openapi;

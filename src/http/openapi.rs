@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, funds, health, orgs, users};
+use super::{audit, auth, fees, funds, health, orgs, users};
 
 struct Security;
 
@@ -26,12 +26,13 @@ impl Modify for Security {
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
         users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
+        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::list_declarations, fees::get_statement,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
     modifiers(&Security),
     tags(
-        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "audit"),
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "audit"),
     )
 )]
 struct ApiDoc;

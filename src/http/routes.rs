@@ -4,7 +4,7 @@ use actix_web::web::ServiceConfig;
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{audit, auth, funds, health, openapi, orgs, users};
+use super::{audit, auth, fees, funds, health, openapi, orgs, users};
 use crate::error::Error;
 
 /// Registers every route.
@@ -27,6 +27,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(funds::update_fund)
         .service(funds::create_source)
         .service(funds::list_sources)
+        .service(fees::list_fee_rates)
+        .service(fees::create_fee_rate)
+        .service(fees::create_declaration)
+        .service(fees::list_declarations)
+        .service(fees::get_statement)
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)

@@ -1,0 +1,2 @@
+DROP TABLE fee_declarations;
+DROP TABLE fee_rates;

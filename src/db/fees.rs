@@ -1,0 +1,126 @@
+//! Fee rates and payroll declarations.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::funds::FundRow;
+use super::schema::{fee_declarations, fee_rates, funds};
+use crate::error::Error;
+
+/// A rate as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fee_rates)]
+#[allow(missing_docs)]
+pub struct FeeRateRow {
+    pub id: Uuid,
+    pub unit_kind: String,
+    pub fee_rate: Decimal,
+    pub remit_rate: Decimal,
+    pub effective_from: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A declaration as stored (every version is kept).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fee_declarations)]
+#[allow(missing_docs)]
+pub struct DeclarationRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub period: String,
+    pub version: i32,
+    pub payroll_total: Decimal,
+    pub fee_rate: Decimal,
+    pub remit_rate: Decimal,
+    pub fee_due: Decimal,
+    pub remit_due: Decimal,
+    pub retained: Decimal,
+    pub fund_id: Uuid,
+    pub entry_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Every rate of one kind of unit (the table is small: a row per change of the law).
+pub fn rates_of(conn: &mut PgConnection, unit_kind: &str) -> Result<Vec<FeeRateRow>, Error> {
+    Ok(fee_rates::table.select(FeeRateRow::as_select()).filter(fee_rates::unit_kind.eq(unit_kind)).load(conn)?)
+}
+
+/// A page of rates.
+pub fn list_rates(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> Result<Vec<FeeRateRow>, Error> {
+    let mut q = fee_rates::table.select(FeeRateRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(fee_rates::id.gt(after));
+    }
+    Ok(q.order(fee_rates::id.asc()).limit(limit).load(conn)?)
+}
+
+/// Inserts a rate; a second rate for the same kind and date is a 409.
+pub fn insert_rate(conn: &mut PgConnection, row: &FeeRateRow) -> Result<(), Error> {
+    diesel::insert_into(fee_rates::table).values(row).execute(conn).map_err(|e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            Error::Conflict {
+                code: "duplicate_fee_rate",
+                detail: "a rate for this unit kind already takes effect on that date".into(),
+            }
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// The year's union-fee fund, locked (its accounts take the fee postings).
+pub fn lock_fee_fund(conn: &mut PgConnection, year: i32) -> Result<Option<FundRow>, Error> {
+    Ok(funds::table
+        .select(FundRow::as_select())
+        .filter(funds::kind.eq("union_fee").and(funds::year.eq(year)))
+        .order(funds::id.asc())
+        .for_update()
+        .first(conn)
+        .optional()?)
+}
+
+/// The current (highest) version of a unit's declaration for a period.
+pub fn current(conn: &mut PgConnection, org_id: Uuid, period: &str) -> Result<Option<DeclarationRow>, Error> {
+    Ok(fee_declarations::table
+        .select(DeclarationRow::as_select())
+        .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.eq(period)))
+        .order(fee_declarations::version.desc())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a declaration.
+pub fn insert(conn: &mut PgConnection, row: &DeclarationRow) -> Result<(), Error> {
+    diesel::insert_into(fee_declarations::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Every version of a unit's declarations in a year, by period then version.
+pub fn of_year(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
+    Ok(fee_declarations::table
+        .select(DeclarationRow::as_select())
+        .filter(fee_declarations::org_id.eq(org_id))
+        .filter(fee_declarations::period.like(format!("{year}-%")))
+        .order((fee_declarations::period.asc(), fee_declarations::version.asc()))
+        .load(conn)?)
+}
+
+/// A page of declarations (all versions), oldest first, optionally for one unit.
+pub fn list(
+    conn: &mut PgConnection,
+    org_id: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DeclarationRow>, Error> {
+    let mut q = fee_declarations::table.select(DeclarationRow::as_select()).into_boxed();
+    if let Some(org_id) = org_id {
+        q = q.filter(fee_declarations::org_id.eq(org_id));
+    }
+    if let Some(after) = after {
+        q = q.filter(fee_declarations::id.gt(after));
+    }
+    Ok(q.order(fee_declarations::id.asc()).limit(limit).load(conn)?)
+}

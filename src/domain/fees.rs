@@ -1,0 +1,180 @@
+//! Union fees (DOMAIN.md, fund 1; 《工会法》: the fee is 2% of a unit's total payroll). The rule's
+//! arithmetic lives here; its numbers live in the `fee_rates` table, never in code.
+
+use chrono::NaiveDate;
+
+use super::DomainError;
+use super::ids::Period;
+use super::ledger::{AccountRef, JournalEntry};
+use super::money::{Money, Rate};
+use super::orgs::UnitKind;
+use uuid::Uuid;
+
+/// A row of the rate table: what a kind of unit pays from a date on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeRate {
+    /// Which units it applies to.
+    pub unit_kind: UnitKind,
+    /// Share of payroll due as the fee (0.02).
+    pub fee_rate: Rate,
+    /// Share of the fee remitted to the city federation (0.40).
+    pub remit_rate: Rate,
+    /// The first day it is in force.
+    pub effective_from: NaiveDate,
+}
+
+/// The rate a period uses: the one in force on the period's first day for the unit's kind —
+/// the latest whose `effective_from` is on or before that day.
+pub fn rate_for(rates: &[FeeRate], unit_kind: UnitKind, period: Period) -> Option<FeeRate> {
+    let day = period.first_day();
+    rates
+        .iter()
+        .filter(|r| r.unit_kind == unit_kind && r.effective_from <= day)
+        .max_by_key(|r| r.effective_from)
+        .copied()
+}
+
+/// A period's fee and how it divides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Fee due: payroll × fee rate, rounded half-up to the fen.
+    pub fee_due: Money,
+    /// Remitted to the federation: fee × remit rate, rounded half-up to the fen.
+    pub remit_due: Money,
+    /// Kept by the unit's grassroots union: the rest of the fee, so the parts add up exactly.
+    pub retained: Money,
+}
+
+/// Fee on a period's payroll, and the part of it remitted to the city federation.
+/// `retained` is the remainder, so `remit_due + retained == fee_due` exactly, whatever the
+/// rounding (half-up, 四舍五入, the accounting convention).
+pub fn split(payroll: Money, rate: &FeeRate) -> Split {
+    let fee_due = payroll.times(rate.fee_rate);
+    let remit_due = fee_due.times(rate.remit_rate);
+    // remit_rate ≤ 1, so remit_due ≤ fee_due and the subtraction cannot go below zero.
+    let retained = fee_due.checked_sub(remit_due).unwrap_or(Money::ZERO);
+    Split { fee_due, remit_due, retained }
+}
+
+/// Account codes of fee accounting, in the year's union-fee fund.
+pub mod accounts {
+    /// Fees declared and not yet paid: due from the units (debit).
+    pub const RECEIVABLE: &str = "fee_receivable";
+    /// The federation's share, to be remitted (credit).
+    pub const REMIT_PAYABLE: &str = "fee_remit_payable";
+    /// The units' unions' share (credit).
+    pub const RETAINED: &str = "fee_retained";
+}
+
+/// The ledger entry of a declaration, net of the declaration it supersedes: the old one's legs
+/// reversed and the new one's posted, merged per account — so a correction posts the difference
+/// and never rewrites the past. `None` when the correction changes no amount.
+pub fn declaration_entry(fund: Uuid, new: Split, old: Option<Split>) -> Result<Option<JournalEntry>, DomainError> {
+    let acc = |code: &str| AccountRef::of_fund(fund, code);
+    let mut b = JournalEntry::builder("fee_declaration", "union fee declared")
+        .debit(acc(accounts::RECEIVABLE), new.fee_due)
+        .credit(acc(accounts::REMIT_PAYABLE), new.remit_due)
+        .credit(acc(accounts::RETAINED), new.retained);
+    if let Some(old) = old {
+        b = b
+            .credit(acc(accounts::RECEIVABLE), old.fee_due)
+            .debit(acc(accounts::REMIT_PAYABLE), old.remit_due)
+            .debit(acc(accounts::RETAINED), old.retained);
+    }
+    match b.build() {
+        Ok(e) => Ok(Some(e)),
+        // Nothing left after merging (same amounts, or a zero payroll): nothing to post.
+        Err(DomainError::Unbalanced) if new.fee_due == old.map_or(Money::ZERO, |o| o.fee_due) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    fn standard(from: &str) -> FeeRate {
+        FeeRate {
+            unit_kind: UnitKind::Administrative,
+            fee_rate: Rate::parse("0.02").unwrap(),
+            remit_rate: Rate::parse("0.40").unwrap(),
+            effective_from: from.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn awkward_payrolls_split_exactly() {
+        let r = standard("2000-01-01");
+        let s = split(m("123456.78"), &r);
+        assert_eq!((s.fee_due, s.remit_due, s.retained), (m("2469.14"), m("987.66"), m("1481.48")));
+        assert_eq!(split(m("0.01"), &r), Split { fee_due: m("0.00"), remit_due: m("0.00"), retained: m("0.00") });
+        // 0.25 × 2% = 0.005: half-up gives a fen (banker's rounding would give none).
+        assert_eq!(split(m("0.25"), &r).fee_due, m("0.01"));
+        assert_eq!(split(m("0.25"), &r).remit_due, m("0.00"));
+        assert_eq!(split(m("0.25"), &r).retained, m("0.01"));
+        assert_eq!(split(m("0.24"), &r).fee_due, m("0.00"));
+        let big = split(m("99999999999.99"), &r);
+        assert_eq!(
+            (big.fee_due, big.remit_due, big.retained),
+            (m("2000000000.00"), m("800000000.00"), m("1200000000.00"))
+        );
+    }
+
+    #[test]
+    fn a_rate_change_on_the_first_of_july_applies_from_july() {
+        let mut july = standard("2022-07-01");
+        july.fee_rate = Rate::parse("0.025").unwrap();
+        let rates = [standard("2000-01-01"), july];
+        let june = rate_for(&rates, UnitKind::Administrative, Period::parse("2022-06").unwrap()).unwrap();
+        assert_eq!(june.fee_rate, Rate::parse("0.02").unwrap());
+        let jul = rate_for(&rates, UnitKind::Administrative, Period::parse("2022-07").unwrap()).unwrap();
+        assert_eq!(jul.fee_rate, Rate::parse("0.025").unwrap());
+        assert_eq!(rate_for(&rates, UnitKind::Enterprise, Period::parse("2022-07").unwrap()), None);
+    }
+
+    #[test]
+    fn a_correction_posts_only_the_difference() {
+        let fund = Uuid::from_u128(3);
+        let r = standard("2000-01-01");
+        let e = declaration_entry(fund, split(m("100000.00"), &r), Some(split(m("90000.00"), &r))).unwrap().unwrap();
+        let receivable = e.postings().iter().find(|p| p.account.code == accounts::RECEIVABLE).unwrap();
+        assert_eq!(receivable.amount, Decimal::new(20000, 2));
+        assert_eq!(declaration_entry(fund, split(m("5.00"), &r), Some(split(m("5.00"), &r))).unwrap(), None);
+        assert_eq!(declaration_entry(fund, split(m("0.00"), &r), None).unwrap(), None);
+        // A correction downwards reverses the surplus.
+        let down = declaration_entry(fund, split(m("50.00"), &r), Some(split(m("100.00"), &r))).unwrap().unwrap();
+        let receivable = down.postings().iter().find(|p| p.account.code == accounts::RECEIVABLE).unwrap();
+        assert_eq!(receivable.amount, Decimal::new(-100, 2));
+    }
+
+    proptest! {
+        #[test]
+        fn remit_and_retained_always_add_up_to_the_fee(
+            fen in 0i64..10_000_000_000_000,
+            fee_bp in 0u32..=10_000,
+            remit_bp in 0u32..=10_000,
+        ) {
+            let rate = FeeRate {
+                unit_kind: UnitKind::Enterprise,
+                fee_rate: Rate::from_decimal(Decimal::new(i64::from(fee_bp), 4)).unwrap(),
+                remit_rate: Rate::from_decimal(Decimal::new(i64::from(remit_bp), 4)).unwrap(),
+                effective_from: NaiveDate::MIN,
+            };
+            let payroll = Money::from_fen(fen).unwrap();
+            let s = split(payroll, &rate);
+            prop_assert_eq!(s.remit_due.checked_add(s.retained), Some(s.fee_due));
+            // Half-up in integers: fee in fen = floor((fen × bp + 5,000) / 10,000).
+            let expected_fee = (i128::from(fen) * i128::from(fee_bp) + 5_000) / 10_000;
+            prop_assert_eq!(s.fee_due.as_decimal(), Decimal::from_i128_with_scale(expected_fee, 2));
+            let expected_remit = (expected_fee * i128::from(remit_bp) + 5_000) / 10_000;
+            prop_assert_eq!(s.remit_due.as_decimal(), Decimal::from_i128_with_scale(expected_remit, 2));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `/api/v1/fee-rates` and `/api/v1/union-fees/...`.
+
+use actix_web::web::{Data, Query};
+use actix_web::{HttpResponse, get, post};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Authorized, IdempotencyKey, JsonBody, PageQuery, perm};
+use crate::AppState;
+use crate::domain::fees::FeeRate;
+use crate::domain::ids::Period;
+use crate::domain::money::{Money, Rate};
+use crate::domain::orgs::UnitKind;
+use crate::error::{Error, Problem};
+use crate::service::Listed;
+use crate::service::fees::{self, DeclarationView, Declare, FeeRateView, StatementView};
+
+/// A new rate.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFeeRateRequest {
+    /// Which units it applies to.
+    pub unit_kind: UnitKind,
+    /// Share of payroll due as the fee, e.g. `"0.02"`.
+    pub fee_rate: Rate,
+    /// Share of the fee remitted to the federation, e.g. `"0.40"`.
+    pub remit_rate: Rate,
+    /// First day in force (`YYYY-MM-DD`); a period uses the rate in force on its first day.
+    #[schema(example = "2022-07-01")]
+    pub effective_from: NaiveDate,
+}
+
+/// A payroll declaration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareRequest {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month, `YYYY-MM`.
+    pub period: Period,
+    /// Total payroll (工资总额) for the month.
+    pub payroll_total: Money,
+}
+
+/// Lists the fee-rate table.
+#[utoipa::path(get, path = "/api/v1/fee-rates", tag = "union-fees", params(PageQuery),
+    responses((status = 200, body = inline(Listed<FeeRateView>)), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/fee-rates")]
+pub async fn list_fee_rates(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadFees>,
+    q: Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(fees::list_rates(&state.pool, q.page()?).await?))
+}
+
+/// Adds a rate (admin). Rates are never changed or removed: a new rate takes effect from its date.
+#[utoipa::path(post, path = "/api/v1/fee-rates", tag = "union-fees", request_body = CreateFeeRateRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = FeeRateView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/fee-rates")]
+pub async fn create_fee_rate(
+    state: Data<AppState>,
+    caller: Authorized<perm::ManageFeeRates>,
+    key: IdempotencyKey,
+    body: JsonBody<CreateFeeRateRequest>,
+) -> Result<HttpResponse, Error> {
+    let r = body.value;
+    let rate = FeeRate {
+        unit_kind: r.unit_kind,
+        fee_rate: r.fee_rate,
+        remit_rate: r.remit_rate,
+        effective_from: r.effective_from,
+    };
+    fees::create_rate(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rate).await.map(super::stored)
+}
+
+/// Declares a member unit's payroll for a month → `fee_due`, `remit_due`, `retained`. Declaring
+/// the same unit and month again is a correction: a new version, the old one kept, the ledger
+/// posting the difference. A clerk declares only for its own unit.
+#[utoipa::path(post, path = "/api/v1/union-fees/declarations", tag = "union-fees", request_body = DeclareRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = DeclarationView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/union-fees/declarations")]
+pub async fn create_declaration(
+    state: Data<AppState>,
+    caller: Authorized<perm::DeclareFees>,
+    key: IdempotencyKey,
+    body: JsonBody<DeclareRequest>,
+) -> Result<HttpResponse, Error> {
+    let r = body.value;
+    let cmd = Declare { org_id: r.org_id, period: r.period, payroll_total: r.payroll_total };
+    fees::declare(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), caller.scope(), cmd)
+        .await
+        .map(super::stored)
+}
+
+/// Filters of the declaration list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeclarationQuery {
+    /// One unit.
+    pub org_id: Option<Uuid>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Lists declarations, every version — corrected ones included (a clerk: its own unit's).
+#[utoipa::path(get, path = "/api/v1/union-fees/declarations", tag = "union-fees", params(DeclarationQuery),
+    responses((status = 200, body = inline(Listed<DeclarationView>)), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/union-fees/declarations")]
+pub async fn list_declarations(
+    state: Data<AppState>,
+    caller: Authorized<perm::ReadFees>,
+    q: Query<DeclarationQuery>,
+) -> Result<HttpResponse, Error> {
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
+    Ok(HttpResponse::Ok().json(fees::list_declarations(&state.pool, caller.scope(), q.org_id, page).await?))
+}
+
+/// Which statement.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatementQuery {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The year.
+    pub year: i32,
+}
+
+/// A unit's year: per period payroll, due, remit, retained, paid, remitted, arrears, credit, and totals.
+#[utoipa::path(get, path = "/api/v1/union-fees/statement", tag = "union-fees", params(StatementQuery),
+    responses((status = 200, body = StatementView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/union-fees/statement")]
+pub async fn get_statement(
+    state: Data<AppState>,
+    caller: Authorized<perm::ReadFees>,
+    q: Query<StatementQuery>,
+) -> Result<HttpResponse, Error> {
+    if !(2000..=2100).contains(&q.year) {
+        return Err(Error::invalid("year", "must be between 2000 and 2100"));
+    }
+    Ok(HttpResponse::Ok().json(fees::statement(&state.pool, caller.scope(), q.org_id, q.year).await?))
+}

@@ -1,0 +1,336 @@
+//! Union fees: the rate table, payroll declarations (and their corrections), statements.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Listed, Page};
+use crate::db::fees::{DeclarationRow, FeeRateRow};
+use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
+use crate::db::{self, Pool};
+use crate::domain::DomainError;
+use crate::domain::fees::{self, FeeRate, Split};
+use crate::domain::ids::Period;
+use crate::domain::money::{Money, Rate};
+use crate::domain::orgs::{OrgKind, UnitKind};
+use crate::domain::policy::Scope;
+use crate::error::Error;
+
+/// A rate as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeRateView {
+    /// Id.
+    pub id: Uuid,
+    /// Which units it applies to.
+    pub unit_kind: UnitKind,
+    /// Share of payroll due as the fee.
+    pub fee_rate: Rate,
+    /// Share of the fee remitted to the city federation.
+    pub remit_rate: Rate,
+    /// First day in force.
+    pub effective_from: NaiveDate,
+}
+
+/// A declaration as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeclarationView {
+    /// Id.
+    pub id: Uuid,
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month, `YYYY-MM`.
+    pub period: Period,
+    /// 1 for the first declaration of the period, then one more per correction.
+    pub version: i32,
+    /// The declaration this one corrects, if any (it stays on record).
+    pub supersedes: Option<Uuid>,
+    /// Total payroll (工资总额).
+    pub payroll_total: Money,
+    /// The fee rate applied (from the rate table).
+    pub fee_rate: Rate,
+    /// The remit rate applied.
+    pub remit_rate: Rate,
+    /// Fee due: payroll × fee rate, half-up to the fen.
+    pub fee_due: Money,
+    /// To remit to the federation: fee × remit rate, half-up to the fen.
+    pub remit_due: Money,
+    /// Kept by the unit's union: fee − remit.
+    pub retained: Money,
+    /// The union-fee fund of the period's year.
+    pub fund_id: Uuid,
+    /// The journal entry that posted it (the difference, for a correction); none when nothing changed.
+    pub entry_id: Option<Uuid>,
+    /// Declared at.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Declared by.
+    pub created_by: String,
+}
+
+/// One period of a statement.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatementLine {
+    /// `YYYY-MM`; absent on the totals line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// Payroll declared (the current declaration).
+    pub payroll_total: Money,
+    /// Fee due.
+    pub fee_due: Money,
+    /// Of it, to remit to the federation.
+    pub remit_due: Money,
+    /// Of it, kept by the unit's union.
+    pub retained: Money,
+    /// Paid by the unit.
+    pub paid: Money,
+    /// Remitted to the federation.
+    pub remitted: Money,
+    /// Due and not paid (欠缴).
+    pub arrears: Money,
+    /// Paid beyond what was due, kept for later periods.
+    pub credit: Money,
+}
+
+/// A unit's statement for a year (API.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementView {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The year.
+    pub year: i32,
+    /// Each declared period, in order.
+    pub periods: Vec<StatementLine>,
+    /// The year's totals.
+    pub totals: StatementLine,
+}
+
+fn money(d: Decimal) -> Result<Money, Error> {
+    Money::from_decimal(d).map_err(|e| Error::internal(format!("stored amount {d}: {e}")))
+}
+
+fn rate(d: Decimal) -> Result<Rate, Error> {
+    Rate::from_decimal(d).map_err(|e| Error::internal(format!("stored rate {d}: {e}")))
+}
+
+fn rate_view(r: FeeRateRow) -> Result<FeeRateView, Error> {
+    Ok(FeeRateView {
+        id: r.id,
+        unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
+        fee_rate: rate(r.fee_rate)?,
+        remit_rate: rate(r.remit_rate)?,
+        effective_from: r.effective_from,
+    })
+}
+
+fn declaration_view(r: DeclarationRow, supersedes: Option<Uuid>) -> Result<DeclarationView, Error> {
+    Ok(DeclarationView {
+        id: r.id,
+        org_id: r.org_id,
+        period: Period::parse(&r.period).map_err(Error::internal)?,
+        version: r.version,
+        supersedes,
+        payroll_total: money(r.payroll_total)?,
+        fee_rate: rate(r.fee_rate)?,
+        remit_rate: rate(r.remit_rate)?,
+        fee_due: money(r.fee_due)?,
+        remit_due: money(r.remit_due)?,
+        retained: money(r.retained)?,
+        fund_id: r.fund_id,
+        entry_id: r.entry_id,
+        created_at: r.created_at,
+        created_by: r.created_by,
+    })
+}
+
+fn split_of(r: &DeclarationRow) -> Result<Split, Error> {
+    Ok(Split { fee_due: money(r.fee_due)?, remit_due: money(r.remit_due)?, retained: money(r.retained)? })
+}
+
+/// A page of the rate table.
+pub async fn list_rates(pool: &Pool, page: Page) -> Result<Listed<FeeRateView>, Error> {
+    let after = page.uuid_cursor()?;
+    super::read(pool, move |conn| {
+        let rows = db::fees::list_rates(conn, after, page.fetch())?;
+        let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
+        let items = listed.items.into_iter().map(rate_view).collect::<Result<_, _>>()?;
+        Ok(Listed { items, next_cursor: listed.next_cursor })
+    })
+    .await
+}
+
+/// Adds a rate (admin): from `effective_from` on, periods of that kind of unit use it.
+#[tracing::instrument(skip_all)]
+pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, new: FeeRate) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        let row = FeeRateRow {
+            id: Uuid::now_v7(),
+            unit_kind: new.unit_kind.as_str().into(),
+            fee_rate: new.fee_rate.as_decimal(),
+            remit_rate: new.remit_rate.as_decimal(),
+            effective_from: new.effective_from,
+            created_at: tx.ctx().now,
+        };
+        db::fees::insert_rate(tx.conn(), &row)?;
+        tx.record(Event {
+            after: Some(serde_json::json!({"unit_kind": row.unit_kind, "fee_rate": new.fee_rate.to_string(),
+                "remit_rate": new.remit_rate.to_string(), "effective_from": row.effective_from})),
+            ..Event::new("fee_rates".into(), "fee_rate.created", "fee_rate", row.id)
+        });
+        Ok(Answer { status: 201, etag: None, body: rate_view(row)? })
+    })
+    .await
+}
+
+/// A payroll declaration, validated.
+#[derive(Debug, Clone)]
+pub struct Declare {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// Total payroll.
+    pub payroll_total: Money,
+}
+
+/// Declares a unit's payroll for a month, or corrects its declaration: the new version is
+/// stored beside the old, and the ledger takes the difference.
+#[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
+pub async fn declare(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    scope: Scope,
+    cmd: Declare,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        if !scope.sees(cmd.org_id) {
+            return Err(Error::NotFound);
+        }
+        // Lock order: the unit first (serialises its corrections), then the fund.
+        let org = db::orgs::lock(tx.conn(), cmd.org_id)?;
+        let unit_kind = match (OrgKind::parse(&org.kind), org.unit_kind.as_deref().and_then(UnitKind::parse)) {
+            (Some(OrgKind::MemberUnit), Some(k)) => k,
+            _ => return Err(Error::invalid("org_id", "union fees are declared for member units only")),
+        };
+        let rates = db::fees::rates_of(tx.conn(), unit_kind.as_str())?
+            .into_iter()
+            .map(|r| Ok(FeeRate { unit_kind, fee_rate: rate(r.fee_rate)?, remit_rate: rate(r.remit_rate)?, effective_from: r.effective_from }))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
+            DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on {}", cmd.period.first_day()))
+        })?;
+        let fund = db::fees::lock_fee_fund(tx.conn(), cmd.period.year())?.ok_or_else(|| {
+            DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.period.year()))
+        })?;
+        let period = cmd.period.to_string();
+        let old = db::fees::current(tx.conn(), cmd.org_id, &period)?;
+        let new = fees::split(cmd.payroll_total, &fee_rate);
+        let old_split = old.as_ref().map(split_of).transpose()?;
+        let entry = fees::declaration_entry(fund.id, new, old_split)?;
+        let id = Uuid::now_v7();
+        let entry_id = entry.map(|e| tx.post(&e, Some(fund.id), "fee_declaration", id)).transpose()?;
+        let row = DeclarationRow {
+            id,
+            org_id: cmd.org_id,
+            period,
+            version: old.as_ref().map_or(1, |o| o.version + 1),
+            payroll_total: cmd.payroll_total.as_decimal(),
+            fee_rate: fee_rate.fee_rate.as_decimal(),
+            remit_rate: fee_rate.remit_rate.as_decimal(),
+            fee_due: new.fee_due.as_decimal(),
+            remit_due: new.remit_due.as_decimal(),
+            retained: new.retained.as_decimal(),
+            fund_id: fund.id,
+            entry_id,
+            created_at: tx.ctx().now,
+            created_by: tx.ctx().actor(),
+        };
+        db::fees::insert(tx.conn(), &row)?;
+        let figures = |s: &Split, payroll: String| {
+            serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
+        };
+        tx.record(Event {
+            org_id: Some(cmd.org_id),
+            fund_id: Some(fund.id),
+            amount: Some(row.fee_due),
+            entry_id,
+            before: old.as_ref().zip(old_split.as_ref()).map(|(o, s)| figures(s, o.payroll_total.to_string())),
+            after: Some(figures(&new, cmd.payroll_total.to_string())),
+            ..Event::new(
+                format!("org:{}", cmd.org_id),
+                if old.is_some() { "fee.declaration_corrected" } else { "fee.declared" },
+                "fee_declaration",
+                id,
+            )
+        });
+        Ok(Answer { status: 201, etag: None, body: declaration_view(row, old.map(|o| o.id))? })
+    })
+    .await
+}
+
+/// A page of declarations, every version (auditors see the superseded ones too).
+pub async fn list_declarations(
+    pool: &Pool,
+    scope: Scope,
+    org_id: Option<Uuid>,
+    page: Page,
+) -> Result<Listed<DeclarationView>, Error> {
+    let after = page.uuid_cursor()?;
+    let org_id = match (scope, org_id) {
+        (Scope::All, o) => o,
+        (Scope::Org(own), None) => Some(own),
+        (Scope::Org(own), Some(o)) if o == own => Some(o),
+        (Scope::Org(_), Some(_)) => return Ok(Listed { items: Vec::new(), next_cursor: None }),
+    };
+    super::read(pool, move |conn| {
+        let rows = db::fees::list(conn, org_id, after, page.fetch())?;
+        let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
+        let items = listed.items.into_iter().map(|r| declaration_view(r, None)).collect::<Result<_, _>>()?;
+        Ok(Listed { items, next_cursor: listed.next_cursor })
+    })
+    .await
+}
+
+/// A unit's year: per period the current declaration's figures, with year totals.
+/// Payments are not recorded yet, so `paid`, `remitted` and `credit` are zero and `arrears`
+/// is the whole fee due.
+pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Result<StatementView, Error> {
+    super::read(pool, move |conn| {
+        db::orgs::find(conn, scope, org_id)?;
+        let rows = db::fees::of_year(conn, org_id, year)?;
+        let mut periods: Vec<StatementLine> = Vec::new();
+        // Rows come by period then version: the last of each period is the current one.
+        for r in rows {
+            let line = StatementLine {
+                payroll_total: money(r.payroll_total)?,
+                fee_due: money(r.fee_due)?,
+                remit_due: money(r.remit_due)?,
+                retained: money(r.retained)?,
+                arrears: money(r.fee_due)?,
+                period: Some(r.period.clone()),
+                ..StatementLine::default()
+            };
+            match periods.last_mut() {
+                Some(last) if last.period.as_deref() == Some(r.period.as_str()) => *last = line,
+                _ => periods.push(line),
+            }
+        }
+        let sum = |f: fn(&StatementLine) -> Money| -> Result<Money, Error> {
+            Money::checked_sum(periods.iter().map(f)).ok_or_else(|| Error::internal("statement totals overflow"))
+        };
+        let totals = StatementLine {
+            period: None,
+            payroll_total: sum(|l| l.payroll_total)?,
+            fee_due: sum(|l| l.fee_due)?,
+            remit_due: sum(|l| l.remit_due)?,
+            retained: sum(|l| l.retained)?,
+            paid: sum(|l| l.paid)?,
+            remitted: sum(|l| l.remitted)?,
+            arrears: sum(|l| l.arrears)?,
+            credit: sum(|l| l.credit)?,
+        };
+        Ok(StatementView { org_id, year, periods, totals })
+    })
+    .await
+}
