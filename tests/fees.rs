@@ -216,3 +216,129 @@ async fn a_declaration_retried_with_its_key_is_made_once() {
     assert_eq!(balance(&app, &fund, "fee_receivable"), "1000.00");
     app.finish().await;
 }
+
+const BATCH: &str = "/api/v1/union-fees/declarations/batch";
+
+/// `n` member units made straight in the database (setup only), with valid credit codes.
+fn units(app: &TestApp, n: usize) -> Vec<(uuid::Uuid, String)> {
+    use unionfund::domain::ids::CreditCode;
+    let units: Vec<(uuid::Uuid, String)> = (0..n)
+        .map(|i| {
+            let first17 = format!("11430981MB{:07}", i);
+            let code = format!("{first17}{}", CreditCode::check_char(&first17).unwrap());
+            (uuid::Uuid::now_v7(), code)
+        })
+        .collect();
+    let values: Vec<String> = units
+        .iter()
+        .enumerate()
+        .map(|(i, (id, code))| format!("('{id}', 'Unit {i}', 'member_unit', '{code}', 'public_institution')"))
+        .collect();
+    app.sql(&format!("INSERT INTO orgs (id, name, kind, credit_code, unit_kind) VALUES {}", values.join(",")));
+    units
+}
+
+fn rows(units: &[(uuid::Uuid, String)], months: u32) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (i, (id, code)) in units.iter().enumerate() {
+        for m in 1..=months {
+            // Half the rows name the unit by id, half by credit code, as the bureau may.
+            let unit = if i % 2 == 0 { json!({"org_id": id}) } else { json!({"credit_code": code}) };
+            let mut row = unit;
+            row["period"] = json!(format!("2022-{m:02}"));
+            row["payroll_total"] = json!(format!("{}.{:02}", 10_000 + i, m));
+            out.push(row);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_thousand_rows_is_declared_at_once_and_once_per_key() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app, 2022).await;
+    let units = units(&app, 1000);
+    let rows = rows(&units, 10);
+    assert_eq!(rows.len(), 10_000);
+    let key = [("Idempotency-Key", "bureau-batch-2022")];
+    let r = app.post_with(Role::FinanceBureau, BATCH, json!({"rows": rows}), &key).await;
+    assert_eq!(r.status(), 201);
+    let b = body(r).await;
+    assert_eq!(b["count"], 10_000);
+    assert_eq!(b["declarations"][1]["period"], "2022-02", "answers follow the order of the rows");
+    assert_eq!(b["declarations"][1]["payroll_total"], "10000.02");
+    assert_eq!(b["declarations"][1]["fee_due"], "200.00");
+    assert_eq!(app.count("SELECT count(*) AS n FROM fee_declarations"), 10_000);
+    assert_eq!(app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'fee.declared'"), 10_000);
+    // The ledger holds exactly the sum of the rows' fees.
+    let fee_sum: String = {
+        #[derive(diesel::QueryableByName)]
+        struct S {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            s: String,
+        }
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT sum(fee_due)::text AS s FROM fee_declarations")
+            .get_result::<S>(&mut app.db.conn())
+            .unwrap()
+            .s
+    };
+    assert_eq!(balance(&app, &fund, "fee_receivable"), fee_sum);
+    assert_eq!(b["fee_due"], fee_sum.as_str());
+    // The bureau retries: the same key replays the answer and writes nothing more.
+    let again = app.post_with(Role::FinanceBureau, BATCH, json!({"rows": rows}), &key).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(app.count("SELECT count(*) AS n FROM fee_declarations"), 10_000);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn one_bad_row_among_ten_thousand_writes_nothing_and_is_named() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let units = units(&app, 1000);
+    let mut rows = rows(&units, 10);
+    // A row the JSON layer refuses, and one only the database can refuse (no such unit).
+    rows[7777]["period"] = json!("2022-13");
+    let p =
+        problem(app.post_as(Role::FinanceBureau, BATCH, json!({"rows": rows.clone()})).await, 422, "validation_failed")
+            .await;
+    assert_eq!(fields(&p), ["rows[7777].period"]);
+    rows[7777]["period"] = json!("2022-12");
+    let unknown = {
+        use unionfund::domain::ids::CreditCode;
+        let first17 = "91430981MA0000000";
+        format!("{first17}{}", CreditCode::check_char(first17).unwrap())
+    };
+    rows[4242] = json!({"credit_code": unknown, "period": "2022-01", "payroll_total": "1.00"});
+    rows[9999]["org_id"] = json!(units[0].0);
+    rows[9999].as_object_mut().unwrap().remove("credit_code");
+    rows[9999]["period"] = json!("2022-01");
+    let p =
+        problem(app.post_as(Role::FinanceBureau, BATCH, json!({"rows": rows})).await, 422, "validation_failed").await;
+    assert_eq!(fields(&p), ["rows[4242].credit_code", "rows[9999]"], "{p}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM fee_declarations"), 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM journal_entries WHERE kind = 'fee_declaration'"), 0);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_oversized_batch_is_a_413_and_roles_are_checked() {
+    let app = spawn_app().await;
+    let filler = "x".repeat(5 * 1024 * 1024);
+    let t = app.token(Role::FinanceBureau).await;
+    let r = app
+        .http
+        .post(app.url(BATCH))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body(format!("{{\"rows\": [], \"pad\": \"{filler}\"}}"))
+        .send()
+        .await
+        .expect("a clear answer, not a dropped connection");
+    problem(r, 413, "payload_too_large").await;
+    problem(app.post_as(Role::FinanceBureau, BATCH, json!({"rows": []})).await, 422, "validation_failed").await;
+    problem(app.post_as(Role::Clerk, BATCH, json!({"rows": []})).await, 403, "forbidden").await;
+    app.finish().await;
+}

@@ -124,3 +124,39 @@ pub fn list(
     }
     Ok(q.order(fee_declarations::id.asc()).limit(limit).load(conn)?)
 }
+
+/// Organisations named by id or credit code, locked in id order (a batch locks every unit it
+/// declares for, as a single declaration does).
+pub fn lock_units(conn: &mut PgConnection, ids: &[Uuid], codes: &[String]) -> Result<Vec<super::orgs::OrgRow>, Error> {
+    use super::schema::orgs;
+    Ok(orgs::table
+        .select(super::orgs::OrgRow::as_select())
+        .filter(orgs::id.eq_any(ids).or(orgs::credit_code.eq_any(codes)))
+        .order(orgs::id.asc())
+        .for_update()
+        .load(conn)?)
+}
+
+/// Every rate.
+pub fn all_rates(conn: &mut PgConnection) -> Result<Vec<FeeRateRow>, Error> {
+    Ok(fee_rates::table.select(FeeRateRow::as_select()).load(conn)?)
+}
+
+/// The current declaration of each (unit, period) among these units and periods.
+pub fn current_of(conn: &mut PgConnection, org_ids: &[Uuid], periods: &[String]) -> Result<Vec<DeclarationRow>, Error> {
+    Ok(fee_declarations::table
+        .select(DeclarationRow::as_select())
+        .filter(fee_declarations::org_id.eq_any(org_ids).and(fee_declarations::period.eq_any(periods)))
+        .distinct_on((fee_declarations::org_id, fee_declarations::period))
+        .order((fee_declarations::org_id, fee_declarations::period, fee_declarations::version.desc()))
+        .load(conn)?)
+}
+
+/// Inserts many declarations, set-based: 14 columns × 4,000 rows per statement stays under
+/// PostgreSQL's 65,535 parameters.
+pub fn insert_many(conn: &mut PgConnection, rows: &[DeclarationRow]) -> Result<(), Error> {
+    for chunk in rows.chunks(4_000) {
+        diesel::insert_into(fee_declarations::table).values(chunk).execute(conn)?;
+    }
+    Ok(())
+}

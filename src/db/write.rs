@@ -14,7 +14,7 @@
 //! A stream head is held from its lock to commit only: a few statements, never a client round
 //! trip (see MEASURED.md: a head locked first costs 40% of throughput, one locked last ~7%).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -244,6 +244,65 @@ impl<'a> Tx<'a> {
         Ok(id)
     }
 
+    /// Locks (creating when new) the head of every stream written, in stream-name order, and draws
+    /// the events' trail positions while the locks are held, so that `seq` grows with
+    /// `stream_seq` in every stream. One statement for one stream — the common case — two for many.
+    fn lock_heads(&mut self, by_stream: &BTreeMap<String, Vec<Event>>) -> Result<HashMap<String, HeadLock>, Error> {
+        if let [(stream, events)] = by_stream.iter().collect::<Vec<_>>().as_slice() {
+            let count = i64::try_from(events.len()).map_err(Error::internal)?;
+            let head: HeadLock = diesel::sql_query(
+                "INSERT INTO audit_heads (stream, stream_seq, hash) VALUES ($1, 0, $2) \
+                 ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream \
+                 RETURNING stream_seq, hash, \
+                   (SELECT array_agg(s ORDER BY s) FROM (SELECT nextval('audit_seq') AS s FROM generate_series(1, $3)) n) AS seqs",
+            )
+            .bind::<Text, _>(*stream)
+            .bind::<Text, _>(GENESIS_HASH)
+            .bind::<BigInt, _>(count)
+            .get_result(self.conn)?;
+            return Ok(HashMap::from([((*stream).clone(), head)]));
+        }
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = Text)]
+            stream: String,
+            #[diesel(sql_type = BigInt)]
+            stream_seq: i64,
+            #[diesel(sql_type = Text)]
+            hash: String,
+        }
+        #[derive(QueryableByName)]
+        struct Seqs {
+            #[diesel(sql_type = Array<Int8>)]
+            seqs: Vec<i64>,
+        }
+        let streams: Vec<&String> = by_stream.keys().collect();
+        // A multi-row upsert locks its rows in input order: sorted, like every other writer.
+        let locked: Vec<Locked> = diesel::sql_query(
+            "INSERT INTO audit_heads (stream, stream_seq, hash) \
+             SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, o) ORDER BY o \
+             ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream RETURNING stream, stream_seq, hash",
+        )
+        .bind::<Array<Text>, _>(&streams)
+        .bind::<Text, _>(GENESIS_HASH)
+        .load(self.conn)?;
+        let total: i64 = by_stream.values().map(|v| i64::try_from(v.len()).unwrap_or(i64::MAX)).sum();
+        let seqs: Seqs = diesel::sql_query(
+            "SELECT array_agg(s ORDER BY s) AS seqs FROM (SELECT nextval('audit_seq') AS s FROM generate_series(1, $1)) n",
+        )
+        .bind::<BigInt, _>(total)
+        .get_result(self.conn)?;
+        let mut seqs = seqs.seqs.into_iter();
+        let mut heads = HashMap::new();
+        let by_name: HashMap<String, Locked> = locked.into_iter().map(|l| (l.stream.clone(), l)).collect();
+        for (stream, events) in by_stream {
+            let l = by_name.get(stream).ok_or_else(|| Error::internal("stream head not returned"))?;
+            let mine: Vec<i64> = seqs.by_ref().take(events.len()).collect();
+            heads.insert(stream.clone(), HeadLock { stream_seq: l.stream_seq, hash: l.hash.clone(), seqs: mine });
+        }
+        Ok(heads)
+    }
+
     /// Appends the queued events: per stream (in name order) lock the head, take `seq`s under
     /// that lock (so that `seq` and `stream_seq` grow together), hash, insert, move the head.
     fn append_events(&mut self) -> Result<(), Error> {
@@ -257,25 +316,11 @@ impl<'a> Tx<'a> {
         let actor = self.ctx.actor();
         let role = self.ctx.role();
         let mut rows = Vec::new();
-        let mut heads: Vec<(String, i64, String)> = Vec::new();
+        let mut heads = self.lock_heads(&by_stream)?;
         for (stream, events) in by_stream {
-            let count = i64::try_from(events.len()).map_err(Error::internal)?;
-            // Creates the head on a stream's first event; in every case locks it and returns it,
-            // with the trail positions for this stream's events drawn while the lock is held.
-            let head: HeadLock = diesel::sql_query(
-                "INSERT INTO audit_heads (stream, stream_seq, hash) VALUES ($1, 0, $2) \
-                 ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream \
-                 RETURNING stream_seq, hash, \
-                   (SELECT array_agg(s ORDER BY s) FROM (SELECT nextval('audit_seq') AS s FROM generate_series(1, $3)) n) AS seqs",
-            )
-            .bind::<Text, _>(&stream)
-            .bind::<Text, _>(GENESIS_HASH)
-            .bind::<BigInt, _>(count)
-            .get_result(self.conn)?;
+            let head = heads.remove(&stream).ok_or_else(|| Error::internal("stream head not locked"))?;
             let mut prev_hash = head.hash;
-            let mut stream_seq = head.stream_seq;
-            for (event, seq) in events.into_iter().zip(head.seqs) {
-                stream_seq += 1;
+            for (stream_seq, (event, seq)) in (head.stream_seq + 1..).zip(events.into_iter().zip(head.seqs)) {
                 let record = AuditRecord {
                     seq,
                     stream: stream.clone(),
@@ -320,15 +365,21 @@ impl<'a> Tx<'a> {
                     hash: hash.clone(),
                 });
             }
-            heads.push((stream, stream_seq, prev_hash));
         }
         // The insert's statement trigger moves each stream's head to its newest event.
         // A single row goes in as a single-row insert: diesel caches its prepared statement,
         // which it does not for a multi-row insert.
+        // PostgreSQL takes at most 65,535 parameters per statement: 19 columns × 3,000 rows fits.
         match rows.as_slice() {
-            [row] => diesel::insert_into(audit_events::table).values(row).execute(self.conn)?,
-            rows => diesel::insert_into(audit_events::table).values(rows).execute(self.conn)?,
-        };
+            [row] => {
+                diesel::insert_into(audit_events::table).values(row).execute(self.conn)?;
+            }
+            rows => {
+                for chunk in rows.chunks(3_000) {
+                    diesel::insert_into(audit_events::table).values(chunk).execute(self.conn)?;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -80,6 +80,8 @@ pub enum Permission {
     DeclareFees,
     /// Change the fee-rate table.
     ManageFeeRates,
+    /// Send batches of declarations (the finance bureau's system).
+    DeclareFeeBatches,
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -95,6 +97,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::ReadFees => true,
         P::DeclareFees => matches!(role, R::Clerk | R::FinanceOfficer | R::FinanceBureau),
         P::ManageFeeRates => role == R::Admin,
+        P::DeclareFeeBatches => matches!(role, R::FinanceOfficer | R::FinanceBureau),
     }
 }
 

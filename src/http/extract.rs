@@ -10,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -67,7 +68,8 @@ pub mod perm {
         TakeCheckpoint,
         ReadFees,
         DeclareFees,
-        ManageFeeRates
+        ManageFeeRates,
+        DeclareFeeBatches
     );
 }
 
@@ -206,7 +208,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value
 /// The field a deserialisation error is about. serde reports a missing or unknown field at the
 /// path of the object that holds it, naming the field only in its message (``missing field `x` ``),
 /// so the name is taken from there and appended to the path.
-fn field_of(path: &str, message: &str) -> String {
+pub fn field_of(path: &str, message: &str) -> String {
     let named = ["missing field `", "unknown field `"]
         .iter()
         .find_map(|p| message.strip_prefix(p))
@@ -232,15 +234,31 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .flatten()
             .is_some_and(|m| m.subtype() == mime_json() || m.suffix() == Some(mime_json()));
         let head = format!("{} {}\n", req.method(), req.path());
-        let bytes = web::Bytes::from_request(req, payload);
+        let mut stream = payload.take();
         Box::pin(async move {
             if !is_json {
                 return Err(Error::UnsupportedMediaType);
             }
-            let bytes = bytes.await.map_err(|e| match e.as_response_error().status_code().as_u16() {
-                413 => Error::PayloadTooLarge { limit_bytes: limit },
-                _ => Error::BadRequest { detail: format!("could not read the body: {e}"), errors: vec![] },
-            })?;
+            // Read up to the limit. Past it, keep reading (and dropping) what the client sends, up
+            // to a bound, so that it receives a clear 413 rather than a connection reset mid-upload.
+            let mut body = web::BytesMut::new();
+            let mut seen: usize = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Error::BadRequest {
+                    detail: format!("could not read the body: {e}"),
+                    errors: vec![],
+                })?;
+                seen = seen.saturating_add(chunk.len());
+                if seen <= limit {
+                    body.extend_from_slice(&chunk);
+                } else if seen > limit.saturating_mul(16).max(64 * 1024 * 1024) {
+                    break;
+                }
+            }
+            if seen > limit {
+                return Err(Error::PayloadTooLarge { limit_bytes: limit });
+            }
+            let bytes = body.freeze();
             let (value, canonical) = parse_json(&bytes)?;
             let mut hasher = Sha256::new();
             hasher.update(head.as_bytes());

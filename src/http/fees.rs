@@ -148,3 +148,50 @@ pub async fn get_statement(
     }
     Ok(HttpResponse::Ok().json(fees::statement(&state.pool, caller.scope(), q.org_id, q.year).await?))
 }
+
+/// The finance bureau's batch of declarations.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareBatchRequest {
+    /// 1 to 10,000 rows.
+    #[schema(value_type = Vec<fees::BatchRow>)]
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// The batch endpoint's body limit: 10,000 rows fit in well under this.
+pub const BATCH_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Declares up to 10,000 rows at once (finance bureau, finance officer), each naming its unit
+/// by `org_id` or `credit_code`: all or nothing, idempotent with `Idempotency-Key`. A bad batch
+/// is a 422 naming every bad row (`rows[i].field`) and writes nothing; a body over 4 MiB is a 413.
+#[utoipa::path(post, path = "/api/v1/union-fees/declarations/batch", tag = "union-fees", request_body = DeclareBatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::BatchView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn create_declaration_batch(
+    state: Data<AppState>,
+    caller: Authorized<perm::DeclareFeeBatches>,
+    key: IdempotencyKey,
+    body: JsonBody<DeclareBatchRequest>,
+) -> Result<HttpResponse, Error> {
+    let raw = body.value.rows;
+    if raw.is_empty() || raw.len() > fees::BATCH_ROWS_MAX {
+        return Err(Error::invalid("rows", format!("must hold 1 to {} rows", fees::BATCH_ROWS_MAX)));
+    }
+    let mut rows = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    for (i, value) in raw.into_iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, fees::BatchRow>(value) {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                let message = e.inner().to_string();
+                let field = super::extract::field_of(&e.path().to_string(), &message);
+                let field = if field == "body" { format!("rows[{i}]") } else { format!("rows[{i}].{field}") };
+                errors.push(crate::domain::FieldError::new(field, message));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows).await.map(super::stored)
+}

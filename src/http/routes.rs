@@ -4,6 +4,7 @@ use actix_web::web::ServiceConfig;
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::extract::BodyLimit;
 use super::{audit, auth, fees, funds, health, openapi, orgs, users};
 use crate::error::Error;
 
@@ -29,6 +30,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(funds::list_sources)
         .service(fees::list_fee_rates)
         .service(fees::create_fee_rate)
+        // Registered before the single declaration's path, with its own body limit.
+        .service(
+            web::resource("/api/v1/union-fees/declarations/batch")
+                .app_data(BodyLimit(fees::BATCH_BODY_LIMIT_BYTES))
+                .route(web::post().to(fees::create_declaration_batch)),
+        )
         .service(fees::create_declaration)
         .service(fees::list_declarations)
         .service(fees::get_statement)
