@@ -117,6 +117,64 @@ fn pgbench(server: &str, conns: usize, secs: u64) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Sends three 10,000-row declaration batches (1,000 units × 10 months; the second and third
+/// correct the first) and times each end to end.
+async fn batch_step(pool: &unionfund::db::Pool, ctx: &WriteCtx, base: &str, token: &str) -> Vec<(usize, f64)> {
+    use unionfund::domain::ids::CreditCode;
+    let fund = unionfund::service::funds::NewFund {
+        name: "bench union fees 2022".into(),
+        kind: FundKind::UnionFee,
+        year: 2022,
+        budget: Money::parse("1500000.00").unwrap(),
+    };
+    unionfund::service::funds::create_now(pool, ctx, None, fund).unwrap();
+    let units: Vec<(Uuid, String)> = (0..1000)
+        .map(|i| {
+            let first17 = format!("11430981MB{i:07}");
+            (Uuid::now_v7(), format!("{first17}{}", CreditCode::check_char(&first17).unwrap()))
+        })
+        .collect();
+    let values: Vec<String> = units
+        .iter()
+        .map(|(id, code)| format!("('{id}', 'bench unit', 'member_unit', '{code}', 'public_institution')"))
+        .collect();
+    pool.get()
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO orgs (id, name, kind, credit_code, unit_kind) VALUES {}",
+            values.join(",")
+        ))
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for round in 0..3 {
+        let rows: Vec<serde_json::Value> = units
+            .iter()
+            .flat_map(|(id, code)| {
+                (1..=10).map(move |m| {
+                    let mut r = if m % 2 == 0 { json!({"org_id": id}) } else { json!({"credit_code": code}) };
+                    r["period"] = json!(format!("2022-{m:02}"));
+                    r["payroll_total"] = json!(format!("{}.{m:02}", 50_000 + round));
+                    r
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let r = http
+            .post(format!("{base}/api/v1/union-fees/declarations/batch"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({"rows": rows}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "batch refused: {}", r.text().await.unwrap_or_default());
+        r.bytes().await.unwrap();
+        out.push((rows.len(), started.elapsed().as_secs_f64()));
+    }
+    out
+}
+
 fn main() {
     let server = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let secs = env_num("BENCH_SECS", 10);
@@ -172,6 +230,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
+    let mut batch_rates = Vec::new();
     rt.block_on(async {
         let running = unionfund::start(&config, pool.clone()).unwrap();
         let base = format!("http://{}", running.addr);
@@ -185,6 +244,7 @@ fn main() {
             let tps = pgbench(&server, conns, secs);
             rows.push((step, tps));
         }
+        batch_rates = batch_step(&pool, &ctx, &base, &token).await;
     });
 
     println!();
@@ -203,6 +263,12 @@ fn main() {
             tps,
             if *tps > 0.0 { s.rps / tps * 100.0 } else { 0.0 }
         );
+    }
+
+    println!();
+    println!("finance-bureau batches (POST /union-fees/declarations/batch, 10,000 rows each, over HTTP):");
+    for (i, (rows_n, secs)) in batch_rates.iter().enumerate() {
+        println!("  batch {}: {} rows in {:.2} s = {:.0} rows/s", i + 1, rows_n, secs, *rows_n as f64 / secs);
     }
 
     // Verify speed over at least 100,000 events: add events through the write path, in

@@ -24,7 +24,7 @@ pub struct FeeRateRow {
 
 /// A declaration as stored (every version is kept).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = fee_declarations)]
+#[diesel(table_name = fee_declarations, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct DeclarationRow {
     pub id: Uuid,
@@ -152,11 +152,12 @@ pub fn current_of(conn: &mut PgConnection, org_ids: &[Uuid], periods: &[String])
         .load(conn)?)
 }
 
-/// Inserts many declarations, set-based: 14 columns × 4,000 rows per statement stays under
-/// PostgreSQL's 65,535 parameters.
+/// Inserts many declarations, set-based: COPY for a batch, one multi-row INSERT for a few.
 pub fn insert_many(conn: &mut PgConnection, rows: &[DeclarationRow]) -> Result<(), Error> {
-    for chunk in rows.chunks(4_000) {
-        diesel::insert_into(fee_declarations::table).values(chunk).execute(conn)?;
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(fee_declarations::table).from_insertable(rows).execute(conn)?;
+    } else {
+        diesel::insert_into(fee_declarations::table).values(rows).execute(conn)?;
     }
     Ok(())
 }

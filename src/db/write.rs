@@ -32,6 +32,10 @@ use crate::domain::ledger::JournalEntry;
 use crate::domain::policy::Caller;
 use crate::error::Error;
 
+/// Above this many rows, inserts use COPY (a multi-row INSERT of 19 columns would also hit
+/// PostgreSQL's 65,535-parameter limit at 3,450 rows).
+pub const COPY_ABOVE_ROWS: usize = 500;
+
 /// Who is writing, under which request, at what time (one clock reading per request, truncated
 /// to microseconds because that is what PostgreSQL keeps and what the hash covers).
 #[derive(Debug, Clone)]
@@ -142,7 +146,7 @@ pub struct Tx<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 struct NewEventRow {
     seq: i64,
     stream: String,
@@ -369,15 +373,16 @@ impl<'a> Tx<'a> {
         // The insert's statement trigger moves each stream's head to its newest event.
         // A single row goes in as a single-row insert: diesel caches its prepared statement,
         // which it does not for a multi-row insert.
-        // PostgreSQL takes at most 65,535 parameters per statement: 19 columns × 3,000 rows fits.
         match rows.as_slice() {
             [row] => {
                 diesel::insert_into(audit_events::table).values(row).execute(self.conn)?;
             }
+            // Many rows (a batch) stream in with COPY: no statement to parse, no parameter limit.
+            rows if rows.len() > COPY_ABOVE_ROWS => {
+                diesel::copy_from(audit_events::table).from_insertable(rows).execute(self.conn)?;
+            }
             rows => {
-                for chunk in rows.chunks(3_000) {
-                    diesel::insert_into(audit_events::table).values(chunk).execute(self.conn)?;
-                }
+                diesel::insert_into(audit_events::table).values(rows).execute(self.conn)?;
             }
         }
         Ok(())

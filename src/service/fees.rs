@@ -357,8 +357,29 @@ pub struct BatchView {
     pub count: usize,
     /// Fee due over the batch.
     pub fee_due: Money,
-    /// The declarations, one per row, in order.
-    pub declarations: Vec<DeclarationView>,
+    /// The declarations, one per row, in order (the full record: `GET …/declarations`).
+    pub declarations: Vec<BatchLine>,
+}
+
+/// One row's declaration, as a batch answers it: what the bureau needs to reconcile its rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchLine {
+    /// The declaration's id.
+    pub id: Uuid,
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// 1, or more for a correction.
+    pub version: i32,
+    /// Payroll.
+    pub payroll_total: Money,
+    /// Fee due.
+    pub fee_due: Money,
+    /// To remit.
+    pub remit_due: Money,
+    /// Retained.
+    pub retained: Money,
 }
 
 /// At most this many rows in one batch.
@@ -540,7 +561,16 @@ pub async fn declare_batch(
             fee_total = fee_total
                 .checked_add(new.fee_due)
                 .ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))?;
-            views.push(declaration_view(row.clone(), old.map(|o| o.id))?);
+            views.push(BatchLine {
+                id: row.id,
+                org_id: unit,
+                period,
+                version: row.version,
+                payroll_total: payroll,
+                fee_due: new.fee_due,
+                remit_due: new.remit_due,
+                retained: new.retained,
+            });
             stored_rows.push(row);
         }
         db::fees::insert_many(tx.conn(), &stored_rows)?;
