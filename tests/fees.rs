@@ -342,3 +342,120 @@ async fn an_oversized_batch_is_a_413_and_roles_are_checked() {
     problem(app.post_as(Role::Clerk, BATCH, json!({"rows": []})).await, 403, "forbidden").await;
     app.finish().await;
 }
+
+const PAY: &str = "/api/v1/union-fees/payments";
+
+async fn pay(app: &TestApp, unit: uuid::Uuid, period: &str, amount: &str) -> Value {
+    let r = app.post_as(Role::FinanceBureau, PAY, json!({"org_id": unit, "period": period, "amount": amount})).await;
+    assert_eq!(r.status(), 201);
+    body(r).await
+}
+
+async fn statement(app: &TestApp, unit: uuid::Uuid) -> Value {
+    body(app.get_as(Role::Auditor, &format!("/api/v1/union-fees/statement?org_id={unit}&year=2022")).await).await
+}
+
+fn month<'a>(s: &'a Value, period: &str) -> &'a Value {
+    s["periods"].as_array().unwrap().iter().find(|p| p["period"] == period).unwrap()
+}
+
+#[tokio::test]
+async fn an_overpayment_becomes_credit_and_pays_the_next_month_in_arrears() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app, 2022).await;
+    let unit = app.org("unit").await;
+    declare(&app, Role::FinanceOfficer, unit, "2022-01", "100000.00").await;
+    declare(&app, Role::FinanceOfficer, unit, "2022-02", "100000.00").await;
+    let p = pay(&app, unit, "2022-01", "2500.00").await;
+    assert_eq!((p["applied"].as_str(), p["to_credit"].as_str()), (Some("2000.00"), Some("500.00")));
+    let s = statement(&app, unit).await;
+    let (jan, feb) = (month(&s, "2022-01"), month(&s, "2022-02"));
+    assert_eq!(
+        (jan["paid"].as_str(), jan["arrears"].as_str(), jan["credit"].as_str()),
+        (Some("2000.00"), Some("0.00"), Some("500.00"))
+    );
+    assert_eq!((feb["paid"].as_str(), feb["arrears"].as_str()), (Some("500.00"), Some("1500.00")));
+    assert_eq!(
+        (s["totals"]["paid"].as_str(), s["totals"]["arrears"].as_str(), s["totals"]["credit"].as_str()),
+        (Some("2500.00"), Some("1500.00"), Some("0.00"))
+    );
+    assert_eq!(balance(&app, &fund, "fee_receivable"), "1500.00");
+    assert_eq!(balance(&app, &fund, "fee_cash"), "2500.00");
+    assert_eq!(balance(&app, &fund, "fee_credit"), "0.00");
+    let events = body(
+        app.get_as(Role::Auditor, &format!("/api/v1/audit/events?org_id={unit}&entity_type=fee_settlement")).await,
+    )
+    .await;
+    let actions: Vec<&str> =
+        events["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["fee.payment_received", "fee.credit_applied"]);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn credit_waits_for_a_later_declaration_and_a_correction_below_what_was_paid_returns_credit() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app, 2022).await;
+    let unit = app.org("unit").await;
+    // Paid before declaring: all of it is credit, kept.
+    let p = pay(&app, unit, "2022-03", "300.00").await;
+    assert_eq!(p["to_credit"], "300.00");
+    assert_eq!(statement(&app, unit).await["totals"]["credit"], "300.00");
+    // The declaration arrives: the credit pays it.
+    declare(&app, Role::FinanceOfficer, unit, "2022-03", "10000.00").await;
+    let s = statement(&app, unit).await;
+    assert_eq!(
+        (month(&s, "2022-03")["paid"].as_str(), month(&s, "2022-03")["arrears"].as_str()),
+        (Some("200.00"), Some("0.00"))
+    );
+    assert_eq!(s["totals"]["credit"], "100.00");
+    // A correction halves the fee: the month is now overpaid by 100, which returns to credit.
+    declare(&app, Role::FinanceOfficer, unit, "2022-03", "5000.00").await;
+    let s = statement(&app, unit).await;
+    assert_eq!(
+        (month(&s, "2022-03")["fee_due"].as_str(), month(&s, "2022-03")["paid"].as_str()),
+        (Some("100.00"), Some("100.00"))
+    );
+    assert_eq!(s["totals"]["credit"], "200.00");
+    assert_eq!(balance(&app, &fund, "fee_credit"), "-200.00");
+    assert_eq!(balance(&app, &fund, "fee_receivable"), "0.00");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn remittances_are_recorded_per_month_and_never_above_the_federations_share() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let unit = app.org("unit").await;
+    declare(&app, Role::FinanceOfficer, unit, "2022-01", "100000.00").await;
+    pay(&app, unit, "2022-01", "2000.00").await;
+    let remit = |amount: &'static str| {
+        app.post_as(
+            Role::FinanceOfficer,
+            "/api/v1/union-fees/remittances",
+            json!({"org_id": unit, "period": "2022-01", "amount": amount}),
+        )
+    };
+    assert_eq!(remit("500.00").await.status(), 201);
+    assert_eq!(remit("300.00").await.status(), 201);
+    problem(remit("0.01").await, 409, "over_remittance").await;
+    let s = statement(&app, unit).await;
+    assert_eq!(
+        (month(&s, "2022-01")["remit_due"].as_str(), month(&s, "2022-01")["remitted"].as_str()),
+        (Some("800.00"), Some("800.00"))
+    );
+    let p = problem(
+        app.post_as(Role::FinanceOfficer, PAY, json!({"org_id": unit, "period": "2022-01", "amount": "0.00"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(fields(&p), ["amount"]);
+    problem(
+        app.post_as(Role::Clerk, PAY, json!({"org_id": unit, "period": "2022-01", "amount": "1.00"})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    app.finish().await;
+}

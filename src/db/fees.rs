@@ -161,3 +161,93 @@ pub fn insert_many(conn: &mut PgConnection, rows: &[DeclarationRow]) -> Result<(
     }
     Ok(())
 }
+
+/// A settlement row (see the migration for the kinds).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::fee_settlements)]
+#[allow(missing_docs)]
+pub struct SettlementRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub period: String,
+    pub kind: String,
+    pub amount: Decimal,
+    pub fund_id: Uuid,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A remittance row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::fee_remittances)]
+#[allow(missing_docs)]
+pub struct RemittanceRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub period: String,
+    pub amount: Decimal,
+    pub fund_id: Uuid,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A unit's settlements in a year.
+pub fn settlements_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<SettlementRow>, Error> {
+    use super::schema::fee_settlements as s;
+    Ok(s::table
+        .select(SettlementRow::as_select())
+        .filter(s::org_id.eq(org_id).and(s::period.like(format!("{year}-%"))))
+        .order(s::id.asc())
+        .load(conn)?)
+}
+
+/// Inserts settlements.
+pub fn insert_settlements(conn: &mut PgConnection, rows: &[SettlementRow]) -> Result<(), Error> {
+    if !rows.is_empty() {
+        diesel::insert_into(super::schema::fee_settlements::table).values(rows).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A unit's remittances in a year.
+pub fn remittances_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<RemittanceRow>, Error> {
+    use super::schema::fee_remittances as r;
+    Ok(r::table
+        .select(RemittanceRow::as_select())
+        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
+        .order(r::id.asc())
+        .load(conn)?)
+}
+
+/// Inserts a remittance.
+pub fn insert_remittance(conn: &mut PgConnection, row: &RemittanceRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_remittances::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// The current declaration of each month of a unit's year.
+pub fn current_of_year(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
+    Ok(fee_declarations::table
+        .select(DeclarationRow::as_select())
+        .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.like(format!("{year}-%"))))
+        .distinct_on(fee_declarations::period)
+        .order((fee_declarations::period, fee_declarations::version.desc()))
+        .load(conn)?)
+}
+
+/// Which of these units have payments on record.
+pub fn units_with_settlements(
+    conn: &mut PgConnection,
+    org_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, Error> {
+    use super::schema::fee_settlements as s;
+    Ok(s::table
+        .select(s::org_id)
+        .filter(s::org_id.eq_any(org_ids))
+        .distinct()
+        .load::<Uuid>(conn)?
+        .into_iter()
+        .collect())
+}

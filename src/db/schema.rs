@@ -85,6 +85,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    fee_remittances (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        period -> Text,
+        amount -> Numeric,
+        fund_id -> Uuid,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
     fee_rates (id) {
         id -> Uuid,
         unit_kind -> Text,
@@ -92,6 +105,20 @@ diesel::table! {
         remit_rate -> Numeric,
         effective_from -> Date,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    fee_settlements (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        period -> Text,
+        kind -> Text,
+        amount -> Numeric,
+        fund_id -> Uuid,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
     }
 }
 
@@ -190,6 +217,12 @@ diesel::joinable!(audit_events -> journal_entries (entry_id));
 diesel::joinable!(fee_declarations -> funds (fund_id));
 diesel::joinable!(fee_declarations -> journal_entries (entry_id));
 diesel::joinable!(fee_declarations -> orgs (org_id));
+diesel::joinable!(fee_remittances -> funds (fund_id));
+diesel::joinable!(fee_remittances -> journal_entries (entry_id));
+diesel::joinable!(fee_remittances -> orgs (org_id));
+diesel::joinable!(fee_settlements -> funds (fund_id));
+diesel::joinable!(fee_settlements -> journal_entries (entry_id));
+diesel::joinable!(fee_settlements -> orgs (org_id));
 diesel::joinable!(fund_sources -> funds (fund_id));
 diesel::joinable!(funds -> orgs (org_id));
 diesel::joinable!(journal_entries -> funds (fund_id));
@@ -205,6 +238,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_heads,
     fee_declarations,
     fee_rates,
+    fee_remittances,
+    fee_settlements,
     fund_sources,
     funds,
     idempotency_keys,

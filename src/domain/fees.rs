@@ -64,6 +64,10 @@ pub mod accounts {
     pub const REMIT_PAYABLE: &str = "fee_remit_payable";
     /// The units' unions' share (credit).
     pub const RETAINED: &str = "fee_retained";
+    /// Money received from units and not yet passed on (debit).
+    pub const CASH: &str = "fee_cash";
+    /// Units' overpayments, owed back to them or to their later months (credit).
+    pub const CREDIT: &str = "fee_credit";
 }
 
 /// The ledger entry of a declaration, net of the declaration it supersedes: the old one's legs
@@ -87,6 +91,31 @@ pub fn declaration_entry(fund: Uuid, new: Split, old: Option<Split>) -> Result<O
         Err(DomainError::Unbalanced) if new.fee_due == old.map_or(Money::ZERO, |o| o.fee_due) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// How a payment against a month divides: what the month still owed, and the rest, kept as
+/// credit (overpayment is never lost).
+pub fn apply_payment(owed: Money, amount: Money) -> (Money, Money) {
+    let applied = amount.min(owed);
+    // applied ≤ amount, so the subtraction cannot go below zero.
+    (applied, amount.checked_sub(applied).unwrap_or(Money::ZERO))
+}
+
+/// Spreads a unit's credit over its months in arrears, oldest first, until one runs out.
+pub fn spread_credit(credit: Money, arrears: &[(Period, Money)]) -> Vec<(Period, Money)> {
+    let mut left = credit;
+    let mut months: Vec<&(Period, Money)> = arrears.iter().filter(|(_, owed)| !owed.is_zero()).collect();
+    months.sort_by_key(|(p, _)| *p);
+    let mut out = Vec::new();
+    for (period, owed) in months {
+        if left.is_zero() {
+            break;
+        }
+        let used = left.min(*owed);
+        left = left.checked_sub(used).unwrap_or(Money::ZERO);
+        out.push((*period, used));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -152,6 +181,19 @@ mod tests {
         let down = declaration_entry(fund, split(m("50.00"), &r), Some(split(m("100.00"), &r))).unwrap().unwrap();
         let receivable = down.postings().iter().find(|p| p.account.code == accounts::RECEIVABLE).unwrap();
         assert_eq!(receivable.amount, Decimal::new(-100, 2));
+    }
+
+    #[test]
+    fn overpayment_becomes_credit_and_credit_pays_the_oldest_arrears_first() {
+        assert_eq!(apply_payment(m("100.00"), m("150.00")), (m("100.00"), m("50.00")));
+        assert_eq!(apply_payment(m("100.00"), m("40.00")), (m("40.00"), m("0.00")));
+        let p = |s: &str| Period::parse(s).unwrap();
+        let spread = spread_credit(
+            m("50.00"),
+            &[(p("2022-03"), m("30.00")), (p("2022-02"), m("30.00")), (p("2022-04"), m("0.00"))],
+        );
+        assert_eq!(spread, [(p("2022-02"), m("30.00")), (p("2022-03"), m("20.00"))]);
+        assert!(spread_credit(m("0.00"), &[(p("2022-02"), m("30.00"))]).is_empty());
     }
 
     proptest! {

@@ -82,6 +82,8 @@ pub enum Permission {
     ManageFeeRates,
     /// Send batches of declarations (the finance bureau's system).
     DeclareFeeBatches,
+    /// Record union-fee payments and remittances.
+    RecordFeePayments,
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -97,7 +99,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::ReadFees => true,
         P::DeclareFees => matches!(role, R::Clerk | R::FinanceOfficer | R::FinanceBureau),
         P::ManageFeeRates => role == R::Admin,
-        P::DeclareFeeBatches => matches!(role, R::FinanceOfficer | R::FinanceBureau),
+        P::DeclareFeeBatches | P::RecordFeePayments => matches!(role, R::FinanceOfficer | R::FinanceBureau),
     }
 }
 

@@ -69,7 +69,8 @@ pub mod perm {
         ReadFees,
         DeclareFees,
         ManageFeeRates,
-        DeclareFeeBatches
+        DeclareFeeBatches,
+        RecordFeePayments
     );
 }
 

@@ -195,3 +195,57 @@ pub async fn create_declaration_batch(
     }
     fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows).await.map(super::stored)
 }
+
+/// A payment or a remittance for a unit's month.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonthAmountRequest {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month, `YYYY-MM`.
+    pub period: Period,
+    /// More than zero.
+    pub amount: Money,
+}
+
+impl TryFrom<MonthAmountRequest> for fees::MonthAmount {
+    type Error = Error;
+    fn try_from(r: MonthAmountRequest) -> Result<Self, Error> {
+        if r.amount.is_zero() {
+            return Err(Error::invalid("amount", "must be more than zero"));
+        }
+        Ok(fees::MonthAmount { org_id: r.org_id, period: r.period, amount: r.amount })
+    }
+}
+
+/// Records a unit's payment for a month (finance officer, finance bureau): applied to what the
+/// month owes; anything beyond is kept as credit and applied to the unit's months in arrears,
+/// oldest first — never lost.
+#[utoipa::path(post, path = "/api/v1/union-fees/payments", tag = "union-fees", request_body = MonthAmountRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::PaymentView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/union-fees/payments")]
+pub async fn create_fee_payment(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<MonthAmountRequest>,
+) -> Result<HttpResponse, Error> {
+    let cmd = fees::MonthAmount::try_from(body.value)?;
+    fees::record_payment(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+}
+
+/// Records the federation's share of a unit's month as remitted (at most `remit_due` in all).
+#[utoipa::path(post, path = "/api/v1/union-fees/remittances", tag = "union-fees", request_body = MonthAmountRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::RemittanceView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/union-fees/remittances")]
+pub async fn create_fee_remittance(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<MonthAmountRequest>,
+) -> Result<HttpResponse, Error> {
+    let cmd = fees::MonthAmount::try_from(body.value)?;
+    fees::record_remittance(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+}

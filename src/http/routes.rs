@@ -39,6 +39,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::create_declaration)
         .service(fees::list_declarations)
         .service(fees::get_statement)
+        .service(fees::create_fee_payment)
+        .service(fees::create_fee_remittance)
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)

@@ -247,6 +247,7 @@ pub async fn declare(
             created_by: tx.ctx().actor(),
         };
         db::fees::insert(tx.conn(), &row)?;
+        let corrected = row.period.clone();
         let figures = |s: &Split, payroll: String| {
             serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
         };
@@ -264,7 +265,10 @@ pub async fn declare(
                 id,
             )
         });
-        Ok(Answer { status: 201, etag: None, body: declaration_view(row, old.map(|o| o.id))? })
+        let view = declaration_view(row, old.map(|o| o.id))?;
+        // A correction below what was paid gives the excess back as credit; credit pays arrears.
+        rebalance(tx, cmd.org_id, fund.id, cmd.period.year(), Some(&corrected))?;
+        Ok(Answer { status: 201, etag: None, body: view })
     })
     .await
 }
@@ -292,29 +296,39 @@ pub async fn list_declarations(
     .await
 }
 
-/// A unit's year: per period the current declaration's figures, with year totals.
-/// Payments are not recorded yet, so `paid`, `remitted` and `credit` are zero and `arrears`
-/// is the whole fee due.
+/// A unit's year: per month the current declaration's figures, what paid it (payments and
+/// credit), what was remitted, arrears, and credit received that month; the totals' `credit` is
+/// the credit still held.
 pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Result<StatementView, Error> {
     super::read(pool, move |conn| {
         db::orgs::find(conn, scope, org_id)?;
-        let rows = db::fees::of_year(conn, org_id, year)?;
-        let mut periods: Vec<StatementLine> = Vec::new();
-        // Rows come by period then version: the last of each period is the current one.
-        for r in rows {
-            let line = StatementLine {
-                payroll_total: money(r.payroll_total)?,
-                fee_due: money(r.fee_due)?,
-                remit_due: money(r.remit_due)?,
-                retained: money(r.retained)?,
-                arrears: money(r.fee_due)?,
-                period: Some(r.period.clone()),
-                ..StatementLine::default()
-            };
-            match periods.last_mut() {
-                Some(last) if last.period.as_deref() == Some(r.period.as_str()) => *last = line,
-                _ => periods.push(line),
+        let pos = position(conn, org_id, year)?;
+        let current: std::collections::HashMap<String, DeclarationRow> =
+            db::fees::current_of_year(conn, org_id, year)?.into_iter().map(|d| (d.period.clone(), d)).collect();
+        let mut remitted: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
+        for r in db::fees::remittances_of(conn, org_id, year)? {
+            *remitted.entry(r.period).or_default() += r.amount;
+        }
+        let mut credit_in: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
+        for s in db::fees::settlements_of(conn, org_id, year)? {
+            if matches!(s.kind.as_str(), "overpayment" | "correction_refund") {
+                *credit_in.entry(s.period).or_default() += s.amount;
             }
+        }
+        let mut periods: Vec<StatementLine> = Vec::new();
+        for (period, (due, settled)) in &pos.months {
+            let d = current.get(period);
+            periods.push(StatementLine {
+                period: Some(period.clone()),
+                payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
+                fee_due: *due,
+                remit_due: d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO),
+                retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
+                paid: money(*settled)?,
+                remitted: money(remitted.get(period).copied().unwrap_or_default())?,
+                arrears: pos.owed(period),
+                credit: money(credit_in.get(period).copied().unwrap_or_default())?,
+            });
         }
         let sum = |f: fn(&StatementLine) -> Money| -> Result<Money, Error> {
             Money::checked_sum(periods.iter().map(f)).ok_or_else(|| Error::internal("statement totals overflow"))
@@ -328,7 +342,8 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
             paid: sum(|l| l.paid)?,
             remitted: sum(|l| l.remitted)?,
             arrears: sum(|l| l.arrears)?,
-            credit: sum(|l| l.credit)?,
+            // The credit still held at the end, after what was applied to months in arrears.
+            credit: money(pos.credit.max(Decimal::ZERO))?,
         };
         Ok(StatementView { org_id, year, periods, totals })
     })
@@ -574,6 +589,17 @@ pub async fn declare_batch(
             stored_rows.push(row);
         }
         db::fees::insert_many(tx.conn(), &stored_rows)?;
+        // Units with payments on record in these years may now be overpaid or have credit to
+        // apply; most batches have none, and pay nothing for this.
+        let touched: Vec<(Uuid, i32, String)> = stored_rows
+            .iter()
+            .map(|r| (r.org_id, r.period.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0), r.period.clone()))
+            .collect();
+        let with_money = db::fees::units_with_settlements(tx.conn(), &unit_ids)?;
+        for (unit, year, period) in touched.into_iter().filter(|(u, _, _)| with_money.contains(u)) {
+            let fund = *fund_of_year.get(&year).ok_or_else(|| Error::internal("fund not locked"))?;
+            rebalance(tx, unit, fund, year, Some(&period))?;
+        }
         Ok(Answer {
             status: 201,
             etag: None,
@@ -590,4 +616,302 @@ fn row_index(field: &str) -> usize {
         .and_then(|rest| rest.split(']').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(usize::MAX)
+}
+
+/// Where a unit's year stands: per month the fee due (current declaration) and what settled it,
+/// and the unit's credit.
+struct Position {
+    months: std::collections::BTreeMap<String, (Money, Decimal)>,
+    credit: Decimal,
+}
+
+impl Position {
+    fn owed(&self, period: &str) -> Money {
+        let (due, settled) = self.months.get(period).copied().unwrap_or((Money::ZERO, Decimal::ZERO));
+        Money::from_decimal((due.as_decimal() - settled).max(Decimal::ZERO)).unwrap_or(Money::ZERO)
+    }
+}
+
+fn position(conn: &mut diesel::PgConnection, org_id: Uuid, year: i32) -> Result<Position, Error> {
+    let mut months = std::collections::BTreeMap::new();
+    for d in db::fees::current_of_year(conn, org_id, year)? {
+        months.insert(d.period.clone(), (money(d.fee_due)?, Decimal::ZERO));
+    }
+    let mut credit = Decimal::ZERO;
+    for s in db::fees::settlements_of(conn, org_id, year)? {
+        let month = months.entry(s.period.clone()).or_insert((Money::ZERO, Decimal::ZERO));
+        match s.kind.as_str() {
+            "payment" => month.1 += s.amount,
+            "overpayment" => credit += s.amount,
+            "credit_applied" => {
+                month.1 += s.amount;
+                credit -= s.amount;
+            }
+            "correction_refund" => {
+                month.1 -= s.amount;
+                credit += s.amount;
+            }
+            other => return Err(Error::internal(format!("unknown settlement kind {other}"))),
+        }
+    }
+    Ok(Position { months, credit })
+}
+
+fn settlement(
+    tx: &crate::db::write::Tx<'_>,
+    org_id: Uuid,
+    period: &str,
+    kind: &str,
+    amount: Money,
+    fund_id: Uuid,
+    entry_id: Uuid,
+) -> db::fees::SettlementRow {
+    db::fees::SettlementRow {
+        id: Uuid::now_v7(),
+        org_id,
+        period: period.to_owned(),
+        kind: kind.to_owned(),
+        amount: amount.as_decimal(),
+        fund_id,
+        entry_id,
+        created_at: tx.ctx().now,
+        created_by: tx.ctx().actor(),
+    }
+}
+
+fn fee_account(fund: Uuid, code: &str) -> crate::domain::ledger::AccountRef {
+    crate::domain::ledger::AccountRef::of_fund(fund, code)
+}
+
+/// After a correction: a month now paid beyond its fee gives the excess back as credit; then
+/// credit pays the unit's months in arrears, oldest first. Both posted and recorded.
+fn rebalance(
+    tx: &mut crate::db::write::Tx<'_>,
+    org_id: Uuid,
+    fund_id: Uuid,
+    year: i32,
+    corrected: Option<&str>,
+) -> Result<(), Error> {
+    use crate::domain::ledger::JournalEntry;
+    use fees::accounts as a;
+    let pos = position(tx.conn(), org_id, year)?;
+    if let Some(period) = corrected
+        && let Some((due, settled)) = pos.months.get(period).copied()
+        && settled > due.as_decimal()
+    {
+        let excess = money(settled - due.as_decimal())?;
+        let entry = JournalEntry::transfer(
+            "fee_correction_refund",
+            "overpaid after a correction: to credit",
+            fee_account(fund_id, a::CREDIT),
+            fee_account(fund_id, a::RECEIVABLE),
+            excess,
+        )?;
+        let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", org_id)?;
+        let row = settlement(tx, org_id, period, "correction_refund", excess, fund_id, entry_id);
+        tx.record(Event {
+            org_id: Some(org_id),
+            fund_id: Some(fund_id),
+            amount: Some(row.amount),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({"period": period, "to_credit": excess})),
+            ..Event::new(format!("org:{org_id}"), "fee.credited_after_correction", "fee_settlement", row.id)
+        });
+        db::fees::insert_settlements(tx.conn(), &[row])?;
+    }
+    let pos = position(tx.conn(), org_id, year)?;
+    let credit = money(pos.credit.max(Decimal::ZERO))?;
+    let arrears: Vec<(Period, Money)> =
+        pos.months.keys().filter_map(|p| Period::parse(p).ok().map(|period| (period, pos.owed(p)))).collect();
+    let spread = fees::spread_credit(credit, &arrears);
+    if spread.is_empty() {
+        return Ok(());
+    }
+    let total = Money::checked_sum(spread.iter().map(|(_, m)| *m)).ok_or_else(|| Error::internal("credit overflow"))?;
+    let entry = JournalEntry::transfer(
+        "fee_credit_applied",
+        "credit applied to months in arrears",
+        fee_account(fund_id, a::RECEIVABLE),
+        fee_account(fund_id, a::CREDIT),
+        total,
+    )?;
+    let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", org_id)?;
+    let mut rows = Vec::new();
+    for (period, used) in spread {
+        let row = settlement(tx, org_id, &period.to_string(), "credit_applied", used, fund_id, entry_id);
+        tx.record(Event {
+            org_id: Some(org_id),
+            fund_id: Some(fund_id),
+            amount: Some(row.amount),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({"period": period, "credit_applied": used})),
+            ..Event::new(format!("org:{org_id}"), "fee.credit_applied", "fee_settlement", row.id)
+        });
+        rows.push(row);
+    }
+    db::fees::insert_settlements(tx.conn(), &rows)
+}
+
+/// A payment or remittance for a unit's month, validated.
+#[derive(Debug, Clone)]
+pub struct MonthAmount {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// The amount (more than zero).
+    pub amount: Money,
+}
+
+/// A payment as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    /// The journal entry that recorded it.
+    pub entry_id: Uuid,
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month paid for.
+    pub period: Period,
+    /// Received.
+    pub amount: Money,
+    /// Applied to the month.
+    pub applied: Money,
+    /// Beyond what the month owed: kept as credit and applied to months in arrears.
+    pub to_credit: Money,
+}
+
+/// A remittance as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemittanceView {
+    /// Id.
+    pub id: Uuid,
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// Passed on to the federation.
+    pub amount: Money,
+    /// The journal entry.
+    pub entry_id: Uuid,
+}
+
+/// Locks the unit (a member unit) and the year's union-fee fund.
+fn lock_unit_and_fund(tx: &mut crate::db::write::Tx<'_>, org_id: Uuid, year: i32) -> Result<Uuid, Error> {
+    let org = db::orgs::lock(tx.conn(), org_id)?;
+    if OrgKind::parse(&org.kind) != Some(OrgKind::MemberUnit) {
+        return Err(Error::invalid("org_id", "union fees are paid by member units only"));
+    }
+    let fund = db::fees::lock_fee_fund(tx.conn(), year)?
+        .ok_or_else(|| DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {year}")))?;
+    Ok(fund.id)
+}
+
+/// Records a unit's payment for a month: applied to what the month owes, the rest kept as
+/// credit, and credit applied to the unit's months in arrears, oldest first.
+#[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
+pub async fn record_payment(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    cmd: MonthAmount,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        use fees::accounts as a;
+        let year = cmd.period.year();
+        let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
+        let period = cmd.period.to_string();
+        let pos = position(tx.conn(), cmd.org_id, year)?;
+        let (applied, to_credit) = fees::apply_payment(pos.owed(&period), cmd.amount);
+        let entry = crate::domain::ledger::JournalEntry::builder("fee_payment", "union fee received")
+            .debit(fee_account(fund_id, a::CASH), cmd.amount)
+            .credit(fee_account(fund_id, a::RECEIVABLE), applied)
+            .credit(fee_account(fund_id, a::CREDIT), to_credit)
+            .build()?;
+        let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", cmd.org_id)?;
+        let mut rows = Vec::new();
+        if !applied.is_zero() {
+            rows.push(settlement(tx, cmd.org_id, &period, "payment", applied, fund_id, entry_id));
+        }
+        if !to_credit.is_zero() {
+            rows.push(settlement(tx, cmd.org_id, &period, "overpayment", to_credit, fund_id, entry_id));
+        }
+        tx.record(Event {
+            org_id: Some(cmd.org_id),
+            fund_id: Some(fund_id),
+            amount: Some(cmd.amount.as_decimal()),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({"period": period, "applied": applied, "to_credit": to_credit})),
+            ..Event::new(format!("org:{}", cmd.org_id), "fee.payment_received", "fee_settlement", entry_id)
+        });
+        db::fees::insert_settlements(tx.conn(), &rows)?;
+        rebalance(tx, cmd.org_id, fund_id, year, None)?;
+        let body =
+            PaymentView { entry_id, org_id: cmd.org_id, period: cmd.period, amount: cmd.amount, applied, to_credit };
+        Ok(Answer { status: 201, etag: None, body })
+    })
+    .await
+}
+
+/// Records the federation's share of a unit's month passed on. It may not exceed the month's
+/// `remit_due` less what was already remitted (409 `over_remittance`).
+#[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
+pub async fn record_remittance(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    cmd: MonthAmount,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        use fees::accounts as a;
+        let year = cmd.period.year();
+        let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
+        let period = cmd.period.to_string();
+        let due = db::fees::current(tx.conn(), cmd.org_id, &period)?.map_or(Decimal::ZERO, |d| d.remit_due);
+        let done: Decimal = db::fees::remittances_of(tx.conn(), cmd.org_id, year)?
+            .iter()
+            .filter(|r| r.period == period)
+            .map(|r| r.amount)
+            .sum();
+        if done + cmd.amount.as_decimal() > due {
+            return Err(DomainError::conflict(
+                "over_remittance",
+                format!("{period}: {due} is due to the federation and {done} was already remitted"),
+            )
+            .into());
+        }
+        let entry = crate::domain::ledger::JournalEntry::transfer(
+            "fee_remittance",
+            "federation's share remitted",
+            fee_account(fund_id, a::CASH),
+            fee_account(fund_id, a::REMIT_PAYABLE),
+            cmd.amount,
+        )?;
+        let id = Uuid::now_v7();
+        let entry_id = tx.post(&entry, Some(fund_id), "fee_remittance", id)?;
+        let row = db::fees::RemittanceRow {
+            id,
+            org_id: cmd.org_id,
+            period: period.clone(),
+            amount: cmd.amount.as_decimal(),
+            fund_id,
+            entry_id,
+            created_at: tx.ctx().now,
+            created_by: tx.ctx().actor(),
+        };
+        db::fees::insert_remittance(tx.conn(), &row)?;
+        tx.record(Event {
+            org_id: Some(cmd.org_id),
+            fund_id: Some(fund_id),
+            amount: Some(row.amount),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({"period": period})),
+            ..Event::new(format!("org:{}", cmd.org_id), "fee.remitted", "fee_remittance", id)
+        });
+        Ok(Answer {
+            status: 201,
+            etag: None,
+            body: RemittanceView { id, org_id: cmd.org_id, period: cmd.period, amount: cmd.amount, entry_id },
+        })
+    })
+    .await
 }

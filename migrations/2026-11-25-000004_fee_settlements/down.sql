@@ -1,0 +1,2 @@
+DROP TABLE fee_remittances;
+DROP TABLE fee_settlements;
