@@ -459,3 +459,40 @@ async fn remittances_are_recorded_per_month_and_never_above_the_federations_shar
     .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_year_summary_adds_up_across_units_and_a_clerk_sees_only_its_own() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let (a, b) = (app.org("unit").await, app.org("unit2").await);
+    declare(&app, Role::FinanceOfficer, a, "2022-01", "100000.00").await;
+    declare(&app, Role::FinanceOfficer, a, "2022-02", "50000.00").await;
+    declare(&app, Role::FinanceOfficer, b, "2022-01", "123456.78").await;
+    pay(&app, a, "2022-01", "2500.00").await;
+    let s = body(app.get_as(Role::FinanceBureau, "/api/v1/union-fees/summary?year=2022").await).await;
+    let t = &s["totals"];
+    assert_eq!(t["fee_due"], "5469.14");
+    assert_eq!(t["remit_due"], "2187.66");
+    assert_eq!(t["retained"], "3281.48");
+    assert_eq!(t["paid"], "2500.00");
+    assert_eq!(t["arrears"], "2969.14");
+    assert_eq!(t["credit"], "0.00");
+    assert_eq!(s["items"].as_array().unwrap().len(), 2);
+    let first = body(app.get_as(Role::Auditor, "/api/v1/union-fees/summary?year=2022&limit=1").await).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second =
+        body(app.get_as(Role::Auditor, &format!("/api/v1/union-fees/summary?year=2022&limit=1&cursor={cursor}")).await)
+            .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+    assert_ne!(first["items"][0]["org_id"], second["items"][0]["org_id"]);
+    let clerk = app.user_token("b_clerk", Role::Clerk, b).await;
+    let own =
+        body(app.send(reqwest::Method::GET, "/api/v1/union-fees/summary?year=2022", Some(&clerk), None, &[]).await)
+            .await;
+    assert_eq!(own["items"].as_array().unwrap().len(), 1);
+    assert_eq!(own["items"][0]["org_id"], b.to_string().as_str());
+    assert_eq!(own["totals"]["fee_due"], "2469.14");
+    app.finish().await;
+}

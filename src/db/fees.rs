@@ -251,3 +251,72 @@ pub fn units_with_settlements(
         .into_iter()
         .collect())
 }
+
+/// A unit's year in figures, summed over its months.
+#[derive(Debug, Clone, QueryableByName)]
+#[allow(missing_docs)]
+pub struct UnitYear {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub org_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub payroll_total: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub fee_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remit_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub retained: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub paid: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remitted: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub arrears: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub credit: Decimal,
+}
+
+/// The year per unit (a page, by unit id), or — with `whole` — one row summing every unit.
+/// The same rules as a unit's statement: the current declaration of each month; paid is
+/// payments and credit applied less corrections refunded; arrears are counted per month.
+pub fn year_by_unit(
+    conn: &mut PgConnection,
+    year: i32,
+    only: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+    whole: bool,
+) -> Result<Vec<UnitYear>, Error> {
+    let group = if whole { "'00000000-0000-0000-0000-000000000000'::uuid" } else { "org_id" };
+    let sql = format!(
+        "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, payroll_total, fee_due, remit_due, retained \
+                    FROM fee_declarations WHERE period LIKE $1 ORDER BY org_id, period, version DESC), \
+              s AS (SELECT org_id, period, \
+                      sum(CASE kind WHEN 'payment' THEN amount WHEN 'credit_applied' THEN amount \
+                                    WHEN 'correction_refund' THEN -amount ELSE 0 END) AS settled, \
+                      sum(CASE kind WHEN 'overpayment' THEN amount WHEN 'correction_refund' THEN amount \
+                                    WHEN 'credit_applied' THEN -amount ELSE 0 END) AS credit \
+                    FROM fee_settlements WHERE period LIKE $1 GROUP BY org_id, period), \
+              r AS (SELECT org_id, period, sum(amount) AS remitted FROM fee_remittances WHERE period LIKE $1 \
+                    GROUP BY org_id, period), \
+              m AS (SELECT coalesce(d.org_id, s.org_id) AS org_id, coalesce(d.payroll_total, 0) AS payroll_total, \
+                      coalesce(d.fee_due, 0) AS fee_due, coalesce(d.remit_due, 0) AS remit_due, \
+                      coalesce(d.retained, 0) AS retained, coalesce(s.settled, 0) AS paid, \
+                      coalesce(s.credit, 0) AS credit, coalesce(r.remitted, 0) AS remitted, \
+                      greatest(coalesce(d.fee_due, 0) - coalesce(s.settled, 0), 0) AS arrears \
+                    FROM d FULL JOIN s ON s.org_id = d.org_id AND s.period = d.period \
+                    LEFT JOIN r ON r.org_id = coalesce(d.org_id, s.org_id) AND r.period = coalesce(d.period, s.period)) \
+         SELECT {group} AS org_id, coalesce(sum(payroll_total), 0) AS payroll_total, coalesce(sum(fee_due), 0) AS fee_due, \
+                coalesce(sum(remit_due), 0) AS remit_due, coalesce(sum(retained), 0) AS retained, \
+                coalesce(sum(paid), 0) AS paid, coalesce(sum(remitted), 0) AS remitted, \
+                coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit \
+         FROM m WHERE ($2::uuid IS NULL OR org_id = $2) AND ($3::uuid IS NULL OR org_id > $3) \
+         GROUP BY 1 ORDER BY 1 LIMIT $4"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(format!("{year}-%"))
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(conn)?)
+}

@@ -249,3 +249,33 @@ pub async fn create_fee_remittance(
     let cmd = fees::MonthAmount::try_from(body.value)?;
     fees::record_remittance(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
 }
+
+/// Which year, and a page of units.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// The year.
+    pub year: i32,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A year's union fees across units — fee, remit, retained, paid, remitted, arrears, credit —
+/// per unit and in total (a clerk sees only its own unit).
+#[utoipa::path(get, path = "/api/v1/union-fees/summary", tag = "union-fees", params(SummaryQuery),
+    responses((status = 200, body = fees::SummaryView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/union-fees/summary")]
+pub async fn get_fee_summary(
+    state: Data<AppState>,
+    caller: Authorized<perm::ReadFees>,
+    q: Query<SummaryQuery>,
+) -> Result<HttpResponse, Error> {
+    if !(2000..=2100).contains(&q.year) {
+        return Err(Error::invalid("year", "must be between 2000 and 2100"));
+    }
+    let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
+    Ok(HttpResponse::Ok().json(fees::summary(&state.pool, caller.scope(), q.year, page).await?))
+}

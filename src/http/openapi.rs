@@ -26,7 +26,7 @@ impl Modify for Security {
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
         users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
-        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::create_fee_payment, fees::create_fee_remittance,
+        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::create_declaration)
         .service(fees::list_declarations)
         .service(fees::get_statement)
+        .service(fees::get_fee_summary)
         .service(fees::create_fee_payment)
         .service(fees::create_fee_remittance)
         .service(audit::list_audit_events)

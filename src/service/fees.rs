@@ -915,3 +915,85 @@ pub async fn record_remittance(
     })
     .await
 }
+
+/// One unit's year in a summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitYearView {
+    /// The member unit (absent on the totals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<Uuid>,
+    /// Payroll declared.
+    pub payroll_total: Money,
+    /// Fee due.
+    pub fee_due: Money,
+    /// The federation's share.
+    pub remit_due: Money,
+    /// The unit union's share.
+    pub retained: Money,
+    /// Paid.
+    pub paid: Money,
+    /// Remitted to the federation.
+    pub remitted: Money,
+    /// Arrears (欠缴).
+    pub arrears: Money,
+    /// Credit still held.
+    pub credit: Money,
+}
+
+/// A year's union fees across units: a page of units and the totals over all of them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryView {
+    /// The year.
+    pub year: i32,
+    /// Over every unit (a clerk: its own).
+    pub totals: UnitYearView,
+    /// A page of units, by id.
+    pub items: Vec<UnitYearView>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView, Error> {
+    Ok(UnitYearView {
+        org_id: with_org.then_some(u.org_id),
+        payroll_total: money(u.payroll_total)?,
+        fee_due: money(u.fee_due)?,
+        remit_due: money(u.remit_due)?,
+        retained: money(u.retained)?,
+        paid: money(u.paid)?,
+        remitted: money(u.remitted)?,
+        arrears: money(u.arrears)?,
+        credit: money(u.credit)?,
+    })
+}
+
+/// The year across units (finance bureau, auditors, finance officers; a clerk sees its own unit).
+pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result<SummaryView, Error> {
+    let after = page.uuid_cursor()?;
+    let only = match scope {
+        Scope::All => None,
+        Scope::Org(own) => Some(own),
+    };
+    super::read(pool, move |conn| {
+        let rows = db::fees::year_by_unit(conn, year, only, after, page.fetch(), false)?;
+        let listed = Listed::from_rows(rows, &page, |r| r.org_id.to_string(), |r| r);
+        let items = listed.items.into_iter().map(|u| unit_year_view(u, true)).collect::<Result<_, _>>()?;
+        let totals = db::fees::year_by_unit(conn, year, only, None, 1, true)?.into_iter().next();
+        let totals = match totals {
+            Some(t) => unit_year_view(t, false)?,
+            None => UnitYearView {
+                org_id: None,
+                payroll_total: Money::ZERO,
+                fee_due: Money::ZERO,
+                remit_due: Money::ZERO,
+                retained: Money::ZERO,
+                paid: Money::ZERO,
+                remitted: Money::ZERO,
+                arrears: Money::ZERO,
+                credit: Money::ZERO,
+            },
+        };
+        Ok(SummaryView { year, totals, items, next_cursor: listed.next_cursor })
+    })
+    .await
+}
