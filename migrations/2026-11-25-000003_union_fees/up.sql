@@ -22,10 +22,12 @@ INSERT INTO fee_rates (id, unit_kind, fee_rate, remit_rate, effective_from) VALU
 
 -- A unit's payroll for a month and the fee it makes. A correction is a new row with the next
 -- version; the old one stays, so auditors see both. The current declaration is the highest version.
+-- `period` is 'YYYY-MM' (2000-01 to 2100-12), checked with plain string functions: a regular
+-- expression per row is measurably slower on a 10,000-row batch.
 CREATE TABLE fee_declarations (
     id            uuid PRIMARY KEY,
     org_id        uuid NOT NULL REFERENCES orgs (id),
-    period        text NOT NULL CHECK (period ~ '^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$'),
+    period        text NOT NULL CHECK (length(period) = 7 AND substr(period, 5, 1) = '-' AND translate(substr(period, 1, 4) || substr(period, 6, 2), '0123456789', '') = '' AND substr(period, 1, 4) BETWEEN '2000' AND '2100' AND substr(period, 6, 2) BETWEEN '01' AND '12'),
     version       integer NOT NULL CHECK (version > 0),
     payroll_total numeric(18, 2) NOT NULL CHECK (payroll_total >= 0),
     fee_rate      numeric(9, 6) NOT NULL,

@@ -10,7 +10,7 @@
 CREATE TABLE fee_settlements (
     id          uuid PRIMARY KEY,
     org_id      uuid NOT NULL REFERENCES orgs (id),
-    period      text NOT NULL CHECK (period ~ '^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$'),
+    period      text NOT NULL CHECK (length(period) = 7 AND substr(period, 5, 1) = '-' AND translate(substr(period, 1, 4) || substr(period, 6, 2), '0123456789', '') = '' AND substr(period, 1, 4) BETWEEN '2000' AND '2100' AND substr(period, 6, 2) BETWEEN '01' AND '12'),
     kind        text NOT NULL CHECK (kind IN ('payment', 'overpayment', 'credit_applied', 'correction_refund')),
     amount      numeric(18, 2) NOT NULL CHECK (amount > 0),
     fund_id     uuid NOT NULL REFERENCES funds (id),
@@ -26,7 +26,7 @@ CREATE TRIGGER fee_settlements_append_only BEFORE UPDATE OR DELETE ON fee_settle
 CREATE TABLE fee_remittances (
     id          uuid PRIMARY KEY,
     org_id      uuid NOT NULL REFERENCES orgs (id),
-    period      text NOT NULL CHECK (period ~ '^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$'),
+    period      text NOT NULL CHECK (length(period) = 7 AND substr(period, 5, 1) = '-' AND translate(substr(period, 1, 4) || substr(period, 6, 2), '0123456789', '') = '' AND substr(period, 1, 4) BETWEEN '2000' AND '2100' AND substr(period, 6, 2) BETWEEN '01' AND '12'),
     amount      numeric(18, 2) NOT NULL CHECK (amount > 0),
     fund_id     uuid NOT NULL REFERENCES funds (id),
     entry_id    uuid NOT NULL REFERENCES journal_entries (id),

@@ -376,7 +376,8 @@ pub struct BatchView {
     pub declarations: Vec<BatchLine>,
 }
 
-/// One row's declaration, as a batch answers it: what the bureau needs to reconcile its rows.
+/// One row's declaration, as a batch answers it, in the order of the rows: what the bureau needs
+/// to reconcile them (the whole record is at `GET /api/v1/union-fees/declarations`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchLine {
     /// The declaration's id.
@@ -387,8 +388,6 @@ pub struct BatchLine {
     pub period: Period,
     /// 1, or more for a correction.
     pub version: i32,
-    /// Payroll.
-    pub payroll_total: Money,
     /// Fee due.
     pub fee_due: Money,
     /// To remit.
@@ -581,7 +580,6 @@ pub async fn declare_batch(
                 org_id: unit,
                 period,
                 version: row.version,
-                payroll_total: payroll,
                 fee_due: new.fee_due,
                 remit_due: new.remit_due,
                 retained: new.retained,
