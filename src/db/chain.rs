@@ -163,14 +163,15 @@ pub struct KeptCheckpoint {
 
 const VERIFY_BATCH: i64 = 20_000;
 
+/// A stream's event as a position and a hash (a head, or a link of the chain).
 #[derive(QueryableByName)]
-struct StreamLink {
+pub(crate) struct StreamLink {
     #[diesel(sql_type = Text)]
-    stream: String,
+    pub(crate) stream: String,
     #[diesel(sql_type = BigInt)]
-    stream_seq: i64,
+    pub(crate) stream_seq: i64,
     #[diesel(sql_type = Text)]
-    hash: String,
+    pub(crate) hash: String,
 }
 
 /// Verifies events with `from_seq <= seq <= to_seq` (the whole trail when both are None).

@@ -267,22 +267,13 @@ impl<'a> Tx<'a> {
             return Ok(HashMap::from([((*stream).clone(), head)]));
         }
         #[derive(QueryableByName)]
-        struct Locked {
-            #[diesel(sql_type = Text)]
-            stream: String,
-            #[diesel(sql_type = BigInt)]
-            stream_seq: i64,
-            #[diesel(sql_type = Text)]
-            hash: String,
-        }
-        #[derive(QueryableByName)]
         struct Seqs {
             #[diesel(sql_type = Array<Int8>)]
             seqs: Vec<i64>,
         }
         let streams: Vec<&String> = by_stream.keys().collect();
         // A multi-row upsert locks its rows in input order: sorted, like every other writer.
-        let locked: Vec<Locked> = diesel::sql_query(
+        let locked: Vec<super::chain::StreamLink> = diesel::sql_query(
             "INSERT INTO audit_heads (stream, stream_seq, hash) \
              SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, o) ORDER BY o \
              ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream RETURNING stream, stream_seq, hash",
@@ -298,7 +289,8 @@ impl<'a> Tx<'a> {
         .get_result(self.conn)?;
         let mut seqs = seqs.seqs.into_iter();
         let mut heads = HashMap::new();
-        let by_name: HashMap<String, Locked> = locked.into_iter().map(|l| (l.stream.clone(), l)).collect();
+        let by_name: HashMap<String, super::chain::StreamLink> =
+            locked.into_iter().map(|l| (l.stream.clone(), l)).collect();
         for (stream, events) in by_stream {
             let l = by_name.get(stream).ok_or_else(|| Error::internal("stream head not returned"))?;
             let mine: Vec<i64> = seqs.by_ref().take(events.len()).collect();

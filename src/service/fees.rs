@@ -68,13 +68,10 @@ pub struct DeclarationView {
     pub created_by: String,
 }
 
-/// One period of a statement.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct StatementLine {
-    /// `YYYY-MM`; absent on the totals line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
-    /// Payroll declared (the current declaration).
+/// A month's, a year's or a unit's union-fee figures (API.md: the statement's columns).
+#[derive(Debug, Default, Clone, Copy, Serialize, ToSchema)]
+pub struct FeeFigures {
+    /// Payroll declared (the current declarations).
     pub payroll_total: Money,
     /// Fee due.
     pub fee_due: Money,
@@ -82,14 +79,44 @@ pub struct StatementLine {
     pub remit_due: Money,
     /// Of it, kept by the unit's union.
     pub retained: Money,
-    /// Paid by the unit.
+    /// Paid (payments and credit applied, less corrections refunded).
     pub paid: Money,
     /// Remitted to the federation.
     pub remitted: Money,
     /// Due and not paid (欠缴).
     pub arrears: Money,
-    /// Paid beyond what was due, kept for later periods.
+    /// Credit: received in the month, or still held (totals).
     pub credit: Money,
+}
+
+impl FeeFigures {
+    /// The column-wise sum of many lines; `credit` is left to the caller (a balance, not a sum).
+    fn sum<'a>(lines: impl Iterator<Item = &'a FeeFigures> + Clone) -> Result<FeeFigures, Error> {
+        let col = |f: fn(&FeeFigures) -> Money| {
+            Money::checked_sum(lines.clone().map(f)).ok_or_else(|| Error::internal("fee totals overflow"))
+        };
+        Ok(FeeFigures {
+            payroll_total: col(|l| l.payroll_total)?,
+            fee_due: col(|l| l.fee_due)?,
+            remit_due: col(|l| l.remit_due)?,
+            retained: col(|l| l.retained)?,
+            paid: col(|l| l.paid)?,
+            remitted: col(|l| l.remitted)?,
+            arrears: col(|l| l.arrears)?,
+            credit: Money::ZERO,
+        })
+    }
+}
+
+/// One period of a statement.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatementLine {
+    /// `YYYY-MM`; absent on the totals line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The figures.
+    #[serde(flatten)]
+    pub figures: FeeFigures,
 }
 
 /// A unit's statement for a year (API.md).
@@ -320,31 +347,24 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
             let d = current.get(period);
             periods.push(StatementLine {
                 period: Some(period.clone()),
-                payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
-                fee_due: *due,
-                remit_due: d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO),
-                retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
-                paid: money(*settled)?,
-                remitted: money(remitted.get(period).copied().unwrap_or_default())?,
-                arrears: pos.owed(period),
-                credit: money(credit_in.get(period).copied().unwrap_or_default())?,
+                figures: FeeFigures {
+                    payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
+                    fee_due: *due,
+                    remit_due: d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO),
+                    retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
+                    paid: money(*settled)?,
+                    remitted: money(remitted.get(period).copied().unwrap_or_default())?,
+                    arrears: pos.owed(period),
+                    credit: money(credit_in.get(period).copied().unwrap_or_default())?,
+                },
             });
         }
-        let sum = |f: fn(&StatementLine) -> Money| -> Result<Money, Error> {
-            Money::checked_sum(periods.iter().map(f)).ok_or_else(|| Error::internal("statement totals overflow"))
-        };
-        let totals = StatementLine {
-            period: None,
-            payroll_total: sum(|l| l.payroll_total)?,
-            fee_due: sum(|l| l.fee_due)?,
-            remit_due: sum(|l| l.remit_due)?,
-            retained: sum(|l| l.retained)?,
-            paid: sum(|l| l.paid)?,
-            remitted: sum(|l| l.remitted)?,
-            arrears: sum(|l| l.arrears)?,
-            // The credit still held at the end, after what was applied to months in arrears.
+        // The totals' credit is the credit still held, after what was applied to months in arrears.
+        let figures = FeeFigures {
             credit: money(pos.credit.max(Decimal::ZERO))?,
+            ..FeeFigures::sum(periods.iter().map(|l| &l.figures))?
         };
+        let totals = StatementLine { period: None, figures };
         Ok(StatementView { org_id, year, periods, totals })
     })
     .await
@@ -920,22 +940,9 @@ pub struct UnitYearView {
     /// The member unit (absent on the totals).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<Uuid>,
-    /// Payroll declared.
-    pub payroll_total: Money,
-    /// Fee due.
-    pub fee_due: Money,
-    /// The federation's share.
-    pub remit_due: Money,
-    /// The unit union's share.
-    pub retained: Money,
-    /// Paid.
-    pub paid: Money,
-    /// Remitted to the federation.
-    pub remitted: Money,
-    /// Arrears (欠缴).
-    pub arrears: Money,
-    /// Credit still held.
-    pub credit: Money,
+    /// The figures.
+    #[serde(flatten)]
+    pub figures: FeeFigures,
 }
 
 /// A year's union fees across units: a page of units and the totals over all of them.
@@ -954,14 +961,16 @@ pub struct SummaryView {
 fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView, Error> {
     Ok(UnitYearView {
         org_id: with_org.then_some(u.org_id),
-        payroll_total: money(u.payroll_total)?,
-        fee_due: money(u.fee_due)?,
-        remit_due: money(u.remit_due)?,
-        retained: money(u.retained)?,
-        paid: money(u.paid)?,
-        remitted: money(u.remitted)?,
-        arrears: money(u.arrears)?,
-        credit: money(u.credit)?,
+        figures: FeeFigures {
+            payroll_total: money(u.payroll_total)?,
+            fee_due: money(u.fee_due)?,
+            remit_due: money(u.remit_due)?,
+            retained: money(u.retained)?,
+            paid: money(u.paid)?,
+            remitted: money(u.remitted)?,
+            arrears: money(u.arrears)?,
+            credit: money(u.credit)?,
+        },
     })
 }
 
@@ -979,17 +988,7 @@ pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result
         let totals = db::fees::year_by_unit(conn, year, only, None, 1, true)?.into_iter().next();
         let totals = match totals {
             Some(t) => unit_year_view(t, false)?,
-            None => UnitYearView {
-                org_id: None,
-                payroll_total: Money::ZERO,
-                fee_due: Money::ZERO,
-                remit_due: Money::ZERO,
-                retained: Money::ZERO,
-                paid: Money::ZERO,
-                remitted: Money::ZERO,
-                arrears: Money::ZERO,
-                credit: Money::ZERO,
-            },
+            None => UnitYearView { org_id: None, figures: FeeFigures::default() },
         };
         Ok(SummaryView { year, totals, items, next_cursor: listed.next_cursor })
     })
