@@ -447,6 +447,10 @@ pub async fn declare_batch(
                 .push(FieldError::new(format!("rows[{i}]"), "name the unit by org_id or by credit_code, not both")),
         }
     }
+    ids.sort_unstable();
+    ids.dedup();
+    codes.sort_unstable();
+    codes.dedup();
     super::write(pool, ctx, idem, move |tx| {
         let units = db::fees::lock_units(tx.conn(), &ids, &codes)?;
         let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
@@ -514,7 +518,9 @@ pub async fn declare_batch(
             errors.sort_by_key(|e| row_index(&e.field));
             return Err(Error::Validation(errors));
         }
-        let unit_ids: Vec<Uuid> = resolved.iter().flatten().map(|(u, _, _)| *u).collect();
+        // Each unit once: a batch names a unit for every month it declares.
+        let unit_ids: Vec<Uuid> =
+            resolved.iter().flatten().map(|(u, _, _)| *u).collect::<HashSet<_>>().into_iter().collect();
         let periods: Vec<String> =
             resolved.iter().flatten().map(|(_, p, _)| p.to_string()).collect::<HashSet<_>>().into_iter().collect();
         let current: HashMap<(Uuid, String), DeclarationRow> = db::fees::current_of(tx.conn(), &unit_ids, &periods)?
