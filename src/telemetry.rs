@@ -3,16 +3,29 @@
 //! Nothing logs bodies, tokens, passwords or ID numbers: handlers and services are instrumented
 //! with `skip_all`, and secrets are wrapped types that print as `[redacted]`.
 
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`).
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Each request's span is
+/// logged when it closes, with its status and timing: that line is the access log.
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
-        registry.with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false)).try_init()
+        registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_span_events(FmtSpan::CLOSE),
+            )
+            .try_init()
     } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+        // Colours only on a terminal: a log file or a collector gets plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry.with(fmt::layer().with_target(false).with_ansi(ansi).with_span_events(FmtSpan::CLOSE)).try_init()
     };
     // A second init (tests start many apps in one process) keeps the first subscriber.
     drop(result);
