@@ -86,6 +86,24 @@ fn ensure_template() -> String {
             conn.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).unwrap();
             conn.batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"))
                 .unwrap();
+            // Templates of older migration sets are of no more use: drop them, so that runs over
+            // a changing schema do not pile databases up.
+            #[derive(QueryableByName)]
+            struct Name {
+                #[diesel(sql_type = Text)]
+                datname: String,
+            }
+            let stale: Vec<Name> = diesel::sql_query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'unionfund\\_tpl\\_%' AND datname <> $1",
+            )
+            .bind::<Text, _>(&name)
+            .load(&mut conn)
+            .unwrap();
+            for old in stale {
+                let old = old.datname;
+                let _ = conn.batch_execute(&format!("ALTER DATABASE {old} WITH IS_TEMPLATE false"));
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"));
+            }
         }
         conn.batch_execute("SELECT pg_advisory_unlock(7262001)").unwrap();
         name
