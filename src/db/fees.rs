@@ -98,16 +98,6 @@ pub fn insert(conn: &mut PgConnection, row: &DeclarationRow) -> Result<(), Error
     Ok(())
 }
 
-/// Every version of a unit's declarations in a year, by period then version.
-pub fn of_year(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
-    Ok(fee_declarations::table
-        .select(DeclarationRow::as_select())
-        .filter(fee_declarations::org_id.eq(org_id))
-        .filter(fee_declarations::period.like(format!("{year}-%")))
-        .order((fee_declarations::period.asc(), fee_declarations::version.asc()))
-        .load(conn)?)
-}
-
 /// A page of declarations (all versions), oldest first, optionally for one unit.
 pub fn list(
     conn: &mut PgConnection,

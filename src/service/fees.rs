@@ -132,9 +132,7 @@ pub struct StatementView {
     pub totals: StatementLine,
 }
 
-fn money(d: Decimal) -> Result<Money, Error> {
-    Money::from_decimal(d).map_err(|e| Error::internal(format!("stored amount {d}: {e}")))
-}
+use super::stored_money as money;
 
 fn rate(d: Decimal) -> Result<Rate, Error> {
     Rate::from_decimal(d).map_err(|e| Error::internal(format!("stored rate {d}: {e}")))
@@ -330,17 +328,10 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
     super::read(pool, move |conn| {
         db::orgs::find(conn, scope, org_id)?;
         let pos = position(conn, org_id, year)?;
-        let current: std::collections::HashMap<String, DeclarationRow> =
-            db::fees::current_of_year(conn, org_id, year)?.into_iter().map(|d| (d.period.clone(), d)).collect();
+        let (current, credit_in) = (&pos.current, &pos.credit_in);
         let mut remitted: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
         for r in db::fees::remittances_of(conn, org_id, year)? {
             *remitted.entry(r.period).or_default() += r.amount;
-        }
-        let mut credit_in: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
-        for s in db::fees::settlements_of(conn, org_id, year)? {
-            if matches!(s.kind.as_str(), "overpayment" | "correction_refund") {
-                *credit_in.entry(s.period).or_default() += s.amount;
-            }
         }
         let mut periods: Vec<StatementLine> = Vec::new();
         for (period, (due, settled)) in &pos.months {
@@ -647,6 +638,10 @@ fn row_index(field: &str) -> usize {
 struct Position {
     months: std::collections::BTreeMap<String, (Money, Decimal)>,
     credit: Decimal,
+    /// The current declaration of each declared month.
+    current: std::collections::HashMap<String, DeclarationRow>,
+    /// Credit received per month (overpayments and corrections refunded).
+    credit_in: std::collections::HashMap<String, Decimal>,
 }
 
 impl Position {
@@ -658,12 +653,18 @@ impl Position {
 
 fn position(conn: &mut diesel::PgConnection, org_id: Uuid, year: i32) -> Result<Position, Error> {
     let mut months = std::collections::BTreeMap::new();
+    let mut current = std::collections::HashMap::new();
     for d in db::fees::current_of_year(conn, org_id, year)? {
         months.insert(d.period.clone(), (money(d.fee_due)?, Decimal::ZERO));
+        current.insert(d.period.clone(), d);
     }
     let mut credit = Decimal::ZERO;
+    let mut credit_in: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
     for s in db::fees::settlements_of(conn, org_id, year)? {
         let month = months.entry(s.period.clone()).or_insert((Money::ZERO, Decimal::ZERO));
+        if matches!(s.kind.as_str(), "overpayment" | "correction_refund") {
+            *credit_in.entry(s.period.clone()).or_default() += s.amount;
+        }
         match s.kind.as_str() {
             "payment" => month.1 += s.amount,
             "overpayment" => credit += s.amount,
@@ -678,7 +679,7 @@ fn position(conn: &mut diesel::PgConnection, org_id: Uuid, year: i32) -> Result<
             other => return Err(Error::internal(format!("unknown settlement kind {other}"))),
         }
     }
-    Ok(Position { months, credit })
+    Ok(Position { months, credit, current, credit_in })
 }
 
 fn settlement(

@@ -114,9 +114,7 @@ pub struct NewSource {
     pub description: String,
 }
 
-fn money(d: Decimal) -> Result<Money, Error> {
-    Money::from_decimal(d).map_err(|e| Error::internal(format!("ledger figure {d} out of range: {e}")))
-}
+use super::stored_money as money;
 
 fn source_of(r: &SourceRow) -> Result<(SourceKind, Money, Option<Ratio>), Error> {
     let kind = SourceKind::parse(&r.kind).ok_or_else(|| Error::internal("bad source kind"))?;

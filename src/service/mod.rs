@@ -54,6 +54,12 @@ where
     blocking(move || crate::db::write::execute(&pool, &ctx, idem.as_ref(), work)).await
 }
 
+/// An amount read back from the database as `Money`. Columns are NUMERIC(18,2) and checked, so
+/// a failure here is a bug or a tampered row, never the caller's fault: a 500.
+pub fn stored_money(d: rust_decimal::Decimal) -> Result<crate::domain::money::Money, Error> {
+    crate::domain::money::Money::from_decimal(d).map_err(|e| Error::internal(format!("stored amount {d}: {e}")))
+}
+
 /// A resource version as an HTTP entity tag.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
