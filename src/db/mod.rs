@@ -4,7 +4,9 @@
 pub mod chain;
 pub mod fees;
 pub mod funds;
+pub mod hardship;
 pub mod idempotency;
+pub mod items;
 pub mod orgs;
 pub mod pool;
 pub mod schema;

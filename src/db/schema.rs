@@ -149,6 +149,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    hardship_applications (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        org_id -> Uuid,
+        year -> Int4,
+        worker_name -> Text,
+        id_number_sealed -> Text,
+        id_number_hash -> Text,
+        id_number_masked -> Text,
+        phone_sealed -> Nullable<Text>,
+        phone_masked -> Nullable<Text>,
+        bank_account_sealed -> Nullable<Text>,
+        bank_account_masked -> Nullable<Text>,
+        category -> Text,
+        level -> Text,
+        household_members -> Nullable<Int4>,
+        household_monthly_income -> Nullable<Numeric>,
+        household_notes -> Nullable<Text>,
+        requested_amount -> Numeric,
+        approved_amount -> Nullable<Numeric>,
+        reason -> Text,
+        status -> Text,
+        created_by -> Uuid,
+        submitted_by -> Nullable<Uuid>,
+        reviewed_by -> Nullable<Uuid>,
+        approved_by -> Nullable<Uuid>,
+        duplicate_override_by -> Nullable<Uuid>,
+        duplicate_override_reason -> Nullable<Text>,
+        item_id -> Nullable<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (caller, key) {
         caller -> Text,
         key -> Text,
@@ -157,6 +193,39 @@ diesel::table! {
         response_etag -> Nullable<Text>,
         response_body -> Nullable<Bytea>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    item_movements (id) {
+        id -> Uuid,
+        item_id -> Uuid,
+        kind -> Text,
+        amount -> Numeric,
+        payee -> Nullable<Text>,
+        method -> Nullable<Text>,
+        description -> Nullable<Text>,
+        voucher_no -> Nullable<Text>,
+        lines_json -> Nullable<Text>,
+        entry_id -> Uuid,
+        actor -> Text,
+        request_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    items (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        org_id -> Uuid,
+        origin_type -> Text,
+        origin_id -> Uuid,
+        approved_amount -> Numeric,
+        settled_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -225,6 +294,13 @@ diesel::joinable!(fee_settlements -> journal_entries (entry_id));
 diesel::joinable!(fee_settlements -> orgs (org_id));
 diesel::joinable!(fund_sources -> funds (fund_id));
 diesel::joinable!(funds -> orgs (org_id));
+diesel::joinable!(hardship_applications -> funds (fund_id));
+diesel::joinable!(hardship_applications -> items (item_id));
+diesel::joinable!(hardship_applications -> orgs (org_id));
+diesel::joinable!(item_movements -> items (item_id));
+diesel::joinable!(item_movements -> journal_entries (entry_id));
+diesel::joinable!(items -> funds (fund_id));
+diesel::joinable!(items -> orgs (org_id));
 diesel::joinable!(journal_entries -> funds (fund_id));
 diesel::joinable!(postings -> accounts (account_id));
 diesel::joinable!(postings -> journal_entries (entry_id));
@@ -242,7 +318,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     fee_settlements,
     fund_sources,
     funds,
+    hardship_applications,
     idempotency_keys,
+    item_movements,
+    items,
     journal_entries,
     orgs,
     postings,

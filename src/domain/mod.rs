@@ -1,11 +1,13 @@
 //! Business rules, pure: no database, no HTTP, no clock, no randomness, no I/O.
 //! Everything here is testable with plain `cargo test` and nothing else running.
 
+pub mod approval;
 pub mod audit;
 pub mod error;
 pub mod fees;
 pub mod funds;
 pub mod ids;
+pub mod items;
 pub mod ledger;
 pub mod money;
 pub mod orgs;

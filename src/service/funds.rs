@@ -147,6 +147,13 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
     })
 }
 
+/// The matching figures of one fund, inside the open transaction.
+pub fn matching(conn: &mut diesel::PgConnection, fund_id: Uuid) -> Result<Matching, Error> {
+    let sources = db::funds::sources_of(conn, &[fund_id])?;
+    Matching::of(sources.iter().map(source_of).collect::<Result<Vec<_>, _>>()?)
+        .ok_or_else(|| Error::internal("matching figures overflow"))
+}
+
 /// The fund as it stands inside the open transaction.
 pub fn load_view(conn: &mut diesel::PgConnection, row: FundRow) -> Result<FundView, Error> {
     let balances = db::funds::balances(conn, row.id)?;

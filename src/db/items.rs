@@ -1,0 +1,157 @@
+//! Items and their movements. An item's figures are sums of its movements, read here.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::schema::{item_movements, items};
+use crate::domain::items::{ItemFigures, MovementKind};
+use crate::error::Error;
+
+/// An item as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = items)]
+#[allow(missing_docs)]
+pub struct ItemRow {
+    pub id: Uuid,
+    pub fund_id: Uuid,
+    pub org_id: Uuid,
+    pub origin_type: String,
+    pub origin_id: Uuid,
+    pub approved_amount: Decimal,
+    pub settled_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One movement of an item's money.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = item_movements)]
+#[allow(missing_docs)]
+pub struct MovementRow {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub kind: String,
+    pub amount: Decimal,
+    pub payee: Option<String>,
+    pub method: Option<String>,
+    pub description: Option<String>,
+    pub voucher_no: Option<String>,
+    pub lines_json: Option<String>,
+    pub entry_id: Uuid,
+    pub actor: String,
+    pub request_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One item.
+pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
+    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).first(conn)?)
+}
+
+/// One item, locked (after its fund: lock order, step 2).
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
+    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).for_update().first(conn)?)
+}
+
+/// Inserts items (one per approved case; a campaign's beneficiaries together).
+pub fn insert(conn: &mut PgConnection, rows: &[ItemRow]) -> Result<(), Error> {
+    diesel::insert_into(items::table).values(rows).execute(conn)?;
+    Ok(())
+}
+
+/// Writes an item's bumped version (and its settlement).
+pub fn update(conn: &mut PgConnection, row: &ItemRow) -> Result<(), Error> {
+    diesel::update(items::table.filter(items::id.eq(row.id)))
+        .set((
+            items::version.eq(row.version),
+            items::updated_at.eq(row.updated_at),
+            items::settled_at.eq(row.settled_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts movements.
+pub fn insert_movements(conn: &mut PgConnection, rows: &[MovementRow]) -> Result<(), Error> {
+    diesel::insert_into(item_movements::table).values(rows).execute(conn)?;
+    Ok(())
+}
+
+/// An item's movements, oldest first.
+pub fn movements(conn: &mut PgConnection, item_id: Uuid) -> Result<Vec<MovementRow>, Error> {
+    Ok(item_movements::table
+        .select(MovementRow::as_select())
+        .filter(item_movements::item_id.eq(item_id))
+        .order(item_movements::id.asc())
+        .load(conn)?)
+}
+
+/// The figures of several items, summed by the database.
+pub fn figures_of(conn: &mut PgConnection, rows: &[&ItemRow]) -> Result<HashMap<Uuid, ItemFigures>, Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let sums: Vec<(Uuid, String, Option<Decimal>)> = item_movements::table
+        .filter(item_movements::item_id.eq_any(&ids))
+        .group_by((item_movements::item_id, item_movements::kind))
+        .select((item_movements::item_id, item_movements::kind, diesel::dsl::sum(item_movements::amount)))
+        .load(conn)?;
+    let mut out: HashMap<Uuid, ItemFigures> = rows
+        .iter()
+        .map(|r| {
+            let f = ItemFigures { approved: r.approved_amount, settled: r.settled_at.is_some(), ..Default::default() };
+            (r.id, f)
+        })
+        .collect();
+    for (item, kind, sum) in sums {
+        let kind = MovementKind::parse(&kind).ok_or_else(|| Error::internal(format!("bad movement kind {kind}")))?;
+        if let Some(f) = out.get_mut(&item) {
+            f.add(kind, sum.unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// The figures of one item.
+pub fn figures(conn: &mut PgConnection, row: &ItemRow) -> Result<ItemFigures, Error> {
+    figures_of(conn, &[row])?.remove(&row.id).ok_or_else(|| Error::internal("item figures missing"))
+}
+
+/// A page of items in creation order.
+pub fn list(
+    conn: &mut PgConnection,
+    org: Option<Uuid>,
+    fund: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ItemRow>, Error> {
+    let mut q = items::table.select(ItemRow::as_select()).into_boxed();
+    if let Some(org) = org {
+        q = q.filter(items::org_id.eq(org));
+    }
+    if let Some(fund) = fund {
+        q = q.filter(items::fund_id.eq(fund));
+    }
+    if let Some(after) = after {
+        q = q.filter(items::id.gt(after));
+    }
+    Ok(q.order(items::id.asc()).limit(limit).load(conn)?)
+}
+
+/// The ledger's view of an item: the sum of its entries' postings per fund account code
+/// (debit positive), for the trace's reconciliation.
+pub fn ledger_by_account(conn: &mut PgConnection, item_id: Uuid) -> Result<Vec<(String, Decimal)>, Error> {
+    use super::schema::{accounts, journal_entries, postings};
+    let rows: Vec<(String, Option<Decimal>)> = postings::table
+        .inner_join(journal_entries::table)
+        .inner_join(accounts::table)
+        .filter(journal_entries::entity_type.eq("item").and(journal_entries::entity_id.eq(item_id)))
+        .group_by(accounts::code)
+        .select((accounts::code, diesel::dsl::sum(postings::amount)))
+        .order(accounts::code.asc())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(c, s)| (c, s.unwrap_or_default())).collect())
+}

@@ -1,0 +1,343 @@
+//! An earmarked item and its four stages (DOMAIN.md, "Earmarked money: four stages"):
+//! allocation → disbursement (tranches) → use → settlement. One item per approved case — a
+//! hardship application, a township grant, a campaign beneficiary — and the same rules for all.
+//!
+//! Each stage is a movement of the item, and a journal entry between the fund's accounts
+//! (`ledger`'s table):
+//!
+//! | movement      | debit       | credit      | limit                                        |
+//! |---------------|-------------|-------------|----------------------------------------------|
+//! | allocation    | `committed` | `available` | ≤ approved − allocated, ≤ the fund's available |
+//! | disbursement  | `paid_out`  | `committed` | ≤ allocated − disbursed                        |
+//! | use           | `spent`     | `paid_out`  | ≤ disbursed − used                             |
+//! | return        | `available` (+ memo `returned`) | `paid_out` (+ `returned_offset`) | = disbursed − used, at settlement |
+//! | release       | `available` | `committed` | = allocated − disbursed, at settlement         |
+//!
+//! Order: allocations only before the first disbursement; disbursements after an allocation;
+//! uses after a disbursement (tranches and uses may interleave); nothing after settlement.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::DomainError;
+use super::ledger::{AccountRef, JournalEntry, codes};
+use super::money::Money;
+use super::orgs::text_enum;
+
+/// How far an item has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStage {
+    /// Approved, no money committed yet.
+    Approved,
+    /// Money committed from the fund.
+    Allocated,
+    /// Money (some or all) paid out.
+    Disbursed,
+    /// Use (some or all) reported.
+    Used,
+    /// Closed; immutable.
+    Settled,
+}
+
+text_enum!(ItemStage {
+    Approved => "approved",
+    Allocated => "allocated",
+    Disbursed => "disbursed",
+    Used => "used",
+    Settled => "settled",
+});
+
+/// One movement of an item's money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// Stage 1: committed from the fund.
+    Allocation,
+    /// Stage 2: paid to the payee.
+    Disbursement,
+    /// Stage 3: reported as used.
+    Use,
+    /// Stage 4: unused money paid back to the fund.
+    Return,
+    /// Stage 4: committed money never paid out, released back to the fund.
+    Release,
+}
+
+text_enum!(MovementKind {
+    Allocation => "allocation",
+    Disbursement => "disbursement",
+    Use => "use",
+    Return => "return",
+    Release => "release",
+});
+
+impl MovementKind {
+    /// The stage (of the four) this movement belongs to.
+    pub fn stage(self) -> &'static str {
+        match self {
+            MovementKind::Allocation => "allocation",
+            MovementKind::Disbursement => "disbursement",
+            MovementKind::Use => "use",
+            MovementKind::Return | MovementKind::Release => "settlement",
+        }
+    }
+}
+
+/// An item's money, summed from its movements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ItemFigures {
+    /// The amount approved: the most that may be allocated.
+    pub approved: Decimal,
+    /// Committed from the fund (gross; releases are counted apart).
+    pub allocated: Decimal,
+    /// Paid out.
+    pub disbursed: Decimal,
+    /// Reported as used.
+    pub used: Decimal,
+    /// Returned to the fund at settlement (disbursed but unused).
+    pub returned: Decimal,
+    /// Released to the fund at settlement (allocated but never disbursed).
+    pub released: Decimal,
+    /// Whether the item is settled.
+    pub settled: bool,
+}
+
+fn conflict(code: &'static str, detail: String) -> DomainError {
+    DomainError::conflict(code, detail)
+}
+
+fn settled_error() -> DomainError {
+    conflict("invalid_transition", "the item is settled: a settled item cannot change".into())
+}
+
+impl ItemFigures {
+    /// Adds one movement to the sums.
+    pub fn add(&mut self, kind: MovementKind, amount: Decimal) {
+        match kind {
+            MovementKind::Allocation => self.allocated += amount,
+            MovementKind::Disbursement => self.disbursed += amount,
+            MovementKind::Use => self.used += amount,
+            MovementKind::Return => self.returned += amount,
+            MovementKind::Release => self.released += amount,
+        }
+    }
+
+    /// How far the item has come.
+    pub fn stage(&self) -> ItemStage {
+        if self.settled {
+            ItemStage::Settled
+        } else if self.used > Decimal::ZERO {
+            ItemStage::Used
+        } else if self.disbursed > Decimal::ZERO {
+            ItemStage::Disbursed
+        } else if self.allocated > Decimal::ZERO {
+            ItemStage::Allocated
+        } else {
+            ItemStage::Approved
+        }
+    }
+
+    /// Whether the sums hold together: used ≤ disbursed ≤ allocated ≤ approved, and, once settled,
+    /// allocated = disbursed + released and disbursed = used + returned.
+    pub fn reconciles(&self) -> bool {
+        let ordered =
+            self.used <= self.disbursed && self.disbursed <= self.allocated && self.allocated <= self.approved;
+        let closed = !self.settled
+            || (self.allocated == self.disbursed + self.released && self.disbursed == self.used + self.returned);
+        ordered && closed
+    }
+
+    /// Stage 1: commits `amount` from the fund, whose `available` balance is given.
+    pub fn allocate(&self, fund: Uuid, amount: Money, fund_available: Decimal) -> Result<JournalEntry, DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        if self.disbursed > Decimal::ZERO {
+            return Err(conflict(
+                "invalid_transition",
+                "money has already been disbursed: allocations come before disbursements".into(),
+            ));
+        }
+        let a = amount.as_decimal();
+        if self.allocated + a > self.approved {
+            return Err(conflict(
+                "over_allocation",
+                format!(
+                    "{amount} would allocate more than the {} approved ({} already)",
+                    self.approved, self.allocated
+                ),
+            ));
+        }
+        if a > fund_available {
+            return Err(conflict(
+                "over_allocation",
+                format!("{amount} is more than the fund has available ({fund_available})"),
+            ));
+        }
+        JournalEntry::transfer(
+            "allocation",
+            "allocated to an item",
+            AccountRef::of_fund(fund, codes::AVAILABLE),
+            AccountRef::of_fund(fund, codes::COMMITTED),
+            amount,
+        )
+    }
+
+    /// Stage 2: pays `amount` (one tranche) out of the allocation.
+    pub fn disburse(&self, fund: Uuid, amount: Money) -> Result<JournalEntry, DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        if self.allocated == Decimal::ZERO {
+            return Err(conflict("invalid_transition", "nothing has been allocated to the item yet".into()));
+        }
+        let left = self.allocated - self.disbursed;
+        if amount.as_decimal() > left {
+            return Err(conflict(
+                "over_disbursement",
+                format!("{amount} is more than the allocation has left to pay ({left})"),
+            ));
+        }
+        JournalEntry::transfer(
+            "disbursement",
+            "paid out",
+            AccountRef::of_fund(fund, codes::COMMITTED),
+            AccountRef::of_fund(fund, codes::PAID_OUT),
+            amount,
+        )
+    }
+
+    /// Stage 3: records `amount` as used.
+    pub fn record_use(&self, fund: Uuid, amount: Money) -> Result<JournalEntry, DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        if self.disbursed == Decimal::ZERO {
+            return Err(conflict(
+                "invalid_transition",
+                "nothing has been disbursed: use comes after disbursement".into(),
+            ));
+        }
+        let left = self.disbursed - self.used;
+        if amount.as_decimal() > left {
+            return Err(conflict("over_use", format!("{amount} is more than was paid out and not yet used ({left})")));
+        }
+        JournalEntry::transfer(
+            "use",
+            "reported as used",
+            AccountRef::of_fund(fund, codes::PAID_OUT),
+            AccountRef::of_fund(fund, codes::SPENT),
+            amount,
+        )
+    }
+
+    /// Stage 4: what settlement moves — `(returned, released)` — and its entry (none when both
+    /// are zero: the item closes without moving money).
+    pub fn settle(&self, fund: Uuid) -> Result<(Decimal, Decimal, Option<JournalEntry>), DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        let returned = self.disbursed - self.used;
+        let released = self.allocated - self.disbursed;
+        let available = AccountRef::of_fund(fund, codes::AVAILABLE);
+        let mut b = JournalEntry::builder("settlement", "settled: unused returned, undisbursed released");
+        let mut moved = false;
+        if let Some(r) = Money::from_decimal(returned).ok().filter(|m| !m.is_zero()) {
+            b = b
+                .debit(available.clone(), r)
+                .credit(AccountRef::of_fund(fund, codes::PAID_OUT), r)
+                .debit(AccountRef::of_fund(fund, codes::RETURNED), r)
+                .credit(AccountRef::of_fund(fund, codes::RETURNED_OFFSET), r);
+            moved = true;
+        }
+        if let Some(r) = Money::from_decimal(released).ok().filter(|m| !m.is_zero()) {
+            b = b.debit(available, r).credit(AccountRef::of_fund(fund, codes::COMMITTED), r);
+            moved = true;
+        }
+        let entry = if moved { Some(b.build()?) } else { None };
+        Ok((returned, released, entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FUND: Uuid = Uuid::from_u128(7);
+
+    fn m(s: &str) -> Money {
+        s.parse().unwrap_or(Money::ZERO)
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or(Decimal::MIN)
+    }
+
+    fn code(e: DomainError) -> &'static str {
+        match e {
+            DomainError::Conflict { code, .. } | DomainError::Forbidden { code, .. } => code,
+            _ => "other",
+        }
+    }
+
+    fn approved(amount: &str) -> ItemFigures {
+        ItemFigures { approved: d(amount), ..ItemFigures::default() }
+    }
+
+    #[test]
+    fn the_four_stages_in_order_reconcile() {
+        let mut f = approved("1000.00");
+        assert_eq!(f.stage(), ItemStage::Approved);
+        assert!(f.allocate(FUND, m("1000.00"), d("5000.00")).is_ok());
+        f.add(MovementKind::Allocation, d("1000.00"));
+        assert_eq!(f.stage(), ItemStage::Allocated);
+        assert!(f.disburse(FUND, m("600.00")).is_ok());
+        f.add(MovementKind::Disbursement, d("600.00"));
+        assert!(f.record_use(FUND, m("550.00")).is_ok());
+        f.add(MovementKind::Use, d("550.00"));
+        assert_eq!(f.stage(), ItemStage::Used);
+        let (returned, released, entry) = f.settle(FUND).map_err(code).unwrap_or_default();
+        assert_eq!((returned, released), (d("50.00"), d("400.00")));
+        let entry = entry.map(|e| e.postings().to_vec()).unwrap_or_default();
+        let available: Decimal = entry.iter().filter(|p| p.account.code == codes::AVAILABLE).map(|p| p.amount).sum();
+        assert_eq!(available, d("450.00"), "the fund gets back what was returned and released");
+        f.add(MovementKind::Return, returned);
+        f.add(MovementKind::Release, released);
+        f.settled = true;
+        assert!(f.reconciles());
+        assert_eq!(f.stage(), ItemStage::Settled);
+    }
+
+    #[test]
+    fn limits_are_enforced_with_their_codes() {
+        let f = approved("1000.00");
+        assert_eq!(f.allocate(FUND, m("1000.01"), d("9999.00")).map_err(code).err(), Some("over_allocation"));
+        assert_eq!(f.allocate(FUND, m("500.00"), d("499.99")).map_err(code).err(), Some("over_allocation"));
+        assert_eq!(f.disburse(FUND, m("1.00")).map_err(code).err(), Some("invalid_transition"));
+        assert_eq!(f.record_use(FUND, m("1.00")).map_err(code).err(), Some("invalid_transition"));
+        let f = ItemFigures { allocated: d("800.00"), disbursed: d("300.00"), ..approved("1000.00") };
+        assert_eq!(f.disburse(FUND, m("500.01")).map_err(code).err(), Some("over_disbursement"));
+        assert!(f.disburse(FUND, m("500.00")).is_ok());
+        assert_eq!(f.record_use(FUND, m("300.01")).map_err(code).err(), Some("over_use"));
+        assert_eq!(f.allocate(FUND, m("1.00"), d("9999.00")).map_err(code).err(), Some("invalid_transition"));
+    }
+
+    #[test]
+    fn nothing_changes_after_settlement() {
+        let f = ItemFigures { allocated: d("10.00"), settled: true, ..approved("10.00") };
+        assert_eq!(f.allocate(FUND, m("1.00"), d("99.00")).map_err(code).err(), Some("invalid_transition"));
+        assert_eq!(f.disburse(FUND, m("1.00")).map_err(code).err(), Some("invalid_transition"));
+        assert_eq!(f.record_use(FUND, m("1.00")).map_err(code).err(), Some("invalid_transition"));
+        assert_eq!(f.settle(FUND).map_err(code).err(), Some("invalid_transition"));
+    }
+
+    #[test]
+    fn settling_an_untouched_item_moves_nothing() {
+        let (r, l, e) = approved("10.00").settle(FUND).map_err(code).unwrap_or((Decimal::ONE, Decimal::ONE, None));
+        assert_eq!((r, l), (Decimal::ZERO, Decimal::ZERO));
+        assert!(e.is_none());
+    }
+}
