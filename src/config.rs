@@ -3,6 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use crate::pii::PiiKeys;
+
 /// Everything the service reads from its environment (API.md, "Running").
 #[derive(Debug)]
 pub struct Config {
@@ -30,6 +32,12 @@ pub struct Config {
     pub login_burst_per_address: u32,
     /// `UNIONFUND_CHECKPOINT_SECS`: how often an audit checkpoint is taken, default 300; 0 = never.
     pub checkpoint_every_secs: u64,
+    /// `UNIONFUND_PII_KEYS` and `UNIONFUND_PII_HASH_KEY`: the keys that seal personal data.
+    pub pii: std::sync::Arc<PiiKeys>,
+    /// True when no PII keys were configured and the public development keys are in use.
+    pub pii_development: bool,
+    /// `UNIONFUND_LEADER_THRESHOLD`: above this amount only a leader approves, default `3000.00`.
+    pub leader_threshold: rust_decimal::Decimal,
 }
 
 /// HMAC keys for HS256 tokens. The current key signs; previous keys still verify (rotation).
@@ -108,6 +116,9 @@ impl Config {
             login_burst_per_username: 5,
             login_burst_per_address: 30,
             checkpoint_every_secs: 300,
+            pii: std::sync::Arc::new(PiiKeys::development()),
+            pii_development: true,
+            leader_threshold: rust_decimal::Decimal::new(300_000, 2),
         }
     }
 
@@ -150,6 +161,21 @@ impl Config {
         c.login_burst_per_username = parsed("UNIONFUND_LOGIN_BURST_PER_USERNAME", c.login_burst_per_username)?;
         c.login_burst_per_address = parsed("UNIONFUND_LOGIN_BURST_PER_ADDRESS", c.login_burst_per_address)?;
         c.checkpoint_every_secs = parsed("UNIONFUND_CHECKPOINT_SECS", c.checkpoint_every_secs)?;
+        match (var("UNIONFUND_PII_KEYS"), var("UNIONFUND_PII_HASH_KEY")) {
+            (Some(keys), Some(hash)) => {
+                c.pii = std::sync::Arc::new(PiiKeys::parse(&keys, &hash).map_err(|e| ConfigError(e.to_string()))?);
+                c.pii_development = false;
+            }
+            (None, None) => {}
+            _ => return Err(ConfigError("set both UNIONFUND_PII_KEYS and UNIONFUND_PII_HASH_KEY, or neither".into())),
+        }
+        if let Some(v) = var("UNIONFUND_LEADER_THRESHOLD") {
+            c.leader_threshold = crate::domain::money::Money::parse(v.trim())
+                .map_err(|_| {
+                    ConfigError(format!("UNIONFUND_LEADER_THRESHOLD is not an amount like \"3000.00\": {v:?}"))
+                })?
+                .as_decimal();
+        }
         if c.pool_size == 0 || c.workers == 0 || c.token_ttl_secs <= 0 {
             return Err(ConfigError("pool size, workers and token lifetime must be positive".into()));
         }

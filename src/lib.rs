@@ -37,6 +37,10 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Login throttle.
     pub throttle: LoginThrottle,
+    /// The keys that seal personal data.
+    pub pii: std::sync::Arc<pii::PiiKeys>,
+    /// Who may approve how much.
+    pub approval: domain::approval::ApprovalPolicy,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -113,6 +117,8 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         pool: pool.clone(),
         tokens: TokenKeys::new(&config.jwt, config.token_ttl_secs),
         throttle: LoginThrottle::new(config.login_burst_per_username, config.login_burst_per_address),
+        pii: config.pii.clone(),
+        approval: domain::approval::ApprovalPolicy { leader_threshold: config.leader_threshold },
     });
     let origins = config.cors_origins.clone();
     let server = HttpServer::new({

@@ -76,6 +76,11 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if config.jwt.generated {
         tracing::warn!("UNIONFUND_JWT_SECRET is not set: using a random key for this process; tokens die with it");
     }
+    if config.pii_development {
+        tracing::warn!(
+            "UNIONFUND_PII_KEYS is not set: personal data is sealed with the public development keys; never use them for real data"
+        );
+    }
     let pool = db::pool::connect(config.database_url(), config.pool_size)?;
     if demo {
         service::demo::load(&pool)?;

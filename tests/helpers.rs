@@ -485,3 +485,40 @@ pub fn fields(problem: &Value) -> Vec<String> {
         .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
         .unwrap_or_default()
 }
+
+/// Every line the service logs from the moment `capture_logs` is first called, in the JSON
+/// format of production, at `debug` (more than production logs). One buffer for the process.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing the service's log lines (idempotent).
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::new("debug");
+        unionfund::telemetry::install(true, filter, || Capture, false).expect("no other subscriber");
+    });
+}
+
+/// What has been logged so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// The whole database as `pg_dump` writes it (schema and data).
+pub fn dump(db: &TestDb) -> String {
+    let out = std::process::Command::new("pg_dump").arg("--no-owner").arg(&db.url).output().expect("pg_dump runs");
+    assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}

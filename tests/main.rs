@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod fees;
+mod hardship;
 mod openapi;
 mod orgs;
 mod processes;

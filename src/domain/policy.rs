@@ -84,6 +84,23 @@ pub enum Permission {
     DeclareFeeBatches,
     /// Record union-fee payments and remittances.
     RecordFeePayments,
+    /// Read hardship applications, masked (a clerk: only its own organisation's).
+    ReadHardship,
+    /// File (and edit a draft of) a hardship application.
+    FileHardship,
+    /// Act on an application or grant (submit, review, approve, …); the approval machine then
+    /// decides which action the role may take.
+    ActOnCases,
+    /// See a person's ID number, phone and bank account whole (each reveal is audited).
+    RevealPii,
+    /// Let an application through despite the same person's active aid that year.
+    OverrideDuplicates,
+    /// Read items and their traces (a clerk: only its own organisation's).
+    ReadItems,
+    /// Allocate, disburse and settle items.
+    MoveItemMoney,
+    /// Report how an item's money was used (a clerk: for its own organisation's items).
+    RecordItemUse,
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -100,6 +117,14 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::DeclareFees => matches!(role, R::Clerk | R::FinanceOfficer | R::FinanceBureau),
         P::ManageFeeRates => role == R::Admin,
         P::DeclareFeeBatches | P::RecordFeePayments => matches!(role, R::FinanceOfficer | R::FinanceBureau),
+        P::ReadHardship => matches!(role, R::Clerk | R::RightsOfficer | R::FinanceOfficer | R::Leader | R::Auditor),
+        P::FileHardship => matches!(role, R::Clerk | R::RightsOfficer),
+        P::ActOnCases => matches!(role, R::Clerk | R::RightsOfficer | R::OrgOfficer | R::Leader),
+        P::RevealPii => matches!(role, R::RightsOfficer | R::FinanceOfficer | R::Leader),
+        P::OverrideDuplicates => role == R::Leader,
+        P::ReadItems => role != R::Admin,
+        P::MoveItemMoney => role == R::FinanceOfficer,
+        P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),
     }
 }
 

@@ -70,7 +70,15 @@ pub mod perm {
         DeclareFees,
         ManageFeeRates,
         DeclareFeeBatches,
-        RecordFeePayments
+        RecordFeePayments,
+        ReadHardship,
+        FileHardship,
+        ActOnCases,
+        RevealPii,
+        OverrideDuplicates,
+        ReadItems,
+        MoveItemMoney,
+        RecordItemUse
     );
 }
 

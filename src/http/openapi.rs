@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, fees, funds, health, orgs, users};
+use super::{audit, auth, fees, funds, hardship, health, items, orgs, users};
 
 struct Security;
 
@@ -27,12 +27,18 @@ impl Modify for Security {
         users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
         fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance,
+        hardship::create_application, hardship::list_applications, hardship::get_application,
+        hardship::submit_application, hardship::review_application, hardship::approve_application,
+        hardship::reject_application, hardship::return_application, hardship::withdraw_application,
+        hardship::override_duplicate, hardship::reveal_application,
+        items::list_items, items::get_item, items::create_allocation, items::create_disbursement, items::create_use,
+        items::create_settlement, items::get_trace,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
     modifiers(&Security),
     tags(
-        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "audit"),
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "items"), (name = "audit"),
     )
 )]
 struct ApiDoc;

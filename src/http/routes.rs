@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
-use super::{audit, auth, fees, funds, health, openapi, orgs, users};
+use super::{audit, auth, fees, funds, hardship, health, items, openapi, orgs, users};
 use crate::error::Error;
 
 /// Registers every route.
@@ -42,6 +42,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::get_fee_summary)
         .service(fees::create_fee_payment)
         .service(fees::create_fee_remittance)
+        .service(hardship::create_application)
+        .service(hardship::list_applications)
+        .service(hardship::get_application)
+        .service(hardship::submit_application)
+        .service(hardship::review_application)
+        .service(hardship::approve_application)
+        .service(hardship::reject_application)
+        .service(hardship::return_application)
+        .service(hardship::withdraw_application)
+        .service(hardship::override_duplicate)
+        .service(hardship::reveal_application)
+        .service(items::list_items)
+        .service(items::get_item)
+        .service(items::create_allocation)
+        .service(items::create_disbursement)
+        .service(items::create_use)
+        .service(items::create_settlement)
+        .service(items::get_trace)
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)

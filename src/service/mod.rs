@@ -7,6 +7,7 @@ pub mod auth;
 pub mod demo;
 pub mod fees;
 pub mod funds;
+pub mod hardship;
 pub mod items;
 pub mod orgs;
 pub mod users;

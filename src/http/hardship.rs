@@ -1,0 +1,322 @@
+//! `/api/v1/hardship/applications[...]`.
+
+use actix_web::web::{Data, Path, Query};
+use actix_web::{HttpResponse, get, post};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, perm};
+use crate::AppState;
+use crate::domain::FieldError;
+use crate::domain::approval::{CaseAction, CaseStatus};
+use crate::domain::hardship::{self as rules, Category, Level};
+use crate::domain::ids::ResidentId;
+use crate::domain::money::Money;
+use crate::error::{Error, Problem};
+use crate::service::Listed;
+use crate::service::hardship::{self, Act, ApplicationView, NewApplication, RevealedView};
+
+/// A worker's application for hardship aid.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplicationRequest {
+    /// The hardship fund (its year is the application's year).
+    pub fund_id: Uuid,
+    /// The worker's organisation (a clerk: its own).
+    pub org_id: Uuid,
+    /// The worker's name.
+    pub worker_name: String,
+    /// Resident ID number, 18 characters, GB 11643 check character (a final `x` is read as `X`).
+    /// Stored encrypted; answered masked.
+    #[schema(example = "11010519491231002X")]
+    pub id_number: String,
+    /// Phone; stored encrypted, answered masked.
+    pub phone: Option<String>,
+    /// Bank account for the payment; stored encrypted, answered masked.
+    pub bank_account: Option<String>,
+    /// Why the worker is in difficulty.
+    pub category: Category,
+    /// How deep the difficulty is.
+    pub level: Level,
+    /// People in the household (1–50).
+    pub household_members: Option<i32>,
+    /// The household's monthly income.
+    pub household_monthly_income: Option<Money>,
+    /// Other household facts (up to 2,000 characters).
+    pub household_notes: Option<String>,
+    /// How much is asked for.
+    pub requested_amount: Money,
+    /// Why (up to 2,000 characters).
+    pub reason: String,
+}
+
+impl TryFrom<CreateApplicationRequest> for NewApplication {
+    type Error = Error;
+    fn try_from(r: CreateApplicationRequest) -> Result<Self, Error> {
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut take = |result: Result<String, FieldError>| result.map_err(|e| errors.push(e)).ok();
+        let worker_name = take(rules::text("worker_name", &r.worker_name, 100));
+        let reason = take(rules::text("reason", &r.reason, 2000));
+        let phone = r.phone.as_deref().map(|p| take(rules::phone("phone", p)));
+        let bank_account = r.bank_account.as_deref().map(|b| take(rules::bank_account("bank_account", b)));
+        let household_notes = r.household_notes.as_deref().map(|n| take(rules::text("household_notes", n, 2000)));
+        // The message never repeats the number.
+        let id_number = ResidentId::parse(r.id_number.trim())
+            .map_err(|e| errors.push(FieldError::new("id_number", e.to_string())))
+            .ok();
+        if r.household_members.is_some_and(|m| !(1..=50).contains(&m)) {
+            errors.push(FieldError::new("household_members", "must be between 1 and 50"));
+        }
+        if r.requested_amount.is_zero() {
+            errors.push(FieldError::new("requested_amount", "must be more than 0.00"));
+        }
+        match (worker_name, reason, id_number, errors.is_empty()) {
+            (Some(worker_name), Some(reason), Some(id_number), true) => Ok(NewApplication {
+                fund_id: r.fund_id,
+                org_id: r.org_id,
+                worker_name,
+                id_number,
+                phone: phone.flatten(),
+                bank_account: bank_account.flatten(),
+                category: r.category,
+                level: r.level,
+                household_members: r.household_members,
+                household_monthly_income: r.household_monthly_income,
+                household_notes: household_notes.flatten(),
+                requested_amount: r.requested_amount,
+                reason,
+            }),
+            _ => Err(Error::Validation(errors)),
+        }
+    }
+}
+
+/// Files a draft application (a clerk for its own organisation, or a rights-protection officer
+/// for a walk-in worker). The body's fingerprint is kept keyed (HMAC), so the idempotency table
+/// cannot be searched for a guessed ID number.
+#[utoipa::path(post, path = "/api/v1/hardship/applications", tag = "hardship", request_body = CreateApplicationRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/hardship/applications")]
+pub async fn create_application(
+    state: Data<AppState>,
+    caller: Authorized<perm::FileHardship>,
+    key: IdempotencyKey,
+    body: JsonBody<CreateApplicationRequest>,
+) -> Result<HttpResponse, Error> {
+    let fingerprint = state.pii.lookup_hash("request", &body.fingerprint);
+    let cmd = NewApplication::try_from(body.value)?;
+    hardship::create(&state.pool, state.pii.clone(), caller.write_ctx(), key.with(&fingerprint), caller.scope(), cmd)
+        .await
+        .map(super::stored)
+}
+
+/// Filters of the application list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationQuery {
+    /// One organisation's.
+    pub org_id: Option<Uuid>,
+    /// In one state.
+    pub status: Option<CaseStatus>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Lists applications, oldest first, masked (a clerk: its own organisation's).
+#[utoipa::path(get, path = "/api/v1/hardship/applications", tag = "hardship", params(ApplicationQuery),
+    responses((status = 200, body = inline(Listed<ApplicationView>)), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+#[get("/api/v1/hardship/applications")]
+pub async fn list_applications(
+    state: Data<AppState>,
+    caller: Authorized<perm::ReadHardship>,
+    q: Query<ApplicationQuery>,
+) -> Result<HttpResponse, Error> {
+    let q = q.into_inner();
+    let page = super::extract::PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    Ok(HttpResponse::Ok().json(hardship::list(&state.pool, caller.scope(), q.org_id, q.status, page).await?))
+}
+
+/// One application, masked (another organisation's is 404 to a clerk).
+#[utoipa::path(get, path = "/api/v1/hardship/applications/{id}", tag = "hardship", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+#[get("/api/v1/hardship/applications/{id}")]
+pub async fn get_application(
+    state: Data<AppState>,
+    caller: Authorized<perm::ReadHardship>,
+    id: Path<Uuid>,
+) -> Result<HttpResponse, Error> {
+    let view = hardship::get(&state.pool, caller.scope(), id.into_inner()).await?;
+    let tag = crate::service::etag(view.version);
+    Ok(super::with_etag(&view, tag))
+}
+
+/// The body of an action on an application or a grant.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// Why: required to reject or return, recorded in the audit event whenever given.
+    pub reason: Option<String>,
+    /// When approving: the amount approved, at most the requested amount (default: all of it).
+    pub approved_amount: Option<Money>,
+}
+
+impl ActionRequest {
+    /// The action, with its reason checked for length.
+    pub fn into_act(self, action: CaseAction) -> Result<Act, Error> {
+        if self.reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+            return Err(Error::invalid("reason", "must be at most 1,000 characters"));
+        }
+        if self.approved_amount.is_some_and(|a| a.is_zero()) {
+            return Err(Error::invalid("approved_amount", "must be more than 0.00"));
+        }
+        Ok(Act { action, reason: self.reason, approved_amount: self.approved_amount })
+    }
+}
+
+async fn act(
+    state: Data<AppState>,
+    caller: Authorized<perm::ActOnCases>,
+    key: IdempotencyKey,
+    if_match: IfMatch,
+    id: Uuid,
+    body: JsonBody<ActionRequest>,
+    action: CaseAction,
+) -> Result<HttpResponse, Error> {
+    let cmd = body.value.into_act(action)?;
+    let idem = key.with(&body.fingerprint);
+    hardship::act(&state.pool, state.approval, caller.write_ctx(), idem, caller.caller.clone(), if_match.0, id, cmd)
+        .await
+        .map(super::stored)
+}
+
+/// One handler per action of the approval machine (API.md: `POST …/{id}/submit`, …).
+macro_rules! action_handler {
+    ($name:ident, $path:literal, $action:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "hardship", request_body = ActionRequest,
+            params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+            responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
+            security(("bearer" = [])))]
+        #[post($path)]
+        pub async fn $name(
+            state: Data<AppState>,
+            caller: Authorized<perm::ActOnCases>,
+            key: IdempotencyKey,
+            if_match: IfMatch,
+            id: Path<Uuid>,
+            body: JsonBody<ActionRequest>,
+        ) -> Result<HttpResponse, Error> {
+            act(state, caller, key, if_match, id.into_inner(), body, CaseAction::$action).await
+        }
+    };
+}
+
+action_handler!(
+    submit_application,
+    "/api/v1/hardship/applications/{id}/submit",
+    Submit,
+    "draft → submitted (a clerk of the organisation, or a rights-protection officer). Refused with 409 \
+     `duplicate_beneficiary` while the same ID number has other active aid in the year, unless a leader \
+     has overridden the check."
+);
+action_handler!(
+    review_application,
+    "/api/v1/hardship/applications/{id}/review",
+    Review,
+    "submitted → reviewed (a rights-protection officer or a leader; never the submitter: 403 \
+     `separation_of_duties`)."
+);
+action_handler!(
+    approve_application,
+    "/api/v1/hardship/applications/{id}/approve",
+    Approve,
+    "reviewed → approved, creating the item that will pay it (`item_id`). A second person: neither \
+     the submitter nor the reviewer (403 `separation_of_duties`); above the leader threshold, a leader."
+);
+action_handler!(
+    reject_application,
+    "/api/v1/hardship/applications/{id}/reject",
+    Reject,
+    "submitted | reviewed → rejected, with a reason."
+);
+action_handler!(
+    return_application,
+    "/api/v1/hardship/applications/{id}/return",
+    Return,
+    "submitted | reviewed → draft, for revision, with a reason."
+);
+action_handler!(
+    withdraw_application,
+    "/api/v1/hardship/applications/{id}/withdraw",
+    Withdraw,
+    "draft | submitted | reviewed → withdrawn (the organisation's side)."
+);
+
+/// Why something is done: a reveal, an override.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why (1–1,000 characters); recorded in the audit event.
+    pub reason: String,
+}
+
+impl ReasonRequest {
+    fn checked(self) -> Result<String, Error> {
+        rules::text("reason", &self.reason, 1000).map_err(|e| Error::Validation(vec![e]))
+    }
+}
+
+/// Lets an application through the duplicate-beneficiary check (a leader, with a reason; audited
+/// as `hardship_application.duplicate_overridden`).
+#[utoipa::path(post, path = "/api/v1/hardship/applications/{id}/override-duplicate", tag = "hardship",
+    request_body = ReasonRequest,
+    params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+#[post("/api/v1/hardship/applications/{id}/override-duplicate")]
+pub async fn override_duplicate(
+    state: Data<AppState>,
+    caller: Authorized<perm::OverrideDuplicates>,
+    key: IdempotencyKey,
+    if_match: IfMatch,
+    id: Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, Error> {
+    let idem = key.with(&body.fingerprint);
+    let reason = body.value.checked()?;
+    hardship::override_duplicate(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), reason)
+        .await
+        .map(super::stored)
+}
+
+/// The application's ID number, phone and bank account, whole (rights-protection officer,
+/// finance officer, leader). Writes the audit event `hardship_application.pii_revealed` with the
+/// reason before answering; the answer is `Cache-Control: no-store` and never kept for
+/// idempotent replay.
+#[utoipa::path(post, path = "/api/v1/hardship/applications/{id}/reveal", tag = "hardship", request_body = ReasonRequest,
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = RevealedView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/hardship/applications/{id}/reveal")]
+pub async fn reveal_application(
+    state: Data<AppState>,
+    caller: Authorized<perm::RevealPii>,
+    id: Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, Error> {
+    let reason = body.value.checked()?;
+    let stored =
+        hardship::reveal(&state.pool, state.pii.clone(), caller.write_ctx(), caller.scope(), id.into_inner(), reason)
+            .await?;
+    let mut res = super::stored(stored);
+    res.headers_mut()
+        .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
