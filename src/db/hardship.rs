@@ -44,6 +44,7 @@ pub struct ApplicationRow {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub campaign_id: Option<Uuid>,
 }
 
 /// Inserts an application.

@@ -13,7 +13,7 @@ use crate::error::Error;
 
 /// An item as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = items)]
+#[diesel(table_name = items, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct ItemRow {
     pub id: Uuid,
@@ -30,7 +30,7 @@ pub struct ItemRow {
 
 /// One movement of an item's money.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = item_movements)]
+#[diesel(table_name = item_movements, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct MovementRow {
     pub id: Uuid,
@@ -60,7 +60,11 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
 
 /// Inserts items (one per approved case; a campaign's beneficiaries together).
 pub fn insert(conn: &mut PgConnection, rows: &[ItemRow]) -> Result<(), Error> {
-    diesel::insert_into(items::table).values(rows).execute(conn)?;
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(items::table).from_insertable(rows).execute(conn)?;
+    } else {
+        diesel::insert_into(items::table).values(rows).execute(conn)?;
+    }
     Ok(())
 }
 
@@ -78,7 +82,11 @@ pub fn update(conn: &mut PgConnection, row: &ItemRow) -> Result<(), Error> {
 
 /// Inserts movements.
 pub fn insert_movements(conn: &mut PgConnection, rows: &[MovementRow]) -> Result<(), Error> {
-    diesel::insert_into(item_movements::table).values(rows).execute(conn)?;
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(item_movements::table).from_insertable(rows).execute(conn)?;
+    } else if !rows.is_empty() {
+        diesel::insert_into(item_movements::table).values(rows).execute(conn)?;
+    }
     Ok(())
 }
 
@@ -154,4 +162,56 @@ pub fn ledger_by_account(conn: &mut PgConnection, item_id: Uuid) -> Result<Vec<(
         .order(accounts::code.asc())
         .load(conn)?;
     Ok(rows.into_iter().map(|(c, s)| (c, s.unwrap_or_default())).collect())
+}
+
+/// Locks many items (after their fund), in id order so that two batches cannot deadlock.
+pub fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
+    Ok(items::table
+        .select(ItemRow::as_select())
+        .filter(items::id.eq_any(ids))
+        .order(items::id.asc())
+        .for_update()
+        .load(conn)?)
+}
+
+/// Bumps the version of many items at once (a batch stage).
+pub fn touch_many(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), Error> {
+    diesel::update(items::table.filter(items::id.eq_any(ids)))
+        .set((items::version.eq(items::version + 1), items::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// For each journal entry: what it debits to the stage accounts (`available`, `committed`,
+/// `paid_out`, `spent`; the `returned` memo pair is left out), and what the movements citing it
+/// add up to. The two agree for every entry the item stages write, whether the entry serves one
+/// item or a whole campaign batch.
+pub fn entry_totals(conn: &mut PgConnection, entry_ids: &[Uuid]) -> Result<Vec<EntryTotal>, Error> {
+    Ok(diesel::sql_query(
+        "SELECT e.id AS entry_id, e.entity_id, \
+                coalesce((SELECT sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id \
+                          WHERE p.entry_id = e.id AND p.amount > 0 \
+                            AND a.code IN ('available', 'committed', 'paid_out', 'spent')), 0) AS debits, \
+                coalesce((SELECT sum(m.amount) FROM item_movements m WHERE m.entry_id = e.id), 0) AS moved \
+         FROM journal_entries e WHERE e.id = ANY($1) ORDER BY e.id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(entry_ids)
+    .load(conn)?)
+}
+
+/// One entry's totals (see [`entry_totals`]).
+#[derive(Debug, QueryableByName)]
+pub struct EntryTotal {
+    /// The entry.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub entry_id: Uuid,
+    /// What it was posted for: the item, or the campaign of a batch.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub entity_id: Uuid,
+    /// Its debits to the stage accounts.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub debits: Decimal,
+    /// The movements citing it, summed.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub moved: Decimal,
 }

@@ -40,6 +40,11 @@ pub fn find(conn: &mut PgConnection, scope: Scope, id: Uuid) -> Result<OrgRow, E
     Ok(scoped!(q, scope, orgs::id).first(conn)?)
 }
 
+/// Which of these organisations exist.
+pub fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
+    Ok(orgs::table.filter(orgs::id.eq_any(ids)).select(orgs::id).load(conn)?)
+}
+
 /// One organisation, locked for update.
 pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<OrgRow, Error> {
     Ok(orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).for_update().first(conn)?)

@@ -181,6 +181,46 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        campaign_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    hardship_campaigns (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        budget -> Numeric,
+        status -> Text,
+        created_by -> Uuid,
+        approved_by -> Nullable<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaign_beneficiaries (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        row_no -> Int4,
+        org_id -> Uuid,
+        worker_name -> Text,
+        id_number_sealed -> Text,
+        id_number_hash -> Text,
+        id_number_masked -> Text,
+        bank_account_sealed -> Text,
+        bank_account_masked -> Text,
+        amount -> Numeric,
+        item_id -> Nullable<Uuid>,
+        payment_status -> Nullable<Text>,
+        bank_reference -> Nullable<Text>,
+        bank_message -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -294,6 +334,11 @@ diesel::joinable!(fee_settlements -> journal_entries (entry_id));
 diesel::joinable!(fee_settlements -> orgs (org_id));
 diesel::joinable!(fund_sources -> funds (fund_id));
 diesel::joinable!(funds -> orgs (org_id));
+diesel::joinable!(campaign_beneficiaries -> hardship_campaigns (campaign_id));
+diesel::joinable!(campaign_beneficiaries -> items (item_id));
+diesel::joinable!(campaign_beneficiaries -> orgs (org_id));
+diesel::joinable!(hardship_applications -> hardship_campaigns (campaign_id));
+diesel::joinable!(hardship_campaigns -> funds (fund_id));
 diesel::joinable!(hardship_applications -> funds (fund_id));
 diesel::joinable!(hardship_applications -> items (item_id));
 diesel::joinable!(hardship_applications -> orgs (org_id));
@@ -310,6 +355,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_clients,
     audit_checkpoints,
+    campaign_beneficiaries,
     audit_events,
     audit_heads,
     fee_declarations,
@@ -319,6 +365,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     fund_sources,
     funds,
     hardship_applications,
+    hardship_campaigns,
     idempotency_keys,
     item_movements,
     items,

@@ -53,6 +53,30 @@ text_enum!(Level {
     Accidental => "accidental",
 });
 
+/// What a campaign is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignKind {
+    /// Winter warmth (冬季送温暖).
+    WinterWarmth,
+    /// Summer cooling (夏季送清凉).
+    SummerCooling,
+    /// Autumn school aid (金秋助学).
+    SchoolAid,
+    /// Epidemic care (疫情关爱).
+    EpidemicCare,
+    /// Anything else.
+    Other,
+}
+
+text_enum!(CampaignKind {
+    WinterWarmth => "winter_warmth",
+    SummerCooling => "summer_cooling",
+    SchoolAid => "school_aid",
+    EpidemicCare => "epidemic_care",
+    Other => "other",
+});
+
 /// A phone number as entered: 5 to 20 characters of digits, spaces, `-` and a leading `+`;
 /// normalised to digits (and the `+`) only.
 pub fn phone(field: &str, raw: &str) -> Result<String, FieldError> {

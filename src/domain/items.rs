@@ -58,6 +58,8 @@ pub enum MovementKind {
     Allocation,
     /// Stage 2: paid to the payee.
     Disbursement,
+    /// Stage 2, undone: a payment the bank failed or sent back; the money is committed again.
+    Reversal,
     /// Stage 3: reported as used.
     Use,
     /// Stage 4: unused money paid back to the fund.
@@ -69,6 +71,7 @@ pub enum MovementKind {
 text_enum!(MovementKind {
     Allocation => "allocation",
     Disbursement => "disbursement",
+    Reversal => "reversal",
     Use => "use",
     Return => "return",
     Release => "release",
@@ -79,7 +82,7 @@ impl MovementKind {
     pub fn stage(self) -> &'static str {
         match self {
             MovementKind::Allocation => "allocation",
-            MovementKind::Disbursement => "disbursement",
+            MovementKind::Disbursement | MovementKind::Reversal => "disbursement",
             MovementKind::Use => "use",
             MovementKind::Return | MovementKind::Release => "settlement",
         }
@@ -93,7 +96,7 @@ pub struct ItemFigures {
     pub approved: Decimal,
     /// Committed from the fund (gross; releases are counted apart).
     pub allocated: Decimal,
-    /// Paid out.
+    /// Paid out (net of reversals).
     pub disbursed: Decimal,
     /// Reported as used.
     pub used: Decimal,
@@ -119,6 +122,7 @@ impl ItemFigures {
         match kind {
             MovementKind::Allocation => self.allocated += amount,
             MovementKind::Disbursement => self.disbursed += amount,
+            MovementKind::Reversal => self.disbursed -= amount,
             MovementKind::Use => self.used += amount,
             MovementKind::Return => self.returned += amount,
             MovementKind::Release => self.released += amount,
@@ -210,6 +214,28 @@ impl ItemFigures {
         )
     }
 
+    /// Stage 2, undone: `amount` paid out never reached the payee (the bank failed the payment or
+    /// sent it back). Only money paid and not yet reported as used can come back.
+    pub fn reverse(&self, fund: Uuid, amount: Money) -> Result<JournalEntry, DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        let left = self.disbursed - self.used;
+        if amount.as_decimal() > left {
+            return Err(conflict(
+                "over_reversal",
+                format!("{amount} is more than was paid out and not yet used ({left})"),
+            ));
+        }
+        JournalEntry::transfer(
+            "reversal",
+            "payment failed or returned by the bank",
+            AccountRef::of_fund(fund, codes::PAID_OUT),
+            AccountRef::of_fund(fund, codes::COMMITTED),
+            amount,
+        )
+    }
+
     /// Stage 3: records `amount` as used.
     pub fn record_use(&self, fund: Uuid, amount: Money) -> Result<JournalEntry, DomainError> {
         if self.settled {
@@ -263,6 +289,7 @@ impl ItemFigures {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -285,6 +312,25 @@ mod tests {
 
     fn approved(amount: &str) -> ItemFigures {
         ItemFigures { approved: d(amount), ..ItemFigures::default() }
+    }
+
+    #[test]
+    fn a_reversed_payment_is_committed_again_and_released_at_settlement() {
+        let mut f = approved("400.00");
+        f.add(MovementKind::Allocation, d("400.00"));
+        f.add(MovementKind::Disbursement, d("400.00"));
+        assert_eq!(code(f.reverse(FUND, m("400.01")).err().unwrap()), "over_reversal");
+        let e = f.reverse(FUND, m("400.00")).unwrap();
+        assert_eq!(e.kind(), "reversal");
+        f.add(MovementKind::Reversal, d("400.00"));
+        assert_eq!(f.disbursed, Decimal::ZERO);
+        assert!(f.disburse(FUND, m("400.00")).is_ok(), "it may be paid again");
+        let (returned, released, entry) = f.settle(FUND).unwrap();
+        assert_eq!((returned, released), (Decimal::ZERO, d("400.00")));
+        assert!(entry.is_some());
+        f.add(MovementKind::Release, released);
+        f.settled = true;
+        assert!(f.reconciles());
     }
 
     #[test]

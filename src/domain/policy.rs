@@ -95,6 +95,8 @@ pub enum Permission {
     RevealPii,
     /// Let an application through despite the same person's active aid that year.
     OverrideDuplicates,
+    /// Create hardship campaigns and add their beneficiaries.
+    ManageCampaigns,
     /// Read items and their traces (a clerk: only its own organisation's).
     ReadItems,
     /// Allocate, disburse and settle items.
@@ -122,6 +124,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::ActOnCases => matches!(role, R::Clerk | R::RightsOfficer | R::OrgOfficer | R::Leader),
         P::RevealPii => matches!(role, R::RightsOfficer | R::FinanceOfficer | R::Leader),
         P::OverrideDuplicates => role == R::Leader,
+        P::ManageCampaigns => role == R::RightsOfficer,
         P::ReadItems => role != R::Admin,
         P::MoveItemMoney => role == R::FinanceOfficer,
         P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),

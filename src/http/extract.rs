@@ -76,6 +76,7 @@ pub mod perm {
         ActOnCases,
         RevealPii,
         OverrideDuplicates,
+        ManageCampaigns,
         ReadItems,
         MoveItemMoney,
         RecordItemUse
@@ -229,6 +230,28 @@ pub fn field_of(path: &str, message: &str) -> String {
         (path, Some(name)) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
         (path, _) => path.to_owned(),
     }
+}
+
+/// Parses each row of a batch on its own, so that a 422 names every bad row (`rows[i].field`)
+/// at once; 1 to `max` rows.
+pub fn parse_rows<T: DeserializeOwned>(raw: Vec<serde_json::Value>, max: usize) -> Result<Vec<T>, Error> {
+    if raw.is_empty() || raw.len() > max {
+        return Err(Error::invalid("rows", format!("must hold 1 to {max} rows")));
+    }
+    let mut rows = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    for (i, value) in raw.into_iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                let message = e.inner().to_string();
+                let field = field_of(&e.path().to_string(), &message);
+                let field = if field == "body" { format!("rows[{i}]") } else { format!("rows[{i}].{field}") };
+                errors.push(FieldError::new(field, message));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(rows) } else { Err(Error::Validation(errors)) }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {

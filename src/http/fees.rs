@@ -173,26 +173,7 @@ pub async fn create_declaration_batch(
     key: IdempotencyKey,
     body: JsonBody<DeclareBatchRequest>,
 ) -> Result<HttpResponse, Error> {
-    let raw = body.value.rows;
-    if raw.is_empty() || raw.len() > fees::BATCH_ROWS_MAX {
-        return Err(Error::invalid("rows", format!("must hold 1 to {} rows", fees::BATCH_ROWS_MAX)));
-    }
-    let mut rows = Vec::with_capacity(raw.len());
-    let mut errors = Vec::new();
-    for (i, value) in raw.into_iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, fees::BatchRow>(value) {
-            Ok(r) => rows.push(r),
-            Err(e) => {
-                let message = e.inner().to_string();
-                let field = super::extract::field_of(&e.path().to_string(), &message);
-                let field = if field == "body" { format!("rows[{i}]") } else { format!("rows[{i}].{field}") };
-                errors.push(crate::domain::FieldError::new(field, message));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
+    let rows = super::extract::parse_rows(body.value.rows, fees::BATCH_ROWS_MAX)?;
     fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows).await.map(super::stored)
 }
 

@@ -49,6 +49,8 @@ pub struct CreateApplicationRequest {
     pub requested_amount: Money,
     /// Why (up to 2,000 characters).
     pub reason: String,
+    /// The campaign (of the same fund) it is part of.
+    pub campaign_id: Option<Uuid>,
 }
 
 impl TryFrom<CreateApplicationRequest> for NewApplication {
@@ -86,6 +88,7 @@ impl TryFrom<CreateApplicationRequest> for NewApplication {
                 household_notes: household_notes.flatten(),
                 requested_amount: r.requested_amount,
                 reason,
+                campaign_id: r.campaign_id,
             }),
             _ => Err(Error::Validation(errors)),
         }

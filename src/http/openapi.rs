@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, fees, funds, hardship, health, items, orgs, users};
+use super::{audit, auth, campaigns, fees, funds, hardship, health, items, orgs, users};
 
 struct Security;
 
@@ -27,6 +27,9 @@ impl Modify for Security {
         users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
         fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance,
+        campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign, campaigns::add_beneficiaries,
+        campaigns::list_beneficiaries, campaigns::approve_campaign, campaigns::disburse_campaign, campaigns::bank_file,
+        campaigns::record_bank_results,
         hardship::create_application, hardship::list_applications, hardship::get_application,
         hardship::submit_application, hardship::review_application, hardship::approve_application,
         hardship::reject_application, hardship::return_application, hardship::withdraw_application,

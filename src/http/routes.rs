@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
-use super::{audit, auth, fees, funds, hardship, health, items, openapi, orgs, users};
+use super::{audit, auth, campaigns, fees, funds, hardship, health, items, openapi, orgs, users};
 use crate::error::Error;
 
 /// Registers every route.
@@ -42,6 +42,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::get_fee_summary)
         .service(fees::create_fee_payment)
         .service(fees::create_fee_remittance)
+        .service(campaigns::create_campaign)
+        .service(campaigns::list_campaigns)
+        .service(campaigns::get_campaign)
+        .service(
+            web::resource("/api/v1/hardship/campaigns/{id}/beneficiaries")
+                .app_data(BodyLimit(campaigns::CAMPAIGN_BODY_LIMIT_BYTES))
+                .route(web::post().to(campaigns::add_beneficiaries))
+                .route(web::get().to(campaigns::list_beneficiaries)),
+        )
+        .service(campaigns::approve_campaign)
+        .service(campaigns::disburse_campaign)
+        .service(campaigns::bank_file)
+        .service(
+            web::resource("/api/v1/hardship/campaigns/{id}/bank-results")
+                .app_data(BodyLimit(campaigns::CAMPAIGN_BODY_LIMIT_BYTES))
+                .route(web::post().to(campaigns::record_bank_results)),
+        )
         .service(hardship::create_application)
         .service(hardship::list_applications)
         .service(hardship::get_application)

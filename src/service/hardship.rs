@@ -45,6 +45,8 @@ pub struct ApplicationView {
     pub org_id: Uuid,
     /// The fund's year (duplicates are looked for within it).
     pub year: i32,
+    /// The campaign it is part of, if any.
+    pub campaign_id: Option<Uuid>,
     /// The worker's name.
     pub worker_name: String,
     /// Resident ID number, masked: `4309**********1234`.
@@ -145,6 +147,8 @@ pub struct NewApplication {
     pub requested_amount: Money,
     /// Why.
     pub reason: String,
+    /// The campaign it is part of, if any (of the same fund).
+    pub campaign_id: Option<Uuid>,
 }
 
 /// A transition asked for.
@@ -174,6 +178,7 @@ pub fn view(row: &ApplicationRow, item_stage: Option<ItemStage>) -> Result<Appli
         fund_id: row.fund_id,
         org_id: row.org_id,
         year: row.year,
+        campaign_id: row.campaign_id,
         worker_name: row.worker_name.clone(),
         id_number: row.id_number_masked.clone(),
         phone: row.phone_masked.clone(),
@@ -265,6 +270,14 @@ pub async fn create(
         if fund.kind != "hardship" {
             return Err(Error::invalid("fund_id", "is not a hardship fund"));
         }
+        if let Some(campaign) = cmd.campaign_id {
+            match db::campaigns::find(tx.conn(), campaign) {
+                Ok(c) if c.fund_id == fund.id => {}
+                Ok(_) => return Err(Error::invalid("campaign_id", "belongs to another fund")),
+                Err(Error::NotFound) => return Err(Error::invalid("campaign_id", "no such campaign")),
+                Err(e) => return Err(e),
+            }
+        }
         match db::orgs::find(tx.conn(), Scope::All, cmd.org_id) {
             Err(Error::NotFound) => return Err(Error::invalid("org_id", "no such organisation")),
             other => other?,
@@ -307,6 +320,7 @@ pub async fn create(
             version: 1,
             created_at: now,
             updated_at: now,
+            campaign_id: cmd.campaign_id,
         };
         db::hardship::insert(tx.conn(), &row)?;
         tx.record(Event {

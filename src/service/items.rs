@@ -285,7 +285,7 @@ fn run_stage(
     Ok(Answer { status: 201, etag: Some(etag(row.version)), body: MovementAnswer { movements, item } })
 }
 
-fn movement(tx: &Tx<'_>, item: Uuid, kind: MovementKind, amount: Decimal) -> MovementRow {
+pub(crate) fn movement(tx: &Tx<'_>, item: Uuid, kind: MovementKind, amount: Decimal) -> MovementRow {
     MovementRow {
         id: Uuid::now_v7(),
         item_id: item,
@@ -303,6 +303,24 @@ fn movement(tx: &Tx<'_>, item: Uuid, kind: MovementKind, amount: Decimal) -> Mov
     }
 }
 
+/// What the fund has available to allocate, once its required local matching is in place (409
+/// `matching_not_in_place` until it is). Read under the fund's lock.
+pub fn allocatable(conn: &mut diesel::PgConnection, fund_id: Uuid) -> Result<Decimal, Error> {
+    let matching = super::funds::matching(conn, fund_id)?;
+    if !matching.ok() {
+        return Err(DomainError::conflict(
+            "matching_not_in_place",
+            format!(
+                "the fund's required local matching is not in place ({} provided of {} required)",
+                matching.provided, matching.required
+            ),
+        )
+        .into());
+    }
+    let balances = db::funds::balances(conn, fund_id)?;
+    Ok(balances.get(codes::AVAILABLE).copied().unwrap_or_default())
+}
+
 /// Stage 1: commits money from the fund to the item (never more than approved, never more than
 /// the fund has available, never while the fund's required local matching is missing).
 #[tracing::instrument(skip_all, fields(item.id = %id))]
@@ -316,19 +334,7 @@ pub async fn allocate(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
-            let matching = super::funds::matching(tx.conn(), row.fund_id)?;
-            if !matching.ok() {
-                return Err(DomainError::conflict(
-                    "matching_not_in_place",
-                    format!(
-                        "the fund's required local matching is not in place ({} provided of {} required)",
-                        matching.provided, matching.required
-                    ),
-                )
-                .into());
-            }
-            let balances = db::funds::balances(tx.conn(), row.fund_id)?;
-            let available = balances.get(codes::AVAILABLE).copied().unwrap_or_default();
+            let available = allocatable(tx.conn(), row.fund_id)?;
             let entry = f.allocate(row.fund_id, amount, available)?;
             Ok(StagePlan {
                 entry: Some(entry),
@@ -490,32 +496,35 @@ pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Err
                 .cloned()
                 .map(movement_view)
                 .collect::<Result<_, _>>()?;
-            let total = Money::checked_sum(mine.iter().map(|m| m.amount))
-                .ok_or_else(|| Error::internal("stage total overflows"))?;
-            stages.push(TraceStage { stage, total, movements: mine });
+            // Reversals (payments the bank failed or sent back) count against the disbursements.
+            let total: Decimal = mine
+                .iter()
+                .map(|m| if m.kind == MovementKind::Reversal { -m.amount.as_decimal() } else { m.amount.as_decimal() })
+                .sum();
+            stages.push(TraceStage { stage, total: money(total)?, movements: mine });
         }
+        let mut entry_ids: Vec<Uuid> = movements.iter().map(|m| m.entry_id).collect();
+        entry_ids.dedup();
+        let entries = db::items::entry_totals(conn, &entry_ids)?;
+        let debits: Decimal = entries.iter().map(|e| e.debits).sum();
+        let moved: Decimal = entries.iter().map(|e| e.moved).sum();
         let mut checks = vec![
             compare("used ≤ disbursed", f.used <= f.disbursed, f.used, f.disbursed)?,
             compare("disbursed ≤ allocated", f.disbursed <= f.allocated, f.disbursed, f.allocated)?,
             compare("allocated ≤ approved", f.allocated <= f.approved, f.allocated, f.approved)?,
-            check("ledger: spent = used", bal(codes::SPENT), f.used)?,
-            check(
-                "ledger: paid out and unused = disbursed − used − returned",
-                bal(codes::PAID_OUT),
-                f.disbursed - f.used - f.returned,
+            compare(
+                "ledger: each journal entry moved exactly what the movements citing it record",
+                entries.len() == entry_ids.len() && entries.iter().all(|e| e.debits == e.moved),
+                debits,
+                moved,
             )?,
-            check(
-                "ledger: committed = allocated − disbursed − released",
-                bal(codes::COMMITTED),
-                f.allocated - f.disbursed - f.released,
-            )?,
-            check(
-                "ledger: taken from available = allocated − returned − released",
-                -bal(codes::AVAILABLE),
-                f.allocated - f.returned - f.released,
-            )?,
-            check("ledger: returned memo = returned", bal(codes::RETURNED), f.returned)?,
         ];
+        // Entries of the item's own (not shared with a campaign batch) are also read account by
+        // account.
+        let own = entries.iter().all(|e| e.entity_id == id);
+        if own {
+            checks.extend(ledger_checks(&f, &bal)?);
+        }
         if f.settled {
             checks.push(check("settled: allocated = disbursed + released", f.allocated, f.disbursed + f.released)?);
             checks.push(check("settled: disbursed = used + returned", f.disbursed, f.used + f.returned)?);
@@ -525,4 +534,27 @@ pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Err
         Ok(TraceView { item: view(&row, &f)?, stages, ledger, checks, reconciles })
     })
     .await
+}
+
+/// The item's figures against the fund accounts its own entries moved.
+fn ledger_checks(f: &ItemFigures, bal: &dyn Fn(&str) -> Decimal) -> Result<Vec<TraceCheck>, Error> {
+    Ok(vec![
+        check("ledger: spent = used", bal(codes::SPENT), f.used)?,
+        check(
+            "ledger: paid out and unused = disbursed − used − returned",
+            bal(codes::PAID_OUT),
+            f.disbursed - f.used - f.returned,
+        )?,
+        check(
+            "ledger: committed = allocated − disbursed − released",
+            bal(codes::COMMITTED),
+            f.allocated - f.disbursed - f.released,
+        )?,
+        check(
+            "ledger: taken from available = allocated − returned − released",
+            -bal(codes::AVAILABLE),
+            f.allocated - f.returned - f.released,
+        )?,
+        check("ledger: returned memo = returned", bal(codes::RETURNED), f.returned)?,
+    ])
 }

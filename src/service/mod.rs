@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod demo;
 pub mod fees;
 pub mod funds;
