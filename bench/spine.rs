@@ -7,8 +7,12 @@
 //! runs `pgbench` tpcb-like at the same concurrency on the same machine in the same run; and
 //! prints both side by side. Then measures audit verification over 100,000 events.
 //!
+//! Also times the finance bureau's 10,000-row fee batches and a hardship campaign of 2,000
+//! beneficiaries (added, approved, paid as one bank batch, bank file fetched).
+//!
 //! Environment: `BENCH_SECS` (per step, default 10), `BENCH_FUNDS` (default 1000),
-//! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL).
+//! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL),
+//! `BENCH_PARTS` (default `writes,batches,campaign,verify`: run only some, e.g. `campaign`).
 //! Everything runs on one machine: the load generator, the service and PostgreSQL share its
 //! cores, as pgbench and PostgreSQL do. Compare the ratio, not the absolute numbers.
 
@@ -175,11 +179,76 @@ async fn batch_step(pool: &unionfund::db::Pool, ctx: &WriteCtx, base: &str, toke
     out
 }
 
+/// A winter-warmth campaign of 2,000 beneficiaries over HTTP, by the people who would do it:
+/// created and filled by a rights-protection officer, approved by a leader, paid as one bank
+/// batch by a finance officer, and the bank file fetched. Times each step and the whole.
+async fn campaign_step(base: &str, tokens: [&str; 3], fund: Uuid, org: Uuid) -> Vec<(&'static str, f64)> {
+    use unionfund::domain::ids::ResidentId;
+    let [officer, leader, finance] = tokens;
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    let rows: Vec<serde_json::Value> = (0..2000_u32)
+        .map(|n| {
+            let first17 = format!("4309211990010{}{:03}", 1 + n / 1000, n % 1000);
+            let id = format!("{first17}{}", ResidentId::check_char(&first17).unwrap());
+            json!({"org_id": org, "worker_name": format!("工人{n}"), "id_number": id,
+                   "bank_account": format!("62220200{n:08}"), "amount": "400.00"})
+        })
+        .collect();
+    let all = Instant::now();
+    let step = |t: Instant| t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let body = json!({"fund_id": fund, "name": "bench winter warmth", "kind": "winter_warmth", "budget": "800000.00"});
+    let r =
+        http.post(format!("{base}/api/v1/hardship/campaigns")).bearer_auth(officer).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "campaign refused: {}", r.text().await.unwrap_or_default());
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    out.push(("create the campaign", step(t)));
+    let mut etag = etag;
+    for (what, token, path, body) in [
+        ("add 2,000 beneficiaries", officer, "beneficiaries", json!({"rows": rows})),
+        ("approve (2,000 items)", leader, "approve", json!({})),
+        ("pay as one bank batch", finance, "disbursement", json!({})),
+    ] {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{base}/api/v1/hardship/campaigns/{id}/{path}"))
+            .bearer_auth(token)
+            .header("If-Match", &etag)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{what} refused: {}", r.text().await.unwrap_or_default());
+        etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        r.bytes().await.unwrap();
+        out.push((what, step(t)));
+    }
+    let t = Instant::now();
+    let r = http
+        .post(format!("{base}/api/v1/hardship/campaigns/{id}/bank-file"))
+        .bearer_auth(finance)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines = r.text().await.unwrap().lines().count();
+    assert_eq!(lines, 2001);
+    out.push(("fetch the bank file", step(t)));
+    out.push(("the whole campaign", step(all)));
+    out
+}
+
 fn main() {
     let server = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let secs = env_num("BENCH_SECS", 10);
     let n_funds = env_num("BENCH_FUNDS", 1000) as usize;
     let pool_size = env_num("BENCH_POOL", 16) as u32;
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "writes,batches,campaign,verify".into());
+    let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
 
     eprintln!("preparing pgbench (scale 10)…");
     recreate(&server, "unionfund_bench_pgbench");
@@ -231,46 +300,78 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
     let mut batch_rates = Vec::new();
+    let mut campaign = Vec::new();
+    let person = |role| {
+        let caller = Caller { subject: Uuid::now_v7(), kind: SubjectKind::User, role, org_id };
+        TokenKeys::new(&config.jwt, 3600).issue(&caller, chrono::Utc::now().timestamp()).unwrap()
+    };
+    let (rights, leader) = (person(Role::RightsOfficer), person(Role::Leader));
     rt.block_on(async {
         let running = unionfund::start(&config, pool.clone()).unwrap();
         let base = format!("http://{}", running.addr);
         tokio::spawn(running.server);
         // Warm up connections and caches.
         drive(&base, &token, &funds, 8, 2).await;
-        for conns in [8, 32, 64] {
-            eprintln!("{conns} connections: service…");
-            let step = drive(&base, &token, &funds, conns, secs).await;
-            eprintln!("{conns} connections: pgbench…");
-            let tps = pgbench(&server, conns, secs);
-            rows.push((step, tps));
+        if part("writes") {
+            for conns in [8, 32, 64] {
+                eprintln!("{conns} connections: service…");
+                let step = drive(&base, &token, &funds, conns, secs).await;
+                eprintln!("{conns} connections: pgbench…");
+                let tps = pgbench(&server, conns, secs);
+                rows.push((step, tps));
+            }
         }
-        batch_rates = batch_step(&pool, &ctx, &base, &token).await;
+        if part("batches") {
+            eprintln!("fee batches…");
+            batch_rates = batch_step(&pool, &ctx, &base, &token).await;
+        }
+        if part("campaign") {
+            eprintln!("a campaign of 2,000…");
+            campaign = campaign_step(&base, [&rights, &leader, &token], funds[0], org_id).await;
+        }
     });
 
-    println!();
-    println!("money-moving HTTP writes (POST /funds/{{id}}/sources: entry + event + idempotency) vs pgbench tpcb-like");
-    println!("{} s per step, {} funds, service pool {}", secs, n_funds, pool_size);
-    println!("| conns | writes/s | p50 ms | p99 ms | errors | pgbench TPS | ratio |");
-    println!("|------:|---------:|-------:|-------:|-------:|------------:|------:|");
-    for (s, tps) in &rows {
+    if !rows.is_empty() {
+        println!();
         println!(
-            "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.0}% |",
-            s.conns,
-            s.rps,
-            s.p50_ms,
-            s.p99_ms,
-            s.errors,
-            tps,
-            if *tps > 0.0 { s.rps / tps * 100.0 } else { 0.0 }
+            "money-moving HTTP writes (POST /funds/{{id}}/sources: entry + event + idempotency) vs pgbench tpcb-like"
         );
+        println!("{} s per step, {} funds, service pool {}", secs, n_funds, pool_size);
+        println!("| conns | writes/s | p50 ms | p99 ms | errors | pgbench TPS | ratio |");
+        println!("|------:|---------:|-------:|-------:|-------:|------------:|------:|");
+        for (s, tps) in &rows {
+            println!(
+                "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.0}% |",
+                s.conns,
+                s.rps,
+                s.p50_ms,
+                s.p99_ms,
+                s.errors,
+                tps,
+                if *tps > 0.0 { s.rps / tps * 100.0 } else { 0.0 }
+            );
+        }
     }
 
-    println!();
-    println!("finance-bureau batches (POST /union-fees/declarations/batch, 10,000 rows each, over HTTP):");
-    for (i, (rows_n, secs)) in batch_rates.iter().enumerate() {
-        println!("  batch {}: {} rows in {:.2} s = {:.0} rows/s", i + 1, rows_n, secs, *rows_n as f64 / secs);
+    if !batch_rates.is_empty() {
+        println!();
+        println!("finance-bureau batches (POST /union-fees/declarations/batch, 10,000 rows each, over HTTP):");
+        for (i, (rows_n, secs)) in batch_rates.iter().enumerate() {
+            println!("  batch {}: {} rows in {:.2} s = {:.0} rows/s", i + 1, rows_n, secs, *rows_n as f64 / secs);
+        }
     }
 
+    if !campaign.is_empty() {
+        println!();
+        println!("a hardship campaign of 2,000 beneficiaries over HTTP (target: the whole under 2 s):");
+        for (what, secs) in &campaign {
+            println!("  {what}: {secs:.2} s");
+        }
+    }
+
+    if !part("verify") {
+        return;
+    }
     // Verify speed over at least 100,000 events: add events through the write path, in
     // transactions of 1,000 spread over 100 streams, then time a whole-trail verify.
     let mut conn = pool.get().unwrap();

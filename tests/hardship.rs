@@ -372,7 +372,15 @@ async fn the_approval_machine_refuses_what_it_must() {
     assert_eq!(a["approved_amount"], "1000.00");
     // Approved is final for the machine: no reject, no withdraw.
     problem(act(&app, &leader, id, "reject", json!({"reason": "late"})).await, 409, "invalid_transition").await;
-    problem(act(&app, &officer, id, "withdraw", json!({})).await, 409, "invalid_transition").await;
+    problem(act(&app, &officer, id, "withdraw", json!({"reason": "x"})).await, 409, "invalid_transition").await;
+    let draft = file(&app, &clerk, application(&fund, app.org("township").await, &id_number(13), "10.00")).await;
+    let p = problem(
+        act(&app, &clerk, draft["id"].as_str().unwrap(), "withdraw", json!({})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(fields(&p), ["reason"], "withdrawing needs a reason too");
     let ev = events(&app, "hardship_application", id).await;
     let returned = ev.iter().find(|e| e["action"] == "hardship_application.returned").unwrap();
     let after: Value = serde_json::from_str(returned["after"].as_str().unwrap()).unwrap();
@@ -431,7 +439,7 @@ async fn a_second_application_for_the_same_worker_is_a_duplicate_unless_a_leader
             Method::POST,
             &format!("{APPS}/{second}/withdraw"),
             Some(&officer),
-            Some(json!({})),
+            Some(json!({"reason": "filed twice"})),
             &[("If-Match", &tag)],
         )
         .await;

@@ -73,7 +73,7 @@ pub enum CaseAction {
     Reject,
     /// submitted | reviewed → draft, for revision (reason required)
     Return,
-    /// draft | submitted | reviewed → withdrawn
+    /// draft | submitted | reviewed → withdrawn (reason required)
     Withdraw,
 }
 
@@ -230,7 +230,7 @@ pub fn decide(
         }
         _ => {}
     }
-    if matches!(action, A::Reject | A::Return) && reason.is_none_or(|r| r.trim().is_empty()) {
+    if matches!(action, A::Reject | A::Return | A::Withdraw) && reason.is_none_or(|r| r.trim().is_empty()) {
         return Err(DomainError::invalid("reason", format!("a reason is required to {action} a case")));
     }
     Ok(Transition { from: case.status, to })

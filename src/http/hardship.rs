@@ -165,7 +165,7 @@ pub async fn get_application(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    /// Why: required to reject or return, recorded in the audit event whenever given.
+    /// Why: required to reject, return or withdraw; recorded in the audit event whenever given.
     pub reason: Option<String>,
     /// When approving: the amount approved, at most the requested amount (default: all of it).
     pub approved_amount: Option<Money>,
@@ -260,7 +260,7 @@ action_handler!(
     withdraw_application,
     "/api/v1/hardship/applications/{id}/withdraw",
     Withdraw,
-    "draft | submitted | reviewed → withdrawn (the organisation's side)."
+    "draft | submitted | reviewed → withdrawn (the organisation's side), with a reason."
 );
 
 /// Why something is done: a reveal, an override.

@@ -156,7 +156,7 @@ pub struct NewApplication {
 pub struct Act {
     /// Which.
     pub action: CaseAction,
-    /// Why (required to reject or return).
+    /// Why (required to reject, return or withdraw).
     pub reason: Option<String>,
     /// When approving: less than requested, if so decided.
     pub approved_amount: Option<Money>,
