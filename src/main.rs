@@ -1,4 +1,4 @@
-//! The `unionfund` binary: `serve` (default), `serve --demo`, `migrate`, `openapi`, `audit`.
+//! The `unionfund` binary: `serve` (default), `serve --demo`, `migrate`, `openapi`, `audit`, `pii`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -31,6 +31,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Personal-data tools.
+    Pii {
+        #[command(subcommand)]
+        command: PiiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PiiCommand {
+    /// Re-seal every value sealed under an older key with the current one (the first of
+    /// UNIONFUND_PII_KEYS), so that the older keys can be dropped. One transaction, audited.
+    Reseal,
 }
 
 #[derive(Subcommand)]
@@ -50,6 +62,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Audit { command: AuditCommand::VerifyExport { file } } => verify_export(&file),
+        Command::Pii { command: PiiCommand::Reseal } => run(|config| {
+            telemetry::init(config.log_json);
+            let pool = db::pool::connect(config.database_url(), 1)?;
+            let report = service::personal_data::reseal(&pool, &config.pii)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }),
         Command::Migrate => run(|config| {
             telemetry::init(config.log_json);
             db::pool::connect(config.database_url(), 1)?;

@@ -599,3 +599,59 @@ async fn no_allocation_while_the_funds_local_matching_is_missing() {
     assert_eq!(fund_of(&app, &small).await["available"], "0.00");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn rotating_the_personal_data_key_reseals_every_value_and_keeps_it() {
+    use base64::Engine as _;
+    use std::sync::Arc;
+    use unionfund::pii::PiiKeys;
+    let b64 = |k: &[u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+    let (old, new, hash) = (
+        b64(b"old-old-old-old-old-old-old-old!"),
+        b64(b"new-new-new-new-new-new-new-new!"),
+        b64(b"hash-hash-hash-hash-hash-hash-ha"),
+    );
+    let before = PiiKeys::parse(&format!("old:{old}"), &hash).unwrap();
+    let app = spawn_app_with(|c| c.pii = Arc::new(before)).await;
+    let fund = matched_fund(&app).await;
+    let clerk = app.token(Role::Clerk).await;
+    let person = id_number(14);
+    file(&app, &clerk, application(&fund, app.org("township").await, &person, "100.00")).await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM hardship_applications WHERE id_number_sealed LIKE 'old:%'"), 1);
+
+    let after = PiiKeys::parse(&format!("new:{new},old:{old}"), &hash).unwrap();
+    let pool = unionfund::db::pool::connect(&app.db.url, 1).unwrap();
+    let report = unionfund::service::personal_data::reseal(&pool, &after).unwrap();
+    assert_eq!(report.current_kid, "new");
+    let resealed: Vec<(&str, usize)> =
+        report.columns.iter().map(|(c, n)| (c.as_str(), *n)).filter(|(_, n)| *n > 0).collect();
+    assert_eq!(
+        resealed,
+        [
+            ("hardship_applications.id_number_sealed", 1),
+            ("hardship_applications.phone_sealed", 1),
+            ("hardship_applications.bank_account_sealed", 1)
+        ]
+    );
+    let stale = "SELECT count(*) AS n FROM hardship_applications \
+                 WHERE id_number_sealed LIKE 'old:%' OR phone_sealed LIKE 'old:%' OR bank_account_sealed LIKE 'old:%'";
+    assert_eq!(app.count(stale), 0);
+    // The new key alone opens every value; the duplicate hash is unchanged.
+    let only_new = PiiKeys::parse(&format!("new:{new}"), &hash).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct V {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let sealed: V = diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT id_number_sealed AS v FROM hardship_applications"),
+        &mut app.db.conn(),
+    )
+    .unwrap();
+    assert_eq!(only_new.open("id_number", &sealed.v).unwrap(), person);
+    assert_eq!(app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'personal_data.resealed'"), 1);
+    // A second pass has nothing to do.
+    let again = unionfund::service::personal_data::reseal(&pool, &after).unwrap();
+    assert!(again.columns.iter().all(|(_, n)| *n == 0));
+    app.finish().await;
+}

@@ -11,6 +11,7 @@ pub mod funds;
 pub mod hardship;
 pub mod items;
 pub mod orgs;
+pub mod personal_data;
 pub mod users;
 
 use diesel::PgConnection;
