@@ -6,6 +6,7 @@ pub mod audit;
 pub mod error;
 pub mod fees;
 pub mod funds;
+pub mod grants;
 pub mod hardship;
 pub mod ids;
 pub mod items;

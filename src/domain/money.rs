@@ -317,6 +317,11 @@ impl Money {
         Decimal::try_from_i128_with_scale(i128::from(fen), MONEY_SCALE).map(Money).map_err(|_| MoneyError::TooLarge)
     }
 
+    /// The amount in whole fen (the scale is always 2, so this is exact).
+    pub fn fen(&self) -> i128 {
+        self.0.mantissa()
+    }
+
     /// The amount as a decimal with scale 2, e.g. for storing in `NUMERIC(18,2)`.
     pub fn as_decimal(&self) -> Decimal {
         self.0

@@ -15,7 +15,8 @@ use crate::domain::ids::ResidentId;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
-use crate::service::hardship::{self, Act, ApplicationView, NewApplication, RevealedView};
+use crate::service::cases::Act;
+use crate::service::hardship::{self, ApplicationView, NewApplication, RevealedView};
 
 /// A worker's application for hardship aid.
 #[derive(Deserialize, ToSchema)]

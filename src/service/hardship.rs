@@ -12,13 +12,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::cases;
+use super::cases::{Act, CaseRow, Outcome};
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
 use crate::db::hardship::ApplicationRow;
-use crate::db::items::ItemRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
-use crate::domain::approval::{self, Actor, ApprovalPolicy, Case, CaseAction, CaseKind, CaseStatus};
+use crate::domain::approval::{ApprovalPolicy, CaseAction, CaseKind, CaseStatus};
 use crate::domain::hardship::{Category, Level};
 use crate::domain::ids::ResidentId;
 use crate::domain::items::ItemStage;
@@ -149,17 +150,6 @@ pub struct NewApplication {
     pub reason: String,
     /// The campaign it is part of, if any (of the same fund).
     pub campaign_id: Option<Uuid>,
-}
-
-/// A transition asked for.
-#[derive(Debug)]
-pub struct Act {
-    /// Which.
-    pub action: CaseAction,
-    /// Why (required to reject, return or withdraw).
-    pub reason: Option<String>,
-    /// When approving: less than requested, if so decided.
-    pub approved_amount: Option<Money>,
 }
 
 fn stream(fund_id: Uuid) -> String {
@@ -409,94 +399,52 @@ pub async fn act(
     super::write(pool, ctx, idem, move |tx| {
         let mut row = visible(tx.conn(), caller.scope(), id, true)?;
         check_if_match(if_match.as_deref(), row.version)?;
-        let before = summary(&row);
-        let from = status_of(&row)?;
-        if act.approved_amount.is_some() && act.action != CaseAction::Approve {
-            return Err(Error::invalid("approved_amount", "is only given when approving"));
-        }
-        let amount = act.approved_amount.map_or(row.requested_amount, |m| m.as_decimal());
-        if amount > row.requested_amount {
-            return Err(Error::invalid("approved_amount", "may not exceed the requested amount"));
-        }
-        let case = Case {
-            kind: CaseKind::Hardship,
-            status: from,
-            org_id: row.org_id,
-            submitted_by: row.submitted_by,
-            reviewed_by: row.reviewed_by,
-            amount,
-        };
-        let actor = Actor { id: caller.subject, role: caller.role, org_id: caller.org_id };
-        let reason = act.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-        let transition = approval::decide(&case, act.action, &actor, reason, &policy)?;
-        let now = tx.ctx().now;
-        match act.action {
-            CaseAction::Submit => {
-                check_duplicates(tx, &row)?;
-                row.submitted_by = Some(caller.subject);
-            }
-            CaseAction::Review => row.reviewed_by = Some(caller.subject),
-            CaseAction::Return => row.reviewed_by = None,
-            CaseAction::Approve => {
-                let item = ItemRow {
-                    id: Uuid::now_v7(),
-                    fund_id: row.fund_id,
-                    org_id: row.org_id,
-                    origin_type: "hardship_application".into(),
-                    origin_id: row.id,
-                    approved_amount: amount,
-                    settled_at: None,
-                    version: 1,
-                    created_at: now,
-                    updated_at: now,
-                };
-                db::items::insert(tx.conn(), std::slice::from_ref(&item))?;
-                tx.record(Event {
-                    org_id: Some(item.org_id),
-                    fund_id: Some(item.fund_id),
-                    amount: Some(amount),
-                    after: Some(serde_json::json!({
-                        "origin_type": item.origin_type, "origin_id": item.origin_id, "approved_amount": amount,
-                    })),
-                    ..Event::new(stream(item.fund_id), "item.created", "item", item.id)
-                });
-                row.item_id = Some(item.id);
-                row.approved_by = Some(caller.subject);
-                row.approved_amount = Some(amount);
-            }
-            CaseAction::Reject | CaseAction::Withdraw => {}
-        }
-        row.status = transition.to.as_str().into();
-        row.version += 1;
-        row.updated_at = now;
+        cases::transition(tx, &mut row, &caller, &policy, &act, check_duplicates)?;
         db::hardship::update(tx.conn(), &row)?;
-        let mut after = summary(&row);
-        if let (Some(r), serde_json::Value::Object(map)) = (reason, &mut after) {
-            map.insert("reason".into(), r.into());
-        }
-        tx.record(Event {
-            org_id: Some(row.org_id),
-            fund_id: Some(row.fund_id),
-            amount: (act.action == CaseAction::Approve).then_some(amount),
-            before: Some(before),
-            after: Some(after),
-            ..Event::new(stream(row.fund_id), action_name(act.action), "hardship_application", row.id)
-        });
         let stage = row.item_id.map(|_| ItemStage::Approved);
         Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view(&row, stage)? })
     })
     .await
 }
 
-/// The audit action of a transition.
-fn action_name(action: CaseAction) -> &'static str {
-    match action {
-        CaseAction::Submit => "hardship_application.submitted",
-        CaseAction::Review => "hardship_application.reviewed",
-        CaseAction::Approve => "hardship_application.approved",
-        CaseAction::Reject => "hardship_application.rejected",
-        CaseAction::Return => "hardship_application.returned",
-        CaseAction::Withdraw => "hardship_application.withdrawn",
+impl CaseRow for ApplicationRow {
+    const KIND: CaseKind = CaseKind::Hardship;
+    const ENTITY: &'static str = "hardship_application";
+
+    fn event_action(action: CaseAction) -> &'static str {
+        match action {
+            CaseAction::Submit => "hardship_application.submitted",
+            CaseAction::Review => "hardship_application.reviewed",
+            CaseAction::Approve => "hardship_application.approved",
+            CaseAction::Reject => "hardship_application.rejected",
+            CaseAction::Return => "hardship_application.returned",
+            CaseAction::Withdraw => "hardship_application.withdrawn",
+        }
+    }
+    fn ids(&self) -> (Uuid, Uuid, Uuid) {
+        (self.id, self.fund_id, self.org_id)
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn requested(&self) -> rust_decimal::Decimal {
+        self.requested_amount
+    }
+    fn people(&self) -> (Option<Uuid>, Option<Uuid>) {
+        (self.submitted_by, self.reviewed_by)
+    }
+    fn apply(&mut self, o: &Outcome) {
+        self.status = o.status.as_str().into();
+        self.submitted_by = o.submitted_by.or(self.submitted_by);
+        self.reviewed_by = o.reviewed_by.unwrap_or(self.reviewed_by);
+        self.approved_by = o.approved_by.or(self.approved_by);
+        self.approved_amount = o.approved_amount.or(self.approved_amount);
+        self.item_id = o.item_id.or(self.item_id);
+        self.version += 1;
+        self.updated_at = o.at;
+    }
+    fn summary(&self) -> serde_json::Value {
+        summary(self)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod campaigns;
+pub mod cases;
 pub mod demo;
 pub mod fees;
 pub mod funds;
