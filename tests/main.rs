@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod campaigns;
 mod fees;
+mod grants;
 mod hardship;
 mod openapi;
 mod orgs;

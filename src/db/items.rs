@@ -46,6 +46,7 @@ pub struct MovementRow {
     pub actor: String,
     pub request_id: String,
     pub created_at: DateTime<Utc>,
+    pub carried_to: Option<Uuid>,
 }
 
 /// One item.
@@ -149,14 +150,20 @@ pub fn list(
     Ok(q.order(items::id.asc()).limit(limit).load(conn)?)
 }
 
-/// The ledger's view of an item: the sum of its entries' postings per fund account code
-/// (debit positive), for the trace's reconciliation.
-pub fn ledger_by_account(conn: &mut PgConnection, item_id: Uuid) -> Result<Vec<(String, Decimal)>, Error> {
+/// The ledger's view of an item: the sum of its entries' postings per account code of its fund
+/// (debit positive; a carry-over's legs in next year's fund are left out), for the trace's
+/// reconciliation.
+pub fn ledger_by_account(
+    conn: &mut PgConnection,
+    item_id: Uuid,
+    fund_id: Uuid,
+) -> Result<Vec<(String, Decimal)>, Error> {
     use super::schema::{accounts, journal_entries, postings};
     let rows: Vec<(String, Option<Decimal>)> = postings::table
         .inner_join(journal_entries::table)
         .inner_join(accounts::table)
         .filter(journal_entries::entity_type.eq("item").and(journal_entries::entity_id.eq(item_id)))
+        .filter(accounts::fund_id.eq(fund_id))
         .group_by(accounts::code)
         .select((accounts::code, diesel::dsl::sum(postings::amount)))
         .order(accounts::code.asc())
@@ -214,4 +221,29 @@ pub struct EntryTotal {
     /// The movements citing it, summed.
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub moved: Decimal,
+}
+
+/// Which of these voucher numbers already back a use report of the fund.
+pub fn vouchers_taken(conn: &mut PgConnection, fund_id: Uuid, numbers: &[String]) -> Result<Vec<String>, Error> {
+    use super::schema::item_vouchers as v;
+    Ok(v::table
+        .filter(v::fund_id.eq(fund_id))
+        .filter(v::voucher_no.eq_any(numbers))
+        .select(v::voucher_no)
+        .order(v::voucher_no.asc())
+        .load(conn)?)
+}
+
+/// Records the voucher numbers a use report relies on (the primary key refuses a repeat).
+pub fn insert_vouchers(
+    conn: &mut PgConnection,
+    fund_id: Uuid,
+    movement_id: Uuid,
+    numbers: &[String],
+) -> Result<(), Error> {
+    use super::schema::item_vouchers as v;
+    let rows: Vec<_> =
+        numbers.iter().map(|n| (v::fund_id.eq(fund_id), v::voucher_no.eq(n), v::movement_id.eq(movement_id))).collect();
+    diesel::insert_into(v::table).values(&rows).execute(conn)?;
+    Ok(())
 }

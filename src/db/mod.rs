@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod chain;
 pub mod fees;
 pub mod funds;
+pub mod grants;
 pub mod hardship;
 pub mod idempotency;
 pub mod items;

@@ -251,6 +251,39 @@ diesel::table! {
         actor -> Text,
         request_id -> Text,
         created_at -> Timestamptz,
+        carried_to -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    item_vouchers (fund_id, voucher_no) {
+        fund_id -> Uuid,
+        voucher_no -> Text,
+        movement_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    township_grants (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        org_id -> Uuid,
+        year -> Int4,
+        basis -> Text,
+        purpose -> Text,
+        work_plan -> Nullable<Text>,
+        members -> Nullable<Int4>,
+        requested_amount -> Numeric,
+        approved_amount -> Nullable<Numeric>,
+        status -> Text,
+        created_by -> Uuid,
+        submitted_by -> Nullable<Uuid>,
+        reviewed_by -> Nullable<Uuid>,
+        approved_by -> Nullable<Uuid>,
+        item_id -> Nullable<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -345,6 +378,9 @@ diesel::joinable!(hardship_applications -> orgs (org_id));
 diesel::joinable!(item_movements -> items (item_id));
 diesel::joinable!(item_movements -> journal_entries (entry_id));
 diesel::joinable!(items -> funds (fund_id));
+diesel::joinable!(item_vouchers -> item_movements (movement_id));
+diesel::joinable!(township_grants -> items (item_id));
+diesel::joinable!(township_grants -> orgs (org_id));
 diesel::joinable!(items -> orgs (org_id));
 diesel::joinable!(journal_entries -> funds (fund_id));
 diesel::joinable!(postings -> accounts (account_id));
@@ -368,9 +404,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     hardship_campaigns,
     idempotency_keys,
     item_movements,
+    item_vouchers,
     items,
     journal_entries,
     orgs,
     postings,
+    township_grants,
     users,
 );

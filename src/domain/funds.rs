@@ -62,6 +62,10 @@ pub struct Figures {
     pub available: Decimal,
     /// Received from the fund's sources.
     pub funded: Decimal,
+    /// Unused money carried over to next year's fund at settlement.
+    pub carried_over: Decimal,
+    /// Money carried over into this fund from last year's (part of `available`).
+    pub carried_in: Decimal,
 }
 
 impl Figures {
@@ -72,7 +76,8 @@ impl Figures {
         let bal = |code: &str| b.get(code).copied().unwrap_or(Decimal::ZERO);
         let returned = bal(codes::RETURNED);
         let used = bal(codes::SPENT);
-        let disbursed = bal(codes::PAID_OUT) + used + returned;
+        let carried_over = bal(codes::CARRIED_OUT);
+        let disbursed = bal(codes::PAID_OUT) + used + returned + carried_over;
         Self {
             budget: -bal(codes::BUDGET),
             allocated: bal(codes::COMMITTED) + disbursed,
@@ -81,6 +86,8 @@ impl Figures {
             returned,
             available: bal(codes::AVAILABLE),
             funded: bal(codes::FUNDING),
+            carried_over,
+            carried_in: -bal(codes::CARRIED_IN),
         }
     }
 }

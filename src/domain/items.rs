@@ -66,6 +66,8 @@ pub enum MovementKind {
     Return,
     /// Stage 4: committed money never paid out, released back to the fund.
     Release,
+    /// Stage 4: unused money carried over to next year's fund of the same kind.
+    CarryOver,
 }
 
 text_enum!(MovementKind {
@@ -75,6 +77,7 @@ text_enum!(MovementKind {
     Use => "use",
     Return => "return",
     Release => "release",
+    CarryOver => "carry_over",
 });
 
 impl MovementKind {
@@ -84,7 +87,7 @@ impl MovementKind {
             MovementKind::Allocation => "allocation",
             MovementKind::Disbursement | MovementKind::Reversal => "disbursement",
             MovementKind::Use => "use",
-            MovementKind::Return | MovementKind::Release => "settlement",
+            MovementKind::Return | MovementKind::Release | MovementKind::CarryOver => "settlement",
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct ItemFigures {
     pub returned: Decimal,
     /// Released to the fund at settlement (allocated but never disbursed).
     pub released: Decimal,
+    /// Carried over to next year's fund at settlement (disbursed but unused).
+    pub carried: Decimal,
     /// Whether the item is settled.
     pub settled: bool,
 }
@@ -126,6 +131,7 @@ impl ItemFigures {
             MovementKind::Use => self.used += amount,
             MovementKind::Return => self.returned += amount,
             MovementKind::Release => self.released += amount,
+            MovementKind::CarryOver => self.carried += amount,
         }
     }
 
@@ -150,7 +156,8 @@ impl ItemFigures {
         let ordered =
             self.used <= self.disbursed && self.disbursed <= self.allocated && self.allocated <= self.approved;
         let closed = !self.settled
-            || (self.allocated == self.disbursed + self.released && self.disbursed == self.used + self.returned);
+            || (self.allocated == self.disbursed + self.released
+                && self.disbursed == self.used + self.returned + self.carried);
         ordered && closed
     }
 
@@ -288,6 +295,45 @@ impl ItemFigures {
     }
 }
 
+impl ItemFigures {
+    /// Stage 4, carrying over: the unused money goes to `next` (next year's fund of the same
+    /// kind) instead of back to this fund — out of this fund's `paid_out` into its `carried_out`,
+    /// and into `next`'s `available` from its `carried_in` — and the undisbursed is released as
+    /// in [`ItemFigures::settle`]. Answers `(carried, released, entry)`.
+    pub fn settle_carrying(
+        &self,
+        fund: Uuid,
+        next: Uuid,
+    ) -> Result<(Decimal, Decimal, Option<JournalEntry>), DomainError> {
+        if self.settled {
+            return Err(settled_error());
+        }
+        let carried = self.disbursed - self.used;
+        let released = self.allocated - self.disbursed;
+        let mut b = JournalEntry::builder(
+            "settlement",
+            "settled: unused carried over to next year's fund, undisbursed released",
+        );
+        let mut moved = false;
+        if let Some(c) = Money::from_decimal(carried).ok().filter(|m| !m.is_zero()) {
+            b = b
+                .debit(AccountRef::of_fund(fund, codes::CARRIED_OUT), c)
+                .credit(AccountRef::of_fund(fund, codes::PAID_OUT), c)
+                .debit(AccountRef::of_fund(next, codes::AVAILABLE), c)
+                .credit(AccountRef::of_fund(next, codes::CARRIED_IN), c);
+            moved = true;
+        }
+        if let Some(r) = Money::from_decimal(released).ok().filter(|m| !m.is_zero()) {
+            b = b
+                .debit(AccountRef::of_fund(fund, codes::AVAILABLE), r)
+                .credit(AccountRef::of_fund(fund, codes::COMMITTED), r);
+            moved = true;
+        }
+        let entry = if moved { Some(b.build()?) } else { None };
+        Ok((carried, released, entry))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -312,6 +358,25 @@ mod tests {
 
     fn approved(amount: &str) -> ItemFigures {
         ItemFigures { approved: d(amount), ..ItemFigures::default() }
+    }
+
+    #[test]
+    fn carrying_over_moves_the_unused_part_to_next_years_fund() {
+        const NEXT: Uuid = Uuid::from_u128(8);
+        let mut f = approved("1000.00");
+        f.add(MovementKind::Allocation, d("1000.00"));
+        f.add(MovementKind::Disbursement, d("900.00"));
+        f.add(MovementKind::Use, d("700.00"));
+        let (carried, released, entry) = f.settle_carrying(FUND, NEXT).unwrap();
+        assert_eq!((carried, released), (d("200.00"), d("100.00")));
+        let legs = entry.unwrap().postings().to_vec();
+        let next_available =
+            legs.iter().find(|p| p.account.fund_id == Some(NEXT) && p.account.code == codes::AVAILABLE);
+        assert_eq!(next_available.map(|p| p.amount), Some(d("200.00")), "next year's available grows");
+        f.add(MovementKind::CarryOver, carried);
+        f.add(MovementKind::Release, released);
+        f.settled = true;
+        assert!(f.reconciles());
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub mod codes {
     pub const RETURNED_OFFSET: &str = "returned_offset";
     /// Money received from the fund's sources.
     pub const FUNDING: &str = "funding";
+    /// Unused money carried over to next year's fund (this year's side).
+    pub const CARRIED_OUT: &str = "carried_out";
+    /// Money carried over from last year's fund (next year's side, the credit of its `available`).
+    pub const CARRIED_IN: &str = "carried_in";
 
     /// The credit-side account of one kind of source.
     pub fn source(kind: &str) -> String {

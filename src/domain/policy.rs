@@ -97,6 +97,10 @@ pub enum Permission {
     OverrideDuplicates,
     /// Create hardship campaigns and add their beneficiaries.
     ManageCampaigns,
+    /// Read township grants (a clerk: only its own union's).
+    ReadGrants,
+    /// Apply for a township grant (a clerk, for its own union).
+    FileGrants,
     /// Read items and their traces (a clerk: only its own organisation's).
     ReadItems,
     /// Allocate, disburse and settle items.
@@ -125,6 +129,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::RevealPii => matches!(role, R::RightsOfficer | R::FinanceOfficer | R::Leader),
         P::OverrideDuplicates => role == R::Leader,
         P::ManageCampaigns => role == R::RightsOfficer,
+        P::ReadGrants => matches!(role, R::Clerk | R::OrgOfficer | R::FinanceOfficer | R::Leader | R::Auditor),
+        P::FileGrants => role == R::Clerk,
         P::ReadItems => role != R::Admin,
         P::MoveItemMoney => role == R::FinanceOfficer,
         P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),

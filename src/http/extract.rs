@@ -77,6 +77,8 @@ pub mod perm {
         RevealPii,
         OverrideDuplicates,
         ManageCampaigns,
+        ReadGrants,
+        FileGrants,
         ReadItems,
         MoveItemMoney,
         RecordItemUse

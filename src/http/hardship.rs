@@ -15,7 +15,6 @@ use crate::domain::ids::ResidentId;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
-use crate::service::cases::Act;
 use crate::service::hardship::{self, ApplicationView, NewApplication, RevealedView};
 
 /// A worker's application for hardship aid.
@@ -162,36 +161,13 @@ pub async fn get_application(
     Ok(super::with_etag(&view, tag))
 }
 
-/// The body of an action on an application or a grant.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ActionRequest {
-    /// Why: required to reject, return or withdraw; recorded in the audit event whenever given.
-    pub reason: Option<String>,
-    /// When approving: the amount approved, at most the requested amount (default: all of it).
-    pub approved_amount: Option<Money>,
-}
-
-impl ActionRequest {
-    /// The action, with its reason checked for length.
-    pub fn into_act(self, action: CaseAction) -> Result<Act, Error> {
-        if self.reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
-            return Err(Error::invalid("reason", "must be at most 1,000 characters"));
-        }
-        if self.approved_amount.is_some_and(|a| a.is_zero()) {
-            return Err(Error::invalid("approved_amount", "must be more than 0.00"));
-        }
-        Ok(Act { action, reason: self.reason, approved_amount: self.approved_amount })
-    }
-}
-
 async fn act(
     state: Data<AppState>,
     caller: Authorized<perm::ActOnCases>,
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Uuid,
-    body: JsonBody<ActionRequest>,
+    body: JsonBody<super::cases::ActionRequest>,
     action: CaseAction,
 ) -> Result<HttpResponse, Error> {
     let cmd = body.value.into_act(action)?;
@@ -201,31 +177,12 @@ async fn act(
         .map(super::stored)
 }
 
-/// One handler per action of the approval machine (API.md: `POST …/{id}/submit`, …).
-macro_rules! action_handler {
-    ($name:ident, $path:literal, $action:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "hardship", request_body = ActionRequest,
-            params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
-            responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
-            security(("bearer" = [])))]
-        #[post($path)]
-        pub async fn $name(
-            state: Data<AppState>,
-            caller: Authorized<perm::ActOnCases>,
-            key: IdempotencyKey,
-            if_match: IfMatch,
-            id: Path<Uuid>,
-            body: JsonBody<ActionRequest>,
-        ) -> Result<HttpResponse, Error> {
-            act(state, caller, key, if_match, id.into_inner(), body, CaseAction::$action).await
-        }
-    };
-}
-
 action_handler!(
     submit_application,
     "/api/v1/hardship/applications/{id}/submit",
+    "hardship",
+    ApplicationView,
+    act,
     Submit,
     "draft → submitted (a clerk of the organisation, or a rights-protection officer). Refused with 409 \
      `duplicate_beneficiary` while the same ID number has other active aid in the year, unless a leader \
@@ -234,6 +191,9 @@ action_handler!(
 action_handler!(
     review_application,
     "/api/v1/hardship/applications/{id}/review",
+    "hardship",
+    ApplicationView,
+    act,
     Review,
     "submitted → reviewed (a rights-protection officer or a leader; never the submitter: 403 \
      `separation_of_duties`)."
@@ -241,6 +201,9 @@ action_handler!(
 action_handler!(
     approve_application,
     "/api/v1/hardship/applications/{id}/approve",
+    "hardship",
+    ApplicationView,
+    act,
     Approve,
     "reviewed → approved, creating the item that will pay it (`item_id`). A second person: neither \
      the submitter nor the reviewer (403 `separation_of_duties`); above the leader threshold, a leader."
@@ -248,18 +211,27 @@ action_handler!(
 action_handler!(
     reject_application,
     "/api/v1/hardship/applications/{id}/reject",
+    "hardship",
+    ApplicationView,
+    act,
     Reject,
     "submitted | reviewed → rejected, with a reason."
 );
 action_handler!(
     return_application,
     "/api/v1/hardship/applications/{id}/return",
+    "hardship",
+    ApplicationView,
+    act,
     Return,
     "submitted | reviewed → draft, for revision, with a reason."
 );
 action_handler!(
     withdraw_application,
     "/api/v1/hardship/applications/{id}/withdraw",
+    "hardship",
+    ApplicationView,
+    act,
     Withdraw,
     "draft | submitted | reviewed → withdrawn (the organisation's side), with a reason."
 );

@@ -159,7 +159,8 @@ pub struct UseRequest {
 }
 
 /// Stage 3: records how paid-out money was used (finance officer; a clerk for its own
-/// organisation's items). 409 `over_use` beyond what was paid out and not yet accounted for.
+/// organisation's items). 409 `over_use` beyond what was paid out and not yet accounted for;
+/// 409 `duplicate_voucher` when a voucher number already backs a use report of the same fund.
 #[utoipa::path(post, path = "/api/v1/items/{id}/uses", tag = "items", request_body = UseRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = MovementAnswer, headers(("ETag" = String))), (status = "4XX", body = Problem)),
@@ -199,6 +200,15 @@ fn check_use(r: UseRequest) -> Result<ReportUse, Error> {
         if lines.is_empty() || lines.len() > 500 {
             errors.push(FieldError::new("lines", "when given, 1 to 500 lines"));
         }
+        let mut seen = std::collections::HashSet::new();
+        for (i, v) in lines.iter().enumerate().filter_map(|(i, l)| l.voucher_no.as_deref().map(|v| (i, v.trim()))) {
+            if !seen.insert(v) || r.voucher_no.as_deref().is_some_and(|own| own.trim() == v) {
+                errors.push(FieldError::new(
+                    format!("lines[{i}].voucher_no"),
+                    "the same voucher number twice in one report",
+                ));
+            }
+        }
         match Money::checked_sum(lines.iter().map(|l| l.amount)) {
             Some(sum) if sum == r.amount => {}
             _ => errors.push(FieldError::new("lines", format!("must add up to amount {}", r.amount))),
@@ -223,12 +233,17 @@ fn check_use(r: UseRequest) -> Result<ReportUse, Error> {
     }
 }
 
-/// Stage 4 (empty body `{}`).
+/// Stage 4.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SettlementRequest {}
+pub struct SettlementRequest {
+    /// Carry the unused money over to this fund — next year's fund of the same kind — instead of
+    /// returning it to this one.
+    pub carry_over_to: Option<Uuid>,
+}
 
-/// Stage 4: returns the unused money and releases the undisbursed to the fund, and closes the
+/// Stage 4: returns the unused money (or carries it over to next year's fund of the same kind,
+/// `{"carry_over_to": "<fund id>"}`) and releases the undisbursed to the fund, and closes the
 /// item for good (finance officer). Any later stage is 409 `invalid_transition`.
 #[utoipa::path(post, path = "/api/v1/items/{id}/settlement", tag = "items", request_body = SettlementRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -243,7 +258,8 @@ pub async fn create_settlement(
     id: Path<Uuid>,
     body: JsonBody<SettlementRequest>,
 ) -> Result<HttpResponse, Error> {
-    items::settle(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), if_match.0, id.into_inner())
+    let idem = key.with(&body.fingerprint);
+    items::settle(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), body.value.carry_over_to)
         .await
         .map(super::stored)
 }

@@ -1,12 +1,38 @@
 //! The only module (with `error.rs` and `lib.rs`) that imports actix-web. Handlers are thin:
 //! parse, call one service function, answer.
 
+/// One handler per action of the approval machine (API.md: `POST …/{id}/submit`, …), for any
+/// kind of case: `$act` is the kind's handler body, `(state, caller, key, if_match, id, body,
+/// action)`.
+macro_rules! action_handler {
+    ($name:ident, $path:literal, $tag:literal, $view:ty, $act:path, $action:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = $tag, request_body = crate::http::cases::ActionRequest,
+            params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+            responses((status = 200, body = $view, headers(("ETag" = String))), (status = "4XX", body = crate::error::Problem)),
+            security(("bearer" = [])))]
+        #[actix_web::post($path)]
+        pub async fn $name(
+            state: actix_web::web::Data<crate::AppState>,
+            caller: crate::http::extract::Authorized<crate::http::extract::perm::ActOnCases>,
+            key: crate::http::extract::IdempotencyKey,
+            if_match: crate::http::extract::IfMatch,
+            id: actix_web::web::Path<Uuid>,
+            body: crate::http::extract::JsonBody<crate::http::cases::ActionRequest>,
+        ) -> Result<actix_web::HttpResponse, crate::error::Error> {
+            $act(state, caller, key, if_match, id.into_inner(), body, crate::domain::approval::CaseAction::$action).await
+        }
+    };
+}
+
 pub mod audit;
 pub mod auth;
 pub mod campaigns;
+pub mod cases;
 pub mod extract;
 pub mod fees;
 pub mod funds;
+pub mod grants;
 pub mod hardship;
 pub mod health;
 pub mod items;

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, campaigns, fees, funds, hardship, health, items, orgs, users};
+use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, orgs, users};
 
 struct Security;
 
@@ -34,6 +34,9 @@ impl Modify for Security {
         hardship::submit_application, hardship::review_application, hardship::approve_application,
         hardship::reject_application, hardship::return_application, hardship::withdraw_application,
         hardship::override_duplicate, hardship::reveal_application,
+        grants::create_grant, grants::list_grants, grants::get_grant, grants::submit_grant, grants::review_grant,
+        grants::approve_grant, grants::reject_grant, grants::return_grant, grants::withdraw_grant,
+        grants::allocate_by_formula,
         items::list_items, items::get_item, items::create_allocation, items::create_disbursement, items::create_use,
         items::create_settlement, items::get_trace,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
@@ -41,7 +44,7 @@ impl Modify for Security {
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
     modifiers(&Security),
     tags(
-        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "items"), (name = "audit"),
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "audit"),
     )
 )]
 struct ApiDoc;

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
-use super::{audit, auth, campaigns, fees, funds, hardship, health, items, openapi, orgs, users};
+use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, users};
 use crate::error::Error;
 
 /// Registers every route.
@@ -70,6 +70,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(hardship::withdraw_application)
         .service(hardship::override_duplicate)
         .service(hardship::reveal_application)
+        // The formula's path before `{id}`'s.
+        .service(grants::allocate_by_formula)
+        .service(grants::create_grant)
+        .service(grants::list_grants)
+        .service(grants::get_grant)
+        .service(grants::submit_grant)
+        .service(grants::review_grant)
+        .service(grants::approve_grant)
+        .service(grants::reject_grant)
+        .service(grants::return_grant)
+        .service(grants::withdraw_grant)
         .service(items::list_items)
         .service(items::get_item)
         .service(items::create_allocation)

@@ -27,7 +27,7 @@ use crate::db::{self, Pool};
 use crate::domain::hardship::CampaignKind;
 use crate::domain::ids::ResidentId;
 use crate::domain::items::{ItemFigures, MovementKind};
-use crate::domain::ledger::{AccountRef, JournalEntry, codes};
+use crate::domain::ledger::codes;
 use crate::domain::money::Money;
 use crate::domain::policy::{Caller, Role, Scope};
 use crate::domain::{DomainError, FieldError};
@@ -517,44 +517,6 @@ pub async fn approve(
     .await
 }
 
-/// Writes one batch stage for many items: one journal entry for the total (cited by every
-/// movement), the movements, the items' new versions, and an audit event per item.
-fn batch_stage(
-    tx: &mut Tx<'_>,
-    campaign: Uuid,
-    fund_id: Uuid,
-    entry: &JournalEntry,
-    moves: Vec<(Uuid, Uuid, MovementRow)>,
-    action: &'static str,
-    stage: &'static str,
-) -> Result<Uuid, Error> {
-    let entry_id = tx.post(entry, Some(fund_id), "hardship_campaign", campaign)?;
-    let mut rows = Vec::with_capacity(moves.len());
-    for (item, org, mut m) in moves {
-        m.entry_id = entry_id;
-        tx.record(Event {
-            org_id: Some(org),
-            fund_id: Some(fund_id),
-            stage: Some(stage),
-            amount: Some(m.amount),
-            entry_id: Some(entry_id),
-            after: Some(serde_json::json!({"movement": m.id, "kind": m.kind, "campaign_id": campaign})),
-            ..Event::new(stream(fund_id), action, "item", item)
-        });
-        rows.push(m);
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|m| m.item_id).collect();
-    db::items::insert_movements(tx.conn(), &rows)?;
-    let now = tx.ctx().now;
-    db::items::touch_many(tx.conn(), &ids, now)?;
-    Ok(entry_id)
-}
-
-fn transfer(kind: &str, memo: &str, fund: Uuid, from: &str, to: &str, amount: Decimal) -> Result<JournalEntry, Error> {
-    let amount = Money::from_decimal(amount).map_err(|_| Error::internal(format!("batch total {amount}")))?;
-    Ok(JournalEntry::transfer(kind, memo, AccountRef::of_fund(fund, from), AccountRef::of_fund(fund, to), amount)?)
-}
-
 /// Pays an approved campaign as one bank batch (finance officer): every item is allocated and
 /// disbursed in full, each beneficiary's payment becomes `pending`, and the bank file can be
 /// fetched. 409 `matching_not_in_place` or `over_allocation` when the fund cannot pay it all.
@@ -603,9 +565,24 @@ pub async fn disburse(
             };
             disbursements.push((item.id, item.org_id, pay));
         }
-        let allocation = transfer("allocation", "campaign allocated", fund, codes::AVAILABLE, codes::COMMITTED, total)?;
-        let allocation_id = batch_stage(tx, id, fund, &allocation, allocations, "item.allocated", "allocation")?;
-        let payment = transfer(
+        let allocation = super::items::batch_transfer(
+            "allocation",
+            "campaign allocated",
+            fund,
+            codes::AVAILABLE,
+            codes::COMMITTED,
+            total,
+        )?;
+        let allocation_id = super::items::post_batch(
+            tx,
+            ("hardship_campaign", id),
+            fund,
+            &allocation,
+            allocations,
+            "item.allocated",
+            "allocation",
+        )?;
+        let payment = super::items::batch_transfer(
             "disbursement",
             "campaign paid as one bank batch",
             fund,
@@ -613,7 +590,15 @@ pub async fn disburse(
             codes::PAID_OUT,
             total,
         )?;
-        let payment_id = batch_stage(tx, id, fund, &payment, disbursements, "item.disbursed", "disbursement")?;
+        let payment_id = super::items::post_batch(
+            tx,
+            ("hardship_campaign", id),
+            fund,
+            &payment,
+            disbursements,
+            "item.disbursed",
+            "disbursement",
+        )?;
         let now = tx.ctx().now;
         let pending: Vec<_> = people.iter().map(|b| BeneficiaryUpdate::of(b, b.item_id, Some("pending"))).collect();
         db::campaigns::set_many(tx.conn(), &pending, now)?;
@@ -752,8 +737,8 @@ pub async fn record_results(
                 reversed += amount.as_decimal();
                 moves.push((it.id, it.org_id, super::items::movement(tx, it.id, MovementKind::Reversal, amount.as_decimal())));
             }
-            let entry = transfer("reversal", "bank payments failed or returned", campaign.fund_id, codes::PAID_OUT, codes::COMMITTED, reversed)?;
-            batch_stage(tx, id, campaign.fund_id, &entry, moves, "item.reversed", "disbursement")?;
+            let entry = super::items::batch_transfer("reversal", "bank payments failed or returned", campaign.fund_id, codes::PAID_OUT, codes::COMMITTED, reversed)?;
+            super::items::post_batch(tx, ("hardship_campaign", id), campaign.fund_id, &entry, moves, "item.reversed", "disbursement")?;
         }
         let now = tx.ctx().now;
         let updates: Vec<_> = results

@@ -46,6 +46,10 @@ pub struct FundView {
     pub available: Money,
     /// Received from the fund's sources.
     pub funded: Money,
+    /// Unused money carried over to next year's fund of the same kind at settlement.
+    pub carried_over: Money,
+    /// Money carried over into this fund from last year's (already part of `available`).
+    pub carried_in: Money,
     /// Local matching required by upper allocations.
     pub matching_required: Money,
     /// Local matching provided.
@@ -139,6 +143,8 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
         returned: money(f.returned)?,
         available: money(f.available)?,
         funded: money(f.funded)?,
+        carried_over: money(f.carried_over)?,
+        carried_in: money(f.carried_in)?,
         matching_required: matching.required,
         matching_provided: matching.provided,
         matching_ok: matching.ok(),

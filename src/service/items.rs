@@ -14,7 +14,7 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::items::{ItemFigures, ItemStage, MovementKind};
-use crate::domain::ledger::{JournalEntry, codes};
+use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
 use crate::error::Error;
@@ -46,6 +46,8 @@ pub struct ItemView {
     pub returned: Money,
     /// Released to the fund at settlement.
     pub released: Money,
+    /// Carried over to next year's fund at settlement.
+    pub carried: Money,
     /// Allocated and not yet paid out.
     pub undisbursed: Money,
     /// Paid out and not yet reported as used.
@@ -89,6 +91,8 @@ pub struct MovementView {
     pub description: Option<String>,
     /// Uses: the voucher number.
     pub voucher_no: Option<String>,
+    /// Carry-overs: next year's fund that received the money.
+    pub carried_to: Option<Uuid>,
     /// Uses: the lines, adding up to the amount.
     #[schema(value_type = Option<Vec<UseLine>>)]
     pub lines: Option<serde_json::Value>,
@@ -155,8 +159,9 @@ pub fn view(row: &ItemRow, f: &ItemFigures) -> Result<ItemView, Error> {
         used: money(f.used)?,
         returned: money(f.returned)?,
         released: money(f.released)?,
+        carried: money(f.carried)?,
         undisbursed: money(f.allocated - f.disbursed - f.released)?,
-        unused: money(f.disbursed - f.used - f.returned)?,
+        unused: money(f.disbursed - f.used - f.returned - f.carried)?,
         settled_at: row.settled_at,
         version: row.version,
         created_at: row.created_at,
@@ -175,6 +180,7 @@ fn movement_view(r: MovementRow) -> Result<MovementView, Error> {
         method: r.method,
         description: r.description,
         voucher_no: r.voucher_no,
+        carried_to: r.carried_to,
         lines,
         entry_id: r.entry_id,
         actor: r.actor,
@@ -228,6 +234,8 @@ struct StagePlan {
     action: &'static str,
     stage: &'static str,
     settles: bool,
+    /// Voucher numbers the (single) movement uses: unique within the fund.
+    vouchers: Vec<String>,
 }
 
 /// Runs one stage: lock the fund, then the item; check scope and `If-Match`; plan; write.
@@ -256,6 +264,9 @@ fn run_stage(
         after.add(kind, m.amount);
     }
     db::items::insert_movements(tx.conn(), &plan.movements)?;
+    if let Some(m) = plan.movements.first().filter(|_| !plan.vouchers.is_empty()) {
+        db::items::insert_vouchers(tx.conn(), fund.id, m.id, &plan.vouchers)?;
+    }
     row.version += 1;
     row.updated_at = tx.ctx().now;
     if plan.settles {
@@ -300,7 +311,56 @@ pub(crate) fn movement(tx: &Tx<'_>, item: Uuid, kind: MovementKind, amount: Deci
         actor: tx.ctx().actor(),
         request_id: tx.ctx().request_id.clone(),
         created_at: tx.ctx().now,
+        carried_to: None,
     }
+}
+
+/// Writes one batch stage for many items: one journal entry for the total (cited by every
+/// movement), the movements, the items' new versions, and an audit event per item.
+pub(crate) fn post_batch(
+    tx: &mut Tx<'_>,
+    (entity_type, entity_id): (&'static str, Uuid),
+    fund_id: Uuid,
+    entry: &JournalEntry,
+    moves: Vec<(Uuid, Uuid, MovementRow)>,
+    action: &'static str,
+    stage: &'static str,
+) -> Result<Uuid, Error> {
+    let entry_id = tx.post(entry, Some(fund_id), entity_type, entity_id)?;
+    let mut rows = Vec::with_capacity(moves.len());
+    for (item, org, mut m) in moves {
+        m.entry_id = entry_id;
+        tx.record(Event {
+            org_id: Some(org),
+            fund_id: Some(fund_id),
+            stage: Some(stage),
+            amount: Some(m.amount),
+            entry_id: Some(entry_id),
+            after: Some(
+                serde_json::json!({"movement": m.id, "kind": m.kind, "batch": {"type": entity_type, "id": entity_id}}),
+            ),
+            ..Event::new(stream(fund_id), action, "item", item)
+        });
+        rows.push(m);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.item_id).collect();
+    db::items::insert_movements(tx.conn(), &rows)?;
+    let now = tx.ctx().now;
+    db::items::touch_many(tx.conn(), &ids, now)?;
+    Ok(entry_id)
+}
+
+/// A transfer of a batch's total between two accounts of one fund.
+pub(crate) fn batch_transfer(
+    kind: &str,
+    memo: &str,
+    fund: Uuid,
+    from: &str,
+    to: &str,
+    amount: Decimal,
+) -> Result<JournalEntry, Error> {
+    let amount = Money::from_decimal(amount).map_err(|_| Error::internal(format!("batch total {amount}")))?;
+    Ok(JournalEntry::transfer(kind, memo, AccountRef::of_fund(fund, from), AccountRef::of_fund(fund, to), amount)?)
 }
 
 /// What the fund has available to allocate, once its required local matching is in place (409
@@ -342,6 +402,7 @@ pub async fn allocate(
                 action: "item.allocated",
                 stage: "allocation",
                 settles: false,
+                vouchers: Vec::new(),
             })
         })
     })
@@ -372,6 +433,7 @@ pub async fn disburse(
                 action: "item.disbursed",
                 stage: "disbursement",
                 settles: false,
+                vouchers: Vec::new(),
             })
         })
     })
@@ -393,19 +455,42 @@ pub async fn report_use(
     super::write(pool, ctx, idem, move |tx| {
         run_stage(tx, scope, if_match.as_deref(), id, |tx, row, f| {
             let entry = f.record_use(row.fund_id, cmd.amount)?;
+            let vouchers = vouchers_of(&cmd);
+            let taken = db::items::vouchers_taken(tx.conn(), row.fund_id, &vouchers)?;
+            if !taken.is_empty() {
+                return Err(DomainError::conflict(
+                    "duplicate_voucher",
+                    format!("voucher number(s) {} already back a use report of this fund", taken.join(", ")),
+                )
+                .into());
+            }
             let m = MovementRow {
                 description: Some(cmd.description),
                 voucher_no: cmd.voucher_no,
                 lines_json,
                 ..movement(tx, row.id, MovementKind::Use, cmd.amount.as_decimal())
             };
-            Ok(StagePlan { entry: Some(entry), movements: vec![m], action: "item.used", stage: "use", settles: false })
+            Ok(StagePlan {
+                entry: Some(entry),
+                movements: vec![m],
+                action: "item.used",
+                stage: "use",
+                settles: false,
+                vouchers,
+            })
         })
     })
     .await
 }
 
-/// Stage 4: returns the unused money, releases the undisbursed, and closes the item for good.
+/// The voucher numbers of a use report: its own and its lines'.
+fn vouchers_of(cmd: &ReportUse) -> Vec<String> {
+    let lines = cmd.lines.iter().flatten().filter_map(|l| l.voucher_no.clone());
+    cmd.voucher_no.clone().into_iter().chain(lines).collect()
+}
+
+/// Stage 4: returns the unused money (or, with `carry_over_to`, carries it over to next year's
+/// fund of the same kind), releases the undisbursed, and closes the item for good.
 #[tracing::instrument(skip_all, fields(item.id = %id))]
 pub async fn settle(
     pool: &Pool,
@@ -413,18 +498,55 @@ pub async fn settle(
     idem: Option<Idempotency>,
     if_match: Option<String>,
     id: Uuid,
+    carry_over_to: Option<Uuid>,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
-            let (returned, released, entry) = f.settle(row.fund_id)?;
             let mut movements = Vec::new();
-            if returned > Decimal::ZERO {
-                movements.push(movement(tx, row.id, MovementKind::Return, returned));
-            }
-            if released > Decimal::ZERO {
-                movements.push(movement(tx, row.id, MovementKind::Release, released));
-            }
-            Ok(StagePlan { entry, movements, action: "item.settled", stage: "settlement", settles: true })
+            let entry = match carry_over_to {
+                None => {
+                    let (returned, released, entry) = f.settle(row.fund_id)?;
+                    if returned > Decimal::ZERO {
+                        movements.push(movement(tx, row.id, MovementKind::Return, returned));
+                    }
+                    if released > Decimal::ZERO {
+                        movements.push(movement(tx, row.id, MovementKind::Release, released));
+                    }
+                    entry
+                }
+                Some(next) => {
+                    let this = db::funds::find(tx.conn(), row.fund_id)?;
+                    let next = match db::funds::lock(tx.conn(), next) {
+                        Err(Error::NotFound) => return Err(Error::invalid("carry_over_to", "no such fund")),
+                        other => other?,
+                    };
+                    if next.kind != this.kind || next.year != this.year + 1 {
+                        return Err(Error::invalid(
+                            "carry_over_to",
+                            format!("must be a {} fund of {}", this.kind, this.year + 1),
+                        ));
+                    }
+                    let (carried, released, entry) = f.settle_carrying(row.fund_id, next.id)?;
+                    if carried > Decimal::ZERO {
+                        movements.push(MovementRow {
+                            carried_to: Some(next.id),
+                            ..movement(tx, row.id, MovementKind::CarryOver, carried)
+                        });
+                    }
+                    if released > Decimal::ZERO {
+                        movements.push(movement(tx, row.id, MovementKind::Release, released));
+                    }
+                    entry
+                }
+            };
+            Ok(StagePlan {
+                entry,
+                movements,
+                action: "item.settled",
+                stage: "settlement",
+                settles: true,
+                vouchers: Vec::new(),
+            })
         })
     })
     .await
@@ -485,7 +607,7 @@ pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Err
     super::read(pool, move |conn| {
         let row = visible(conn, scope, id, false)?;
         let f = db::items::figures(conn, &row)?;
-        let ledger = db::items::ledger_by_account(conn, id)?;
+        let ledger = db::items::ledger_by_account(conn, id, row.fund_id)?;
         let movements = db::items::movements(conn, id)?;
         let bal = |code: &str| ledger.iter().find(|(c, _)| c == code).map_or(Decimal::ZERO, |(_, v)| *v);
         let mut stages = Vec::new();
@@ -527,7 +649,11 @@ pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Err
         }
         if f.settled {
             checks.push(check("settled: allocated = disbursed + released", f.allocated, f.disbursed + f.released)?);
-            checks.push(check("settled: disbursed = used + returned", f.disbursed, f.used + f.returned)?);
+            checks.push(check(
+                "settled: disbursed = used + returned + carried over",
+                f.disbursed,
+                f.used + f.returned + f.carried,
+            )?);
         }
         let reconciles = checks.iter().all(|c| c.passed);
         let ledger = ledger.into_iter().map(|(c, v)| (c, serde_json::Value::String(v.to_string()))).collect();

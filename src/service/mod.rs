@@ -9,6 +9,7 @@ pub mod cases;
 pub mod demo;
 pub mod fees;
 pub mod funds;
+pub mod grants;
 pub mod hardship;
 pub mod items;
 pub mod orgs;

@@ -1,0 +1,474 @@
+//! Township union work grants (DOMAIN.md, fund 3: 乡镇工会组织工作经费, 280,000.00 in 2022).
+//! Grants come two ways: a township union's clerk applies (the approval machine of
+//! `service::cases`, reviewed by the organisation department, approved by a leader), or the
+//! finance office allocates a year's total by formula (`domain::grants`). Either way the money
+//! then moves through the item's four stages (`service::items`), like every earmarked sum.
+
+use std::collections::{HashMap, HashSet};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::cases::{self, Act, CaseRow, Outcome};
+use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use crate::db::grants::GrantRow;
+use crate::db::items::ItemRow;
+use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
+use crate::db::{self, Pool};
+use crate::domain::approval::{ApprovalPolicy, CaseAction, CaseKind, CaseStatus};
+use crate::domain::grants::{Share, formula};
+use crate::domain::items::{ItemStage, MovementKind};
+use crate::domain::ledger::codes;
+use crate::domain::money::Money;
+use crate::domain::policy::{Caller, Scope};
+use crate::domain::{DomainError, FieldError};
+use crate::error::Error;
+
+/// A grant as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    /// Id.
+    pub id: Uuid,
+    /// The township-grant fund.
+    pub fund_id: Uuid,
+    /// The township union.
+    pub org_id: Uuid,
+    /// The fund's year.
+    pub year: i32,
+    /// `application` (filed by the township) or `formula` (the year's allocation).
+    pub basis: String,
+    /// What the money is for.
+    pub purpose: String,
+    /// The work plan.
+    pub work_plan: Option<String>,
+    /// Members counted by the formula.
+    pub members: Option<i32>,
+    /// Asked for (for a formula grant: its share).
+    pub requested_amount: Money,
+    /// Approved.
+    pub approved_amount: Option<Money>,
+    /// Where the case is in the approval machine.
+    pub status: CaseStatus,
+    /// Once approved: the item that pays it.
+    pub item_id: Option<Uuid>,
+    /// Once approved: the item's stage.
+    pub item_stage: Option<ItemStage>,
+    /// Who filed it.
+    pub created_by: Uuid,
+    /// Who submitted it last.
+    pub submitted_by: Option<Uuid>,
+    /// Who reviewed it last.
+    pub reviewed_by: Option<Uuid>,
+    /// Who approved it.
+    pub approved_by: Option<Uuid>,
+    /// Version (also the `ETag`).
+    pub version: i32,
+    /// Filed.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A new application for a grant.
+#[derive(Debug)]
+pub struct NewGrant {
+    /// The township-grant fund.
+    pub fund_id: Uuid,
+    /// The township union.
+    pub org_id: Uuid,
+    /// What for.
+    pub purpose: String,
+    /// The work plan.
+    pub work_plan: Option<String>,
+    /// How much.
+    pub requested_amount: Money,
+}
+
+/// A year's allocation by formula.
+#[derive(Debug)]
+pub struct Formula {
+    /// The township-grant fund.
+    pub fund_id: Uuid,
+    /// What to split.
+    pub total: Money,
+    /// What each township gets first.
+    pub base_per_township: Money,
+    /// The townships and their members, in the order the answer keeps.
+    pub townships: Vec<(Uuid, u32)>,
+}
+
+/// One grant of a formula allocation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormulaGrant {
+    /// The grant.
+    pub id: Uuid,
+    /// The township union.
+    pub org_id: Uuid,
+    /// Its share: base plus its part of the rest.
+    pub amount: Money,
+    /// The item, already allocated.
+    pub item_id: Uuid,
+}
+
+/// What a formula allocation answers (API.md): the grants in the order of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormulaView {
+    /// The run's id (the journal entry and audit events name it).
+    pub formula_id: Uuid,
+    /// The grants.
+    pub grants: Vec<FormulaGrant>,
+    /// Their sum: exactly the total asked.
+    pub total: Money,
+}
+
+fn stream(fund_id: Uuid) -> String {
+    format!("fund:{fund_id}")
+}
+
+fn view(row: &GrantRow, item_stage: Option<ItemStage>) -> Result<GrantView, Error> {
+    Ok(GrantView {
+        id: row.id,
+        fund_id: row.fund_id,
+        org_id: row.org_id,
+        year: row.year,
+        basis: row.basis.clone(),
+        purpose: row.purpose.clone(),
+        work_plan: row.work_plan.clone(),
+        members: row.members,
+        requested_amount: money(row.requested_amount)?,
+        approved_amount: row.approved_amount.map(money).transpose()?,
+        status: CaseStatus::parse(&row.status).ok_or_else(|| Error::internal("bad grant status"))?,
+        item_id: row.item_id,
+        item_stage,
+        created_by: row.created_by,
+        submitted_by: row.submitted_by,
+        reviewed_by: row.reviewed_by,
+        approved_by: row.approved_by,
+        version: row.version,
+        created_at: row.created_at,
+    })
+}
+
+fn stages(conn: &mut diesel::PgConnection, rows: &[GrantRow]) -> Result<HashMap<Uuid, ItemStage>, Error> {
+    let mut items = Vec::new();
+    for id in rows.iter().filter_map(|r| r.item_id) {
+        items.push(db::items::find(conn, id)?);
+    }
+    let figures = db::items::figures_of(conn, &items.iter().collect::<Vec<_>>())?;
+    Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
+}
+
+fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid, lock: bool) -> Result<GrantRow, Error> {
+    let row = if lock { db::grants::lock(conn, id)? } else { db::grants::find(conn, id)? };
+    if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
+}
+
+fn summary(row: &GrantRow) -> serde_json::Value {
+    serde_json::json!({
+        "status": row.status, "version": row.version, "basis": row.basis, "purpose": row.purpose,
+        "requested_amount": row.requested_amount, "approved_amount": row.approved_amount, "item_id": row.item_id,
+    })
+}
+
+impl CaseRow for GrantRow {
+    const KIND: CaseKind = CaseKind::TownshipGrant;
+    const ENTITY: &'static str = "township_grant";
+
+    fn event_action(action: CaseAction) -> &'static str {
+        match action {
+            CaseAction::Submit => "township_grant.submitted",
+            CaseAction::Review => "township_grant.reviewed",
+            CaseAction::Approve => "township_grant.approved",
+            CaseAction::Reject => "township_grant.rejected",
+            CaseAction::Return => "township_grant.returned",
+            CaseAction::Withdraw => "township_grant.withdrawn",
+        }
+    }
+    fn ids(&self) -> (Uuid, Uuid, Uuid) {
+        (self.id, self.fund_id, self.org_id)
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn requested(&self) -> Decimal {
+        self.requested_amount
+    }
+    fn people(&self) -> (Option<Uuid>, Option<Uuid>) {
+        (self.submitted_by, self.reviewed_by)
+    }
+    fn apply(&mut self, o: &Outcome) {
+        self.status = o.status.as_str().into();
+        self.submitted_by = o.submitted_by.or(self.submitted_by);
+        self.reviewed_by = o.reviewed_by.unwrap_or(self.reviewed_by);
+        self.approved_by = o.approved_by.or(self.approved_by);
+        self.approved_amount = o.approved_amount.or(self.approved_amount);
+        self.item_id = o.item_id.or(self.item_id);
+        self.version += 1;
+        self.updated_at = o.at;
+    }
+    fn summary(&self) -> serde_json::Value {
+        summary(self)
+    }
+}
+
+/// A township-grant fund, for a grant (422 on `field` otherwise).
+fn grant_fund(conn: &mut diesel::PgConnection, id: Uuid) -> Result<db::funds::FundRow, Error> {
+    let fund = match db::funds::lock(conn, id) {
+        Err(Error::NotFound) => return Err(Error::invalid("fund_id", "no such fund")),
+        other => other?,
+    };
+    if fund.kind != "township_grant" {
+        return Err(Error::invalid("fund_id", "is not a township_grant fund"));
+    }
+    Ok(fund)
+}
+
+/// Files a draft application for a grant (a township union's clerk, for its own union).
+pub async fn create(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    scope: Scope,
+    cmd: NewGrant,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        if !scope.sees(cmd.org_id) {
+            return Err(Error::NotFound);
+        }
+        let fund = grant_fund(tx.conn(), cmd.fund_id)?;
+        let org = match db::orgs::find(tx.conn(), Scope::All, cmd.org_id) {
+            Err(Error::NotFound) => return Err(Error::invalid("org_id", "no such organisation")),
+            other => other?,
+        };
+        if org.kind != "township_union" {
+            return Err(Error::invalid("org_id", "grants go to township unions"));
+        }
+        let now = tx.ctx().now;
+        let row = GrantRow {
+            id: Uuid::now_v7(),
+            fund_id: fund.id,
+            org_id: org.id,
+            year: fund.year,
+            basis: "application".into(),
+            purpose: cmd.purpose,
+            work_plan: cmd.work_plan,
+            members: None,
+            requested_amount: cmd.requested_amount.as_decimal(),
+            approved_amount: None,
+            status: CaseStatus::Draft.as_str().into(),
+            created_by: tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject),
+            submitted_by: None,
+            reviewed_by: None,
+            approved_by: None,
+            item_id: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        db::grants::insert(tx.conn(), std::slice::from_ref(&row))?;
+        tx.record(Event {
+            org_id: Some(row.org_id),
+            fund_id: Some(row.fund_id),
+            after: Some(summary(&row)),
+            ..Event::new(stream(row.fund_id), "township_grant.created", "township_grant", row.id)
+        });
+        Ok(Answer { status: 201, etag: Some(etag(row.version)), body: view(&row, None)? })
+    })
+    .await
+}
+
+/// One grant (a clerk: its own union's; another's is 404).
+pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<GrantView, Error> {
+    super::read(pool, move |conn| {
+        let row = visible(conn, scope, id, false)?;
+        let s = stages(conn, std::slice::from_ref(&row))?;
+        view(&row, row.item_id.and_then(|i| s.get(&i).copied()))
+    })
+    .await
+}
+
+/// A page of grants (a clerk: its own union's).
+pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) -> Result<Listed<GrantView>, Error> {
+    let after = page.uuid_cursor()?;
+    let org = match scope {
+        Scope::All => None,
+        Scope::Org(o) => Some(o),
+    };
+    super::read(pool, move |conn| {
+        let rows = db::grants::list(conn, org, fund_id, after, page.fetch())?;
+        let s = stages(conn, &rows)?;
+        let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
+        let items = listed
+            .items
+            .iter()
+            .map(|r| view(r, r.item_id.and_then(|i| s.get(&i).copied())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Listed { items, next_cursor: listed.next_cursor })
+    })
+    .await
+}
+
+/// One transition of the approval machine (the same code as hardship applications').
+#[allow(clippy::too_many_arguments)]
+pub async fn act(
+    pool: &Pool,
+    policy: ApprovalPolicy,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    caller: Caller,
+    if_match: Option<String>,
+    id: Uuid,
+    act: Act,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        let mut row = visible(tx.conn(), caller.scope(), id, true)?;
+        check_if_match(if_match.as_deref(), row.version)?;
+        cases::transition(tx, &mut row, &caller, &policy, &act, |_, _| Ok(()))?;
+        db::grants::update(tx.conn(), &row)?;
+        let stage = row.item_id.map(|_| ItemStage::Approved);
+        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view(&row, stage)? })
+    })
+    .await
+}
+
+/// A year's allocation by formula (finance office), in one transaction: a base per township plus
+/// a share of the rest by members, exact to the fen; one approved grant and one allocated item
+/// per township; never above what the fund has available (409 `over_allocation`).
+pub async fn allocate_by_formula(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    cmd: Formula,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        let fund = grant_fund(tx.conn(), cmd.fund_id)?;
+        let mut errors = Vec::new();
+        let ids: Vec<Uuid> = cmd.townships.iter().map(|t| t.0).collect();
+        let orgs: HashMap<Uuid, String> = ids
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter_map(|id| db::orgs::find(tx.conn(), Scope::All, *id).ok().map(|o| (o.id, o.kind)))
+            .collect();
+        let mut seen = HashSet::new();
+        for (i, (org, _)) in cmd.townships.iter().enumerate() {
+            let field = format!("townships[{i}].org_id");
+            match orgs.get(org).map(String::as_str) {
+                None => errors.push(FieldError::new(field, "no such organisation")),
+                Some(kind) if kind != "township_union" => errors.push(FieldError::new(field, "is not a township union")),
+                Some(_) if !seen.insert(*org) => errors.push(FieldError::new(field, "appears twice")),
+                Some(_) => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let shares: Vec<Share> = cmd.townships.iter().map(|t| Share { members: t.1 }).collect();
+        let parts = formula(cmd.total, cmd.base_per_township, &shares)?;
+        if let Some(i) = parts.iter().position(Money::is_zero) {
+            return Err(Error::invalid(format!("townships[{i}]"), "its share would be 0.00"));
+        }
+        let available = super::items::allocatable(tx.conn(), fund.id)?;
+        if cmd.total.as_decimal() > available {
+            return Err(DomainError::conflict(
+                "over_allocation",
+                format!("{} is more than the fund has available ({available})", cmd.total),
+            )
+            .into());
+        }
+        let now = tx.ctx().now;
+        let caller = tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject);
+        let run = Uuid::now_v7();
+        let mut grants = Vec::new();
+        let mut items = Vec::new();
+        for ((org, members), amount) in cmd.townships.iter().zip(&parts) {
+            let grant = GrantRow {
+                id: Uuid::now_v7(),
+                fund_id: fund.id,
+                org_id: *org,
+                year: fund.year,
+                basis: "formula".into(),
+                purpose: format!("{} township union work grant (formula)", fund.year),
+                work_plan: None,
+                members: Some(i32::try_from(*members).map_err(Error::internal)?),
+                requested_amount: amount.as_decimal(),
+                approved_amount: Some(amount.as_decimal()),
+                status: CaseStatus::Approved.as_str().into(),
+                created_by: caller,
+                submitted_by: None,
+                reviewed_by: None,
+                approved_by: Some(caller),
+                item_id: None,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            let item = ItemRow {
+                id: Uuid::now_v7(),
+                fund_id: fund.id,
+                org_id: *org,
+                origin_type: "township_grant".into(),
+                origin_id: grant.id,
+                approved_amount: amount.as_decimal(),
+                settled_at: None,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            grants.push(GrantRow { item_id: Some(item.id), ..grant });
+            items.push(item);
+        }
+        db::items::insert(tx.conn(), &items)?;
+        db::grants::insert(tx.conn(), &grants)?;
+        let mut moves = Vec::new();
+        for (g, it) in grants.iter().zip(&items) {
+            tx.record(Event {
+                org_id: Some(g.org_id),
+                fund_id: Some(fund.id),
+                amount: g.approved_amount,
+                after: Some(serde_json::json!({"formula_id": run, "members": g.members, "amount": g.approved_amount, "item_id": it.id})),
+                ..Event::new(stream(fund.id), "township_grant.allocated_by_formula", "township_grant", g.id)
+            });
+            tx.record(Event {
+                org_id: Some(it.org_id),
+                fund_id: Some(fund.id),
+                amount: Some(it.approved_amount),
+                after: Some(serde_json::json!({"origin_type": it.origin_type, "origin_id": it.origin_id, "approved_amount": it.approved_amount})),
+                ..Event::new(stream(fund.id), "item.created", "item", it.id)
+            });
+            moves.push((it.id, it.org_id, super::items::movement(tx, it.id, MovementKind::Allocation, it.approved_amount)));
+        }
+        let entry = super::items::batch_transfer(
+            "allocation",
+            "township grants allocated by formula",
+            fund.id,
+            codes::AVAILABLE,
+            codes::COMMITTED,
+            cmd.total.as_decimal(),
+        )?;
+        let entry_id =
+            super::items::post_batch(tx, ("township_grant_formula", run), fund.id, &entry, moves, "item.allocated", "allocation")?;
+        tx.record(Event {
+            fund_id: Some(fund.id),
+            stage: Some("allocation"),
+            amount: Some(cmd.total.as_decimal()),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({
+                "total": cmd.total, "base_per_township": cmd.base_per_township,
+                "townships": cmd.townships.iter().zip(&parts).map(|((o, m), a)| serde_json::json!({"org_id": o, "members": m, "amount": a})).collect::<Vec<_>>(),
+            })),
+            ..Event::new(stream(fund.id), "township_grant.formula_allocated", "township_grant_formula", run)
+        });
+        let answer = FormulaView {
+            formula_id: run,
+            grants: grants
+                .iter()
+                .zip(&items)
+                .map(|(g, it)| Ok(FormulaGrant { id: g.id, org_id: g.org_id, amount: money(it.approved_amount)?, item_id: it.id }))
+                .collect::<Result<_, Error>>()?,
+            total: cmd.total,
+        };
+        Ok(Answer { status: 201, etag: None, body: answer })
+    })
+    .await
+}
