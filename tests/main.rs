@@ -12,4 +12,5 @@ mod hardship;
 mod openapi;
 mod orgs;
 mod processes;
+mod reports;
 mod spine;

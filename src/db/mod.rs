@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod items;
 pub mod orgs;
 pub mod pool;
+pub mod reports;
 pub mod schema;
 pub mod users;
 pub mod write;

@@ -101,6 +101,8 @@ pub enum Permission {
     ReadGrants,
     /// Apply for a township grant (a clerk, for its own union).
     FileGrants,
+    /// Read the reconciliation checks and the annual reports.
+    ReadReports,
     /// Read items and their traces (a clerk: only its own organisation's).
     ReadItems,
     /// Allocate, disburse and settle items.
@@ -131,6 +133,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::ManageCampaigns => role == R::RightsOfficer,
         P::ReadGrants => matches!(role, R::Clerk | R::OrgOfficer | R::FinanceOfficer | R::Leader | R::Auditor),
         P::FileGrants => role == R::Clerk,
+        P::ReadReports => matches!(role, R::Auditor | R::FinanceOfficer | R::Leader | R::FinanceBureau),
         P::ReadItems => role != R::Admin,
         P::MoveItemMoney => role == R::FinanceOfficer,
         P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),

@@ -79,6 +79,7 @@ pub mod perm {
         ManageCampaigns,
         ReadGrants,
         FileGrants,
+        ReadReports,
         ReadItems,
         MoveItemMoney,
         RecordItemUse

@@ -38,6 +38,7 @@ pub mod health;
 pub mod items;
 pub mod openapi;
 pub mod orgs;
+pub mod reports;
 pub mod routes;
 pub mod users;
 

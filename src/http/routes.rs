@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
-use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, users};
+use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, reports, users};
 use crate::error::Error;
 
 /// Registers every route.
@@ -88,6 +88,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(items::create_use)
         .service(items::create_settlement)
         .service(items::get_trace)
+        .service(reports::get_checks)
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)

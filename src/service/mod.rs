@@ -14,6 +14,7 @@ pub mod hardship;
 pub mod items;
 pub mod orgs;
 pub mod personal_data;
+pub mod reports;
 pub mod users;
 
 use diesel::PgConnection;

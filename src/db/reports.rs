@@ -1,0 +1,102 @@
+//! Set-based queries behind the reconciliation checks: each answers how many rows break a rule
+//! and a few of them, so that a check's figures point at what to look at.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Int4, Text};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// How many rows break a rule, and up to ten of their ids.
+#[derive(Debug, QueryableByName)]
+pub struct Breaches {
+    /// How many.
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+    /// Up to ten of them, as text.
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    pub sample: Vec<String>,
+}
+
+fn breaches(conn: &mut PgConnection, sql: &str, year: i32) -> Result<Breaches, Error> {
+    Ok(diesel::sql_query(format!(
+        "WITH bad AS ({sql}) SELECT count(*) AS count, \
+                coalesce((SELECT array_agg(id) FROM (SELECT id::text AS id FROM bad ORDER BY 1 LIMIT 10) s), '{{}}') AS sample \
+         FROM bad"
+    ))
+    .bind::<Int4, _>(year)
+    .get_result(conn)?)
+}
+
+/// Journal entries of the year's funds whose postings do not sum to zero.
+pub fn unbalanced_entries(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+    let total: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM journal_entries e JOIN funds f ON f.id = e.fund_id WHERE f.year = $1",
+    )
+    .bind::<Int4, _>(year)
+    .get_result::<Count>(conn)?
+    .n;
+    let bad = breaches(
+        conn,
+        "SELECT e.id FROM journal_entries e JOIN funds f ON f.id = e.fund_id JOIN postings p ON p.entry_id = e.id \
+         WHERE f.year = $1 GROUP BY e.id HAVING sum(p.amount) <> 0",
+        year,
+    )?;
+    Ok((total, bad))
+}
+
+/// Accounts of the year's funds whose kept balance differs from the sum of their postings.
+pub fn drifted_balances(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+    let total: i64 =
+        diesel::sql_query("SELECT count(*) AS n FROM accounts a JOIN funds f ON f.id = a.fund_id WHERE f.year = $1")
+            .bind::<Int4, _>(year)
+            .get_result::<Count>(conn)?
+            .n;
+    let bad = breaches(
+        conn,
+        "SELECT a.id FROM accounts a JOIN funds f ON f.id = a.fund_id \
+         WHERE f.year = $1 AND a.balance <> coalesce((SELECT sum(p.amount) FROM postings p WHERE p.account_id = a.id), 0)",
+        year,
+    )?;
+    Ok((total, bad))
+}
+
+/// Union-fee declarations of the year whose remitted and retained shares do not add up to the fee.
+pub fn broken_fee_splits(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+    let total: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM fee_declarations d JOIN funds f ON f.id = d.fund_id WHERE f.year = $1",
+    )
+    .bind::<Int4, _>(year)
+    .get_result::<Count>(conn)?
+    .n;
+    let bad = breaches(
+        conn,
+        "SELECT d.id FROM fee_declarations d JOIN funds f ON f.id = d.fund_id \
+         WHERE f.year = $1 AND d.fee_due <> d.remit_due + d.retained",
+        year,
+    )?;
+    Ok((total, bad))
+}
+
+/// The items of the year's funds.
+pub fn item_ids(conn: &mut PgConnection, year: i32) -> Result<Vec<Uuid>, Error> {
+    use super::schema::{funds, items};
+    Ok(items::table
+        .inner_join(funds::table)
+        .filter(funds::year.eq(year))
+        .select(items::id)
+        .order(items::id.asc())
+        .load(conn)?)
+}
+
+/// The journal entries cited by the movements of these items.
+pub fn entries_of_items(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
+    use super::schema::item_movements as m;
+    Ok(m::table.filter(m::item_id.eq_any(ids)).select(m::entry_id).distinct().load(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}

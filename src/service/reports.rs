@@ -1,0 +1,136 @@
+//! The reconciliation checks of a year (`GET /api/v1/reports/checks?year=`): each rule the books
+//! must keep, whether it holds, and the figures behind the answer — for the funds-review
+//! committee, and for the conclusion of the annual report.
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::db::{self, Pool};
+use crate::error::Error;
+
+/// One check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// Stable code, e.g. `item_stages_reconcile`.
+    pub code: &'static str,
+    /// What is checked, in words.
+    pub description: &'static str,
+    /// Whether it holds.
+    pub passed: bool,
+    /// The figures behind the answer (how many were checked, how many fail, some of them).
+    #[schema(value_type = Object)]
+    pub figures: serde_json::Value,
+}
+
+/// A year's checks (API.md: `{year, items: [{code, description, passed, figures}]}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChecksView {
+    /// The year.
+    pub year: i32,
+    /// Every check, in a fixed order.
+    pub items: Vec<Check>,
+    /// How many fail.
+    pub failed: usize,
+}
+
+fn from_breaches(code: &'static str, description: &'static str, (checked, bad): (i64, db::reports::Breaches)) -> Check {
+    Check {
+        code,
+        description,
+        passed: bad.count == 0,
+        figures: json!({"checked": checked, "failing": bad.count, "sample": bad.sample}),
+    }
+}
+
+/// Runs every check for `year` in one read-only snapshot.
+pub async fn checks(pool: &Pool, year: i32) -> Result<ChecksView, Error> {
+    super::read(pool, move |conn| {
+        conn.build_transaction().read_only().repeatable_read().run(|conn| {
+            let mut items = vec![
+                from_breaches(
+                    "journal_entries_balance",
+                    "every journal entry of the year's funds has debits equal to credits",
+                    db::reports::unbalanced_entries(conn, year)?,
+                ),
+                from_breaches(
+                    "balances_equal_postings",
+                    "every account balance of the year's funds equals the sum of its postings",
+                    db::reports::drifted_balances(conn, year)?,
+                ),
+            ];
+            // Items: stages in order and sums reconciling; each entry moved what its movements say.
+            let ids = db::reports::item_ids(conn, year)?;
+            let rows: Vec<_> = ids.iter().map(|id| db::items::find(conn, *id)).collect::<Result<_, _>>()?;
+            let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
+            let mut bad_items: Vec<String> =
+                figures.iter().filter(|(_, f)| !f.reconciles()).map(|(id, _)| id.to_string()).collect();
+            bad_items.sort();
+            items.push(Check {
+                code: "item_stages_reconcile",
+                description: "every item: used ≤ disbursed ≤ allocated ≤ approved, and once settled allocated = disbursed + released and disbursed = used + returned + carried over",
+                passed: bad_items.is_empty(),
+                figures: json!({"checked": ids.len(), "failing": bad_items.len(), "sample": bad_items.iter().take(10).collect::<Vec<_>>()}),
+            });
+            let entries = db::reports::entries_of_items(conn, &ids)?;
+            let totals = db::items::entry_totals(conn, &entries)?;
+            let mut bad_entries: Vec<String> =
+                totals.iter().filter(|t| t.debits != t.moved).map(|t| t.entry_id.to_string()).collect();
+            if totals.len() != entries.len() {
+                bad_entries.push("a movement cites a missing journal entry".into());
+            }
+            items.push(Check {
+                code: "entries_match_movements",
+                description: "every journal entry of an item stage moved exactly what the movements citing it record",
+                passed: bad_entries.is_empty(),
+                figures: json!({"checked": entries.len(), "failing": bad_entries.len(), "sample": bad_entries.iter().take(10).collect::<Vec<_>>()}),
+            });
+            // Funds: spending within budget; matching in place.
+            let funds = db::funds::list(conn, Some(year), None, None, i64::MAX)?;
+            let mut over = Vec::new();
+            let mut unmatched = Vec::new();
+            let mut per_fund = Vec::new();
+            for row in funds {
+                let v = super::funds::load_view(conn, row)?;
+                let limit = v.budget.as_decimal() + v.carried_in.as_decimal();
+                if v.allocated.as_decimal() > limit {
+                    over.push(json!({"fund_id": v.id, "name": v.name, "allocated": v.allocated, "budget": v.budget, "carried_in": v.carried_in}));
+                }
+                if !v.matching_ok {
+                    unmatched.push(json!({"fund_id": v.id, "name": v.name, "required": v.matching_required, "provided": v.matching_provided}));
+                }
+                per_fund.push(json!({"fund_id": v.id, "name": v.name, "kind": v.kind, "budget": v.budget, "allocated": v.allocated}));
+            }
+            items.push(Check {
+                code: "spending_within_budget",
+                description: "no fund of the year has allocated more than its budget (plus what was carried in)",
+                passed: over.is_empty(),
+                figures: json!({"funds": per_fund, "over": over}),
+            });
+            items.push(Check {
+                code: "matching_in_place",
+                description: "every fund fed by an upper allocation that requires local matching has received it",
+                passed: unmatched.is_empty(),
+                figures: json!({"missing": unmatched}),
+            });
+            items.push(from_breaches(
+                "fee_splits_add_up",
+                "every union-fee declaration of the year: remitted + retained = fee due",
+                db::reports::broken_fee_splits(conn, year)?,
+            ));
+            let v = db::chain::verify(conn, None, None, None)?;
+            items.push(Check {
+                code: "audit_chain_verifies",
+                description: "the whole audit trail verifies: every hash, every chain, every stream head",
+                passed: v.first_broken.is_none(),
+                figures: json!({
+                    "checked": v.checked,
+                    "first_broken": v.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason.as_str()})),
+                }),
+            });
+            let failed = items.iter().filter(|c| !c.passed).count();
+            Ok(ChecksView { year, items, failed })
+        })
+    })
+    .await
+}
