@@ -86,20 +86,6 @@ text_enum!(CaseAction {
     Withdraw => "withdraw",
 });
 
-impl CaseAction {
-    /// The audit event's action for this transition, `<entity>.<past tense>`.
-    pub fn past_tense(self) -> &'static str {
-        match self {
-            CaseAction::Submit => "submitted",
-            CaseAction::Review => "reviewed",
-            CaseAction::Approve => "approved",
-            CaseAction::Reject => "rejected",
-            CaseAction::Return => "returned",
-            CaseAction::Withdraw => "withdrawn",
-        }
-    }
-}
-
 /// The kinds of case that go through the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseKind {

@@ -6,10 +6,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, PageQuery, perm};
+use super::extract::{Authorized, IdempotencyKey, JsonBody, PageQuery, perm};
 use crate::AppState;
 use crate::domain::FieldError;
-use crate::domain::approval::CaseAction;
 use crate::domain::hardship as rules;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
@@ -104,28 +103,12 @@ pub async fn get_grant(
     Ok(super::with_etag(&view, tag))
 }
 
-async fn act(
-    state: Data<AppState>,
-    caller: Authorized<perm::ActOnCases>,
-    key: IdempotencyKey,
-    if_match: IfMatch,
-    id: Uuid,
-    body: JsonBody<super::cases::ActionRequest>,
-    action: CaseAction,
-) -> Result<HttpResponse, Error> {
-    let cmd = body.value.into_act(action)?;
-    let idem = key.with(&body.fingerprint);
-    grants::act(&state.pool, state.approval, caller.write_ctx(), idem, caller.caller.clone(), if_match.0, id, cmd)
-        .await
-        .map(super::stored)
-}
-
 action_handler!(
     submit_grant,
     "/api/v1/township-grants/{id}/submit",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Submit,
     "draft → submitted (the township union's clerk, or the organisation department)."
 );
@@ -133,8 +116,8 @@ action_handler!(
     review_grant,
     "/api/v1/township-grants/{id}/review",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Review,
     "submitted → reviewed (the organisation department or a leader; never the submitter)."
 );
@@ -142,8 +125,8 @@ action_handler!(
     approve_grant,
     "/api/v1/township-grants/{id}/approve",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Approve,
     "reviewed → approved, creating the item (a second person; above the leader threshold, a leader)."
 );
@@ -151,8 +134,8 @@ action_handler!(
     reject_grant,
     "/api/v1/township-grants/{id}/reject",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Reject,
     "submitted | reviewed → rejected, with a reason."
 );
@@ -160,8 +143,8 @@ action_handler!(
     return_grant,
     "/api/v1/township-grants/{id}/return",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Return,
     "submitted | reviewed → draft, for revision, with a reason."
 );
@@ -169,8 +152,8 @@ action_handler!(
     withdraw_grant,
     "/api/v1/township-grants/{id}/withdraw",
     "township-grants",
+    crate::db::grants::GrantRow,
     GrantView,
-    act,
     Withdraw,
     "draft | submitted | reviewed → withdrawn, with a reason."
 );

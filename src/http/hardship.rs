@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, perm};
 use crate::AppState;
 use crate::domain::FieldError;
-use crate::domain::approval::{CaseAction, CaseStatus};
+use crate::domain::approval::CaseStatus;
 use crate::domain::hardship::{self as rules, Category, Level};
 use crate::domain::ids::ResidentId;
 use crate::domain::money::Money;
@@ -161,28 +161,12 @@ pub async fn get_application(
     Ok(super::with_etag(&view, tag))
 }
 
-async fn act(
-    state: Data<AppState>,
-    caller: Authorized<perm::ActOnCases>,
-    key: IdempotencyKey,
-    if_match: IfMatch,
-    id: Uuid,
-    body: JsonBody<super::cases::ActionRequest>,
-    action: CaseAction,
-) -> Result<HttpResponse, Error> {
-    let cmd = body.value.into_act(action)?;
-    let idem = key.with(&body.fingerprint);
-    hardship::act(&state.pool, state.approval, caller.write_ctx(), idem, caller.caller.clone(), if_match.0, id, cmd)
-        .await
-        .map(super::stored)
-}
-
 action_handler!(
     submit_application,
     "/api/v1/hardship/applications/{id}/submit",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Submit,
     "draft → submitted (a clerk of the organisation, or a rights-protection officer). Refused with 409 \
      `duplicate_beneficiary` while the same ID number has other active aid in the year, unless a leader \
@@ -192,8 +176,8 @@ action_handler!(
     review_application,
     "/api/v1/hardship/applications/{id}/review",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Review,
     "submitted → reviewed (a rights-protection officer or a leader; never the submitter: 403 \
      `separation_of_duties`)."
@@ -202,8 +186,8 @@ action_handler!(
     approve_application,
     "/api/v1/hardship/applications/{id}/approve",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Approve,
     "reviewed → approved, creating the item that will pay it (`item_id`). A second person: neither \
      the submitter nor the reviewer (403 `separation_of_duties`); above the leader threshold, a leader."
@@ -212,8 +196,8 @@ action_handler!(
     reject_application,
     "/api/v1/hardship/applications/{id}/reject",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Reject,
     "submitted | reviewed → rejected, with a reason."
 );
@@ -221,8 +205,8 @@ action_handler!(
     return_application,
     "/api/v1/hardship/applications/{id}/return",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Return,
     "submitted | reviewed → draft, for revision, with a reason."
 );
@@ -230,8 +214,8 @@ action_handler!(
     withdraw_application,
     "/api/v1/hardship/applications/{id}/withdraw",
     "hardship",
+    crate::db::hardship::ApplicationRow,
     ApplicationView,
-    act,
     Withdraw,
     "draft | submitted | reviewed → withdrawn (the organisation's side), with a reason."
 );

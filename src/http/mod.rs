@@ -2,10 +2,9 @@
 //! parse, call one service function, answer.
 
 /// One handler per action of the approval machine (API.md: `POST …/{id}/submit`, …), for any
-/// kind of case: `$act` is the kind's handler body, `(state, caller, key, if_match, id, body,
-/// action)`.
+/// kind of case: `$row` is the kind's `service::cases::CaseRow`, `$view` its answer.
 macro_rules! action_handler {
-    ($name:ident, $path:literal, $tag:literal, $view:ty, $act:path, $action:ident, $doc:literal) => {
+    ($name:ident, $path:literal, $tag:literal, $row:ty, $view:ty, $action:ident, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = $tag, request_body = crate::http::cases::ActionRequest,
             params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -20,7 +19,12 @@ macro_rules! action_handler {
             id: actix_web::web::Path<Uuid>,
             body: crate::http::extract::JsonBody<crate::http::cases::ActionRequest>,
         ) -> Result<actix_web::HttpResponse, crate::error::Error> {
-            $act(state, caller, key, if_match, id.into_inner(), body, crate::domain::approval::CaseAction::$action).await
+            let act = body.value.into_act(crate::domain::approval::CaseAction::$action)?;
+            let idem = key.with(&body.fingerprint);
+            let (ctx, who) = (caller.write_ctx(), caller.caller.clone());
+            crate::service::cases::act::<$row>(&state.pool, state.approval, ctx, idem, who, if_match.0, id.into_inner(), act)
+                .await
+                .map(crate::http::stored)
         }
     };
 }

@@ -1,14 +1,18 @@
-//! One transition of the approval machine for any kind of case — a hardship application, a
-//! township grant. The rules are `domain::approval::decide`; this is the one place that applies
-//! its answer: the approved amount, who submitted, reviewed and approved, the item an approval
-//! creates, and the audit events. Each kind of case only says how its row is read and written.
+//! One action of the approval machine for any kind of case — a hardship application, a township
+//! grant. The rules are `domain::approval::decide`; this is the one place that applies its
+//! answer: the lock and `If-Match`, the approved amount, who submitted, reviewed and approved,
+//! the item an approval creates, and the audit events. Each kind of case only says how its row is
+//! read, written and answered (`CaseRow`).
 
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::db;
+use super::{check_if_match, etag};
 use crate::db::items::ItemRow;
-use crate::db::write::{Event, Tx};
+use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
+use crate::db::{self, Pool};
 use crate::domain::approval::{self, Actor, ApprovalPolicy, Case, CaseAction, CaseKind, CaseStatus};
 use crate::domain::money::Money;
 use crate::domain::policy::Caller;
@@ -25,90 +29,124 @@ pub struct Act {
     pub approved_amount: Option<Money>,
 }
 
-/// What the machine reads and writes of a case's row.
-pub trait CaseRow {
+/// The columns every case has, borrowed from its row: read by the machine, written by it.
+pub struct CaseFields<'a> {
+    /// Id.
+    pub id: Uuid,
+    /// The fund it asks money of.
+    pub fund_id: Uuid,
+    /// The organisation it belongs to.
+    pub org_id: Uuid,
+    /// The amount asked for.
+    pub requested_amount: Decimal,
+    /// The state, as stored.
+    pub status: &'a mut String,
+    /// Who submitted it last.
+    pub submitted_by: &'a mut Option<Uuid>,
+    /// Who reviewed it last.
+    pub reviewed_by: &'a mut Option<Uuid>,
+    /// Who approved it.
+    pub approved_by: &'a mut Option<Uuid>,
+    /// The amount approved.
+    pub approved_amount: &'a mut Option<Decimal>,
+    /// The item approval created.
+    pub item_id: &'a mut Option<Uuid>,
+    /// The version (`ETag`).
+    pub version: &'a mut i32,
+    /// Last changed.
+    pub updated_at: &'a mut DateTime<Utc>,
+}
+
+/// How one kind of case is stored and answered.
+pub trait CaseRow: Sized + Send + 'static {
     /// Which machine rules apply (who reviews).
     const KIND: CaseKind;
     /// The entity type in the audit trail, and the item's `origin_type`.
     const ENTITY: &'static str;
+    /// The answer to an action.
+    type View: serde::Serialize;
     /// The audit action of a transition, `<entity>.<past tense>`.
     fn event_action(action: CaseAction) -> &'static str;
-    /// Id, fund and organisation.
-    fn ids(&self) -> (Uuid, Uuid, Uuid);
-    /// The state as stored.
-    fn status(&self) -> &str;
-    /// The amount asked for.
-    fn requested(&self) -> Decimal;
-    /// Who submitted and who reviewed it last.
-    fn people(&self) -> (Option<Uuid>, Option<Uuid>);
-    /// Applies a transition's outcome to the row (and bumps its version).
-    fn apply(&mut self, outcome: &Outcome);
+    /// The row, locked.
+    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Self, Error>;
+    /// Writes the row back.
+    fn save(&self, conn: &mut PgConnection) -> Result<(), Error>;
+    /// The shared columns.
+    fn fields(&mut self) -> CaseFields<'_>;
     /// What an audit event may say of the case (nothing secret).
     fn summary(&self) -> serde_json::Value;
+    /// The answer after an action.
+    fn view(&self) -> Result<Self::View, Error>;
+    /// The kind's own checks before a submission (hardship: the duplicate check).
+    fn before_submit(&self, _tx: &mut Tx<'_>) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
-/// What a transition changes on the row.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The new state.
-    pub status: CaseStatus,
-    /// The new submitter, reviewer (`Some(None)` clears it) and approver.
-    pub submitted_by: Option<Uuid>,
-    /// The reviewer after the transition.
-    pub reviewed_by: Option<Option<Uuid>>,
-    /// The approver.
-    pub approved_by: Option<Uuid>,
-    /// The amount approved.
-    pub approved_amount: Option<Decimal>,
-    /// The item created by approval.
-    pub item_id: Option<Uuid>,
-    /// When.
-    pub at: chrono::DateTime<chrono::Utc>,
+/// Takes a case through one transition: lock, scope (another organisation's is "not found"),
+/// `If-Match`, the machine's decision, the row, the item on approval, and the audit events.
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all, fields(case.kind = R::ENTITY, case.id = %id, action = %act.action))]
+pub async fn act<R: CaseRow>(
+    pool: &Pool,
+    policy: ApprovalPolicy,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    caller: Caller,
+    if_match: Option<String>,
+    id: Uuid,
+    act: Act,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        let mut row = R::lock(tx.conn(), id)?;
+        if !caller.scope().sees(row.fields().org_id) {
+            return Err(Error::NotFound);
+        }
+        let version = *row.fields().version;
+        check_if_match(if_match.as_deref(), version)?;
+        transition(tx, &mut row, &caller, &policy, &act)?;
+        row.save(tx.conn())?;
+        let version = *row.fields().version;
+        Ok(Answer { status: 200, etag: Some(etag(version)), body: row.view()? })
+    })
+    .await
 }
 
-/// Checks and applies one transition to a locked row whose `If-Match` has been checked.
-/// `on_submit` runs the kind's own checks before a submission (the duplicate check of hardship).
-pub fn transition<R: CaseRow>(
+/// Checks and applies one transition to a locked row.
+fn transition<R: CaseRow>(
     tx: &mut Tx<'_>,
     row: &mut R,
     caller: &Caller,
     policy: &ApprovalPolicy,
     act: &Act,
-    on_submit: impl FnOnce(&mut Tx<'_>, &R) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let (id, fund_id, org_id) = row.ids();
     let before = row.summary();
-    let from = CaseStatus::parse(row.status()).ok_or_else(|| Error::internal(format!("case {id}: bad status")))?;
+    let f = row.fields();
+    let (id, fund_id, org_id, requested) = (f.id, f.fund_id, f.org_id, f.requested_amount);
+    let from = CaseStatus::parse(f.status).ok_or_else(|| Error::internal(format!("case {id}: bad status")))?;
     if act.approved_amount.is_some() && act.action != CaseAction::Approve {
         return Err(Error::invalid("approved_amount", "is only given when approving"));
     }
-    let amount = act.approved_amount.map_or(row.requested(), |m| m.as_decimal());
-    if amount > row.requested() {
+    let amount = act.approved_amount.map_or(requested, |m| m.as_decimal());
+    if amount > requested {
         return Err(Error::invalid("approved_amount", "may not exceed the requested amount"));
     }
-    let (submitted_by, reviewed_by) = row.people();
-    let case = Case { kind: R::KIND, status: from, org_id, submitted_by, reviewed_by, amount };
+    let case = Case {
+        kind: R::KIND,
+        status: from,
+        org_id,
+        submitted_by: *f.submitted_by,
+        reviewed_by: *f.reviewed_by,
+        amount,
+    };
     let actor = Actor { id: caller.subject, role: caller.role, org_id: caller.org_id };
     let reason = act.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let t = approval::decide(&case, act.action, &actor, reason, policy)?;
     let now = tx.ctx().now;
-    let mut outcome = Outcome {
-        status: t.to,
-        submitted_by: None,
-        reviewed_by: None,
-        approved_by: None,
-        approved_amount: None,
-        item_id: None,
-        at: now,
-    };
     let stream = format!("fund:{fund_id}");
+    let mut item_id = None;
     match act.action {
-        CaseAction::Submit => {
-            on_submit(tx, row)?;
-            outcome.submitted_by = Some(caller.subject);
-        }
-        CaseAction::Review => outcome.reviewed_by = Some(Some(caller.subject)),
-        CaseAction::Return => outcome.reviewed_by = Some(None),
+        CaseAction::Submit => row.before_submit(tx)?,
         CaseAction::Approve => {
             let item = ItemRow {
                 id: Uuid::now_v7(),
@@ -127,18 +165,28 @@ pub fn transition<R: CaseRow>(
                 org_id: Some(org_id),
                 fund_id: Some(fund_id),
                 amount: Some(amount),
-                after: Some(serde_json::json!({
-                    "origin_type": item.origin_type, "origin_id": id, "approved_amount": amount,
-                })),
+                after: Some(serde_json::json!({"origin_type": R::ENTITY, "origin_id": id, "approved_amount": amount})),
                 ..Event::new(stream.clone(), "item.created", "item", item.id)
             });
-            outcome.item_id = Some(item.id);
-            outcome.approved_by = Some(caller.subject);
-            outcome.approved_amount = Some(amount);
+            item_id = Some(item.id);
+        }
+        CaseAction::Review | CaseAction::Return | CaseAction::Reject | CaseAction::Withdraw => {}
+    }
+    let f = row.fields();
+    match act.action {
+        CaseAction::Submit => *f.submitted_by = Some(caller.subject),
+        CaseAction::Review => *f.reviewed_by = Some(caller.subject),
+        CaseAction::Return => *f.reviewed_by = None,
+        CaseAction::Approve => {
+            *f.item_id = item_id;
+            *f.approved_by = Some(caller.subject);
+            *f.approved_amount = Some(amount);
         }
         CaseAction::Reject | CaseAction::Withdraw => {}
     }
-    row.apply(&outcome);
+    *f.status = t.to.as_str().into();
+    *f.version += 1;
+    *f.updated_at = now;
     let mut after = row.summary();
     if let (Some(r), serde_json::Value::Object(map)) = (reason, &mut after) {
         map.insert("reason".into(), r.into());

@@ -6,23 +6,22 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::cases::{self, Act, CaseRow, Outcome};
-use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use super::cases::{CaseFields, CaseRow};
+use super::{Listed, Page, etag, stored_money as money};
 use crate::db::grants::GrantRow;
 use crate::db::items::ItemRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
-use crate::domain::approval::{ApprovalPolicy, CaseAction, CaseKind, CaseStatus};
+use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
 use crate::domain::grants::{Share, formula};
 use crate::domain::items::{ItemStage, MovementKind};
 use crate::domain::ledger::codes;
 use crate::domain::money::Money;
-use crate::domain::policy::{Caller, Scope};
+use crate::domain::policy::Scope;
 use crate::domain::{DomainError, FieldError};
 use crate::error::Error;
 
@@ -158,8 +157,8 @@ fn stages(conn: &mut diesel::PgConnection, rows: &[GrantRow]) -> Result<HashMap<
     Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
 }
 
-fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid, lock: bool) -> Result<GrantRow, Error> {
-    let row = if lock { db::grants::lock(conn, id)? } else { db::grants::find(conn, id)? };
+fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid) -> Result<GrantRow, Error> {
+    let row = db::grants::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
 
@@ -173,6 +172,7 @@ fn summary(row: &GrantRow) -> serde_json::Value {
 impl CaseRow for GrantRow {
     const KIND: CaseKind = CaseKind::TownshipGrant;
     const ENTITY: &'static str = "township_grant";
+    type View = GrantView;
 
     fn event_action(action: CaseAction) -> &'static str {
         match action {
@@ -184,27 +184,30 @@ impl CaseRow for GrantRow {
             CaseAction::Withdraw => "township_grant.withdrawn",
         }
     }
-    fn ids(&self) -> (Uuid, Uuid, Uuid) {
-        (self.id, self.fund_id, self.org_id)
+    fn lock(conn: &mut diesel::PgConnection, id: Uuid) -> Result<Self, Error> {
+        db::grants::lock(conn, id)
     }
-    fn status(&self) -> &str {
-        &self.status
+    fn save(&self, conn: &mut diesel::PgConnection) -> Result<(), Error> {
+        db::grants::update(conn, self)
     }
-    fn requested(&self) -> Decimal {
-        self.requested_amount
+    fn fields(&mut self) -> CaseFields<'_> {
+        CaseFields {
+            id: self.id,
+            fund_id: self.fund_id,
+            org_id: self.org_id,
+            requested_amount: self.requested_amount,
+            status: &mut self.status,
+            submitted_by: &mut self.submitted_by,
+            reviewed_by: &mut self.reviewed_by,
+            approved_by: &mut self.approved_by,
+            approved_amount: &mut self.approved_amount,
+            item_id: &mut self.item_id,
+            version: &mut self.version,
+            updated_at: &mut self.updated_at,
+        }
     }
-    fn people(&self) -> (Option<Uuid>, Option<Uuid>) {
-        (self.submitted_by, self.reviewed_by)
-    }
-    fn apply(&mut self, o: &Outcome) {
-        self.status = o.status.as_str().into();
-        self.submitted_by = o.submitted_by.or(self.submitted_by);
-        self.reviewed_by = o.reviewed_by.unwrap_or(self.reviewed_by);
-        self.approved_by = o.approved_by.or(self.approved_by);
-        self.approved_amount = o.approved_amount.or(self.approved_amount);
-        self.item_id = o.item_id.or(self.item_id);
-        self.version += 1;
-        self.updated_at = o.at;
+    fn view(&self) -> Result<GrantView, Error> {
+        view(self, self.item_id.map(|_| ItemStage::Approved))
     }
     fn summary(&self) -> serde_json::Value {
         summary(self)
@@ -280,7 +283,7 @@ pub async fn create(
 /// One grant (a clerk: its own union's; another's is 404).
 pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<GrantView, Error> {
     super::read(pool, move |conn| {
-        let row = visible(conn, scope, id, false)?;
+        let row = visible(conn, scope, id)?;
         let s = stages(conn, std::slice::from_ref(&row))?;
         view(&row, row.item_id.and_then(|i| s.get(&i).copied()))
     })
@@ -304,29 +307,6 @@ pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) 
             .map(|r| view(r, r.item_id.and_then(|i| s.get(&i).copied())))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Listed { items, next_cursor: listed.next_cursor })
-    })
-    .await
-}
-
-/// One transition of the approval machine (the same code as hardship applications').
-#[allow(clippy::too_many_arguments)]
-pub async fn act(
-    pool: &Pool,
-    policy: ApprovalPolicy,
-    ctx: WriteCtx,
-    idem: Option<Idempotency>,
-    caller: Caller,
-    if_match: Option<String>,
-    id: Uuid,
-    act: Act,
-) -> Result<Stored, Error> {
-    super::write(pool, ctx, idem, move |tx| {
-        let mut row = visible(tx.conn(), caller.scope(), id, true)?;
-        check_if_match(if_match.as_deref(), row.version)?;
-        cases::transition(tx, &mut row, &caller, &policy, &act, |_, _| Ok(()))?;
-        db::grants::update(tx.conn(), &row)?;
-        let stage = row.item_id.map(|_| ItemStage::Approved);
-        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view(&row, stage)? })
     })
     .await
 }

@@ -12,19 +12,18 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::cases;
-use super::cases::{Act, CaseRow, Outcome};
+use super::cases::{CaseFields, CaseRow};
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
 use crate::db::hardship::ApplicationRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
-use crate::domain::approval::{ApprovalPolicy, CaseAction, CaseKind, CaseStatus};
+use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
 use crate::domain::hardship::{Category, Level};
 use crate::domain::ids::ResidentId;
 use crate::domain::items::ItemStage;
 use crate::domain::money::Money;
-use crate::domain::policy::{Caller, Scope};
+use crate::domain::policy::Scope;
 use crate::error::Error;
 use crate::pii::{PiiKeys, mask};
 
@@ -217,8 +216,8 @@ fn view_with_stage(conn: &mut PgConnection, row: &ApplicationRow) -> Result<Appl
 }
 
 /// Reads an application the caller may see (another organisation's is "not found").
-fn visible(conn: &mut PgConnection, scope: Scope, id: Uuid, lock: bool) -> Result<ApplicationRow, Error> {
-    let row = if lock { db::hardship::lock(conn, id)? } else { db::hardship::find(conn, id)? };
+fn visible(conn: &mut PgConnection, scope: Scope, id: Uuid) -> Result<ApplicationRow, Error> {
+    let row = db::hardship::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
 
@@ -327,7 +326,7 @@ pub async fn create(
 /// One application (masked).
 pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ApplicationView, Error> {
     super::read(pool, move |conn| {
-        let row = visible(conn, scope, id, false)?;
+        let row = visible(conn, scope, id)?;
         view_with_stage(conn, &row)
     })
     .await
@@ -382,34 +381,10 @@ fn check_duplicates(tx: &mut Tx<'_>, row: &ApplicationRow) -> Result<(), Error> 
     Ok(())
 }
 
-/// Takes an application through one transition of the approval machine. Approval creates the
-/// item through which the money will be paid.
-#[tracing::instrument(skip_all, fields(application.id = %id, action = %act.action))]
-#[allow(clippy::too_many_arguments)]
-pub async fn act(
-    pool: &Pool,
-    policy: ApprovalPolicy,
-    ctx: WriteCtx,
-    idem: Option<Idempotency>,
-    caller: Caller,
-    if_match: Option<String>,
-    id: Uuid,
-    act: Act,
-) -> Result<Stored, Error> {
-    super::write(pool, ctx, idem, move |tx| {
-        let mut row = visible(tx.conn(), caller.scope(), id, true)?;
-        check_if_match(if_match.as_deref(), row.version)?;
-        cases::transition(tx, &mut row, &caller, &policy, &act, check_duplicates)?;
-        db::hardship::update(tx.conn(), &row)?;
-        let stage = row.item_id.map(|_| ItemStage::Approved);
-        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view(&row, stage)? })
-    })
-    .await
-}
-
 impl CaseRow for ApplicationRow {
     const KIND: CaseKind = CaseKind::Hardship;
     const ENTITY: &'static str = "hardship_application";
+    type View = ApplicationView;
 
     fn event_action(action: CaseAction) -> &'static str {
         match action {
@@ -421,27 +396,33 @@ impl CaseRow for ApplicationRow {
             CaseAction::Withdraw => "hardship_application.withdrawn",
         }
     }
-    fn ids(&self) -> (Uuid, Uuid, Uuid) {
-        (self.id, self.fund_id, self.org_id)
+    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Self, Error> {
+        db::hardship::lock(conn, id)
     }
-    fn status(&self) -> &str {
-        &self.status
+    fn save(&self, conn: &mut PgConnection) -> Result<(), Error> {
+        db::hardship::update(conn, self)
     }
-    fn requested(&self) -> rust_decimal::Decimal {
-        self.requested_amount
+    fn fields(&mut self) -> CaseFields<'_> {
+        CaseFields {
+            id: self.id,
+            fund_id: self.fund_id,
+            org_id: self.org_id,
+            requested_amount: self.requested_amount,
+            status: &mut self.status,
+            submitted_by: &mut self.submitted_by,
+            reviewed_by: &mut self.reviewed_by,
+            approved_by: &mut self.approved_by,
+            approved_amount: &mut self.approved_amount,
+            item_id: &mut self.item_id,
+            version: &mut self.version,
+            updated_at: &mut self.updated_at,
+        }
     }
-    fn people(&self) -> (Option<Uuid>, Option<Uuid>) {
-        (self.submitted_by, self.reviewed_by)
+    fn view(&self) -> Result<ApplicationView, Error> {
+        view(self, self.item_id.map(|_| ItemStage::Approved))
     }
-    fn apply(&mut self, o: &Outcome) {
-        self.status = o.status.as_str().into();
-        self.submitted_by = o.submitted_by.or(self.submitted_by);
-        self.reviewed_by = o.reviewed_by.unwrap_or(self.reviewed_by);
-        self.approved_by = o.approved_by.or(self.approved_by);
-        self.approved_amount = o.approved_amount.or(self.approved_amount);
-        self.item_id = o.item_id.or(self.item_id);
-        self.version += 1;
-        self.updated_at = o.at;
+    fn before_submit(&self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        check_duplicates(tx, self)
     }
     fn summary(&self) -> serde_json::Value {
         summary(self)
@@ -509,7 +490,7 @@ pub async fn reveal(
     reason: String,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, None, move |tx| {
-        let row = visible(tx.conn(), scope, id, false)?;
+        let row = visible(tx.conn(), scope, id)?;
         let open = |purpose: &str, sealed: &str| pii.open(purpose, sealed).map_err(Error::internal);
         let revealed = RevealedView {
             id: row.id,

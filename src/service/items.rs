@@ -190,15 +190,15 @@ fn movement_view(r: MovementRow) -> Result<MovementView, Error> {
 }
 
 /// Reads an item the caller may see (another organisation's is "not found").
-fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid, lock: bool) -> Result<ItemRow, Error> {
-    let row = if lock { db::items::lock(conn, id)? } else { db::items::find(conn, id)? };
+fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid) -> Result<ItemRow, Error> {
+    let row = db::items::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
 
 /// One item.
 pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ItemView, Error> {
     super::read(pool, move |conn| {
-        let row = visible(conn, scope, id, false)?;
+        let row = visible(conn, scope, id)?;
         let f = db::items::figures(conn, &row)?;
         view(&row, &f)
     })
@@ -247,7 +247,7 @@ fn run_stage(
     plan: impl FnOnce(&mut Tx<'_>, &ItemRow, &ItemFigures) -> Result<StagePlan, Error>,
 ) -> Result<Answer<MovementAnswer>, Error> {
     // The fund's id is needed to lock it first; read it unlocked (it never changes).
-    let fund_id = visible(tx.conn(), scope, id, false)?.fund_id;
+    let fund_id = visible(tx.conn(), scope, id)?.fund_id;
     let fund = db::funds::lock(tx.conn(), fund_id)?;
     let mut row = db::items::lock(tx.conn(), id)?;
     check_if_match(if_match, row.version)?;
@@ -605,7 +605,7 @@ fn compare(description: &'static str, passed: bool, left: Decimal, right: Decima
 /// The trace of one item.
 pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Error> {
     super::read(pool, move |conn| {
-        let row = visible(conn, scope, id, false)?;
+        let row = visible(conn, scope, id)?;
         let f = db::items::figures(conn, &row)?;
         let ledger = db::items::ledger_by_account(conn, id, row.fund_id)?;
         let movements = db::items::movements(conn, id)?;
