@@ -57,6 +57,27 @@ pub struct CaseFields<'a> {
     pub updated_at: &'a mut DateTime<Utc>,
 }
 
+/// The `CaseFields` of a row whose columns carry the shared names (every case table does).
+macro_rules! case_fields {
+    ($row:expr) => {
+        $crate::service::cases::CaseFields {
+            id: $row.id,
+            fund_id: $row.fund_id,
+            org_id: $row.org_id,
+            requested_amount: $row.requested_amount,
+            status: &mut $row.status,
+            submitted_by: &mut $row.submitted_by,
+            reviewed_by: &mut $row.reviewed_by,
+            approved_by: &mut $row.approved_by,
+            approved_amount: &mut $row.approved_amount,
+            item_id: &mut $row.item_id,
+            version: &mut $row.version,
+            updated_at: &mut $row.updated_at,
+        }
+    };
+}
+pub(crate) use case_fields;
+
 /// How one kind of case is stored and answered.
 pub trait CaseRow: Sized + Send + 'static {
     /// Which machine rules apply (who reviews).

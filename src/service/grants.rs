@@ -191,20 +191,7 @@ impl CaseRow for GrantRow {
         db::grants::update(conn, self)
     }
     fn fields(&mut self) -> CaseFields<'_> {
-        CaseFields {
-            id: self.id,
-            fund_id: self.fund_id,
-            org_id: self.org_id,
-            requested_amount: self.requested_amount,
-            status: &mut self.status,
-            submitted_by: &mut self.submitted_by,
-            reviewed_by: &mut self.reviewed_by,
-            approved_by: &mut self.approved_by,
-            approved_amount: &mut self.approved_amount,
-            item_id: &mut self.item_id,
-            version: &mut self.version,
-            updated_at: &mut self.updated_at,
-        }
+        super::cases::case_fields!(self)
     }
     fn view(&self) -> Result<GrantView, Error> {
         view(self, self.item_id.map(|_| ItemStage::Approved))
