@@ -54,6 +54,11 @@ pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
     Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).first(conn)?)
 }
 
+/// Several items, in id order.
+pub fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
+    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq_any(ids)).order(items::id.asc()).load(conn)?)
+}
+
 /// One item, locked (after its fund: lock order, step 2).
 pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
     Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).for_update().first(conn)?)

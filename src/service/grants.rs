@@ -149,12 +149,7 @@ fn view(row: &GrantRow, item_stage: Option<ItemStage>) -> Result<GrantView, Erro
 }
 
 fn stages(conn: &mut diesel::PgConnection, rows: &[GrantRow]) -> Result<HashMap<Uuid, ItemStage>, Error> {
-    let mut items = Vec::new();
-    for id in rows.iter().filter_map(|r| r.item_id) {
-        items.push(db::items::find(conn, id)?);
-    }
-    let figures = db::items::figures_of(conn, &items.iter().collect::<Vec<_>>())?;
-    Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
+    super::items::stages_of(conn, &rows.iter().filter_map(|r| r.item_id).collect::<Vec<_>>())
 }
 
 fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid) -> Result<GrantRow, Error> {

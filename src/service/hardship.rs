@@ -202,12 +202,7 @@ fn item_stages(
     conn: &mut PgConnection,
     rows: &[ApplicationRow],
 ) -> Result<std::collections::HashMap<Uuid, ItemStage>, Error> {
-    let mut items = Vec::new();
-    for id in rows.iter().filter_map(|r| r.item_id) {
-        items.push(db::items::find(conn, id)?);
-    }
-    let figures = db::items::figures_of(conn, &items.iter().collect::<Vec<_>>())?;
-    Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
+    super::items::stages_of(conn, &rows.iter().filter_map(|r| r.item_id).collect::<Vec<_>>())
 }
 
 fn view_with_stage(conn: &mut PgConnection, row: &ApplicationRow) -> Result<ApplicationView, Error> {

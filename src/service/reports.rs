@@ -61,7 +61,7 @@ pub async fn checks(pool: &Pool, year: i32) -> Result<ChecksView, Error> {
             ];
             // Items: stages in order and sums reconciling; each entry moved what its movements say.
             let ids = db::reports::item_ids(conn, year)?;
-            let rows: Vec<_> = ids.iter().map(|id| db::items::find(conn, *id)).collect::<Result<_, _>>()?;
+            let rows = db::items::find_many(conn, &ids)?;
             let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
             let mut bad_items: Vec<String> =
                 figures.iter().filter(|(_, f)| !f.reconciles()).map(|(id, _)| id.to_string()).collect();
