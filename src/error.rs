@@ -232,6 +232,21 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
+impl From<crate::pii::PiiError> for Error {
+    /// Sealed data that cannot be opened is the service's fault (a key dropped too early, a row
+    /// altered), never the caller's: a 500. The error carries no key and no plaintext.
+    fn from(e: crate::pii::PiiError) -> Self {
+        Error::internal(e)
+    }
+}
+
+/// A single refused field is a 422, like a `DomainError::Invalid` of one.
+impl From<crate::domain::FieldError> for Error {
+    fn from(e: crate::domain::FieldError) -> Self {
+        Error::Validation(vec![e])
+    }
+}
+
 impl From<diesel::r2d2::PoolError> for Error {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         Error::Unavailable(e.to_string())

@@ -48,6 +48,17 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The purposes under which personal data is sealed and hashed: every table that holds the same
+/// kind of value must use the same one, or duplicate look-ups miss and values fail to open.
+pub mod purpose {
+    /// A resident ID number.
+    pub const ID_NUMBER: &str = "id_number";
+    /// A phone number.
+    pub const PHONE: &str = "phone";
+    /// A bank account number.
+    pub const BANK_ACCOUNT: &str = "bank_account";
+}
+
 /// Bytes in an AES-256 data key.
 const DATA_KEY_LEN: usize = 32;
 /// Bytes in an AES-GCM nonce (96 bits, the size GCM is designed for).

@@ -54,6 +54,11 @@ impl WriteCtx {
         self.caller.as_ref().map_or_else(|| "system".to_owned(), Caller::actor)
     }
 
+    /// The caller's user or client id (nil for the system itself), as rows record who did it.
+    pub fn subject(&self) -> Uuid {
+        self.caller.as_ref().map_or(Uuid::nil(), |c| c.subject)
+    }
+
     /// The actor's role as written into the trail.
     pub fn role(&self) -> &'static str {
         self.caller.as_ref().map_or("system", |c| c.role.as_str())

@@ -174,6 +174,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The one organisation this scope is limited to, if any (a list's filter).
+    pub fn org(self) -> Option<Uuid> {
+        match self {
+            Scope::All => None,
+            Scope::Org(own) => Some(own),
+        }
+    }
+
     /// Whether an object owned by `org_id` is visible in this scope.
     pub fn sees(self, org_id: Uuid) -> bool {
         match self {

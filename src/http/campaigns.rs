@@ -52,7 +52,7 @@ pub async fn create_campaign(
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
     let r = body.value;
-    let name = rules::text("name", &r.name, 200).map_err(|e| Error::Validation(vec![e]))?;
+    let name = rules::text("name", &r.name, 200)?;
     if r.budget.is_zero() {
         return Err(Error::invalid("budget", "must be more than 0.00"));
     }

@@ -230,7 +230,7 @@ pub struct ReasonRequest {
 
 impl ReasonRequest {
     fn checked(self) -> Result<String, Error> {
-        rules::text("reason", &self.reason, 1000).map_err(|e| Error::Validation(vec![e]))
+        Ok(rules::text("reason", &self.reason, 1000)?)
     }
 }
 

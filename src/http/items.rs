@@ -139,7 +139,7 @@ pub async fn create_disbursement(
     let idem = key.with(&body.fingerprint);
     let r = body.value;
     let amount = positive("amount", r.amount)?;
-    let payee = rules::text("payee", &r.payee, 200).map_err(|e| Error::Validation(vec![e]))?;
+    let payee = rules::text("payee", &r.payee, 200)?;
     let cmd = Disburse { amount, payee, method: r.method.as_str().into() };
     items::disburse(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), cmd).await.map(super::stored)
 }

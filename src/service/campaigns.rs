@@ -32,7 +32,7 @@ use crate::domain::money::Money;
 use crate::domain::policy::{Caller, Role, Scope};
 use crate::domain::{DomainError, FieldError};
 use crate::error::Error;
-use crate::pii::{PiiKeys, mask};
+use crate::pii::{PiiKeys, mask, purpose};
 
 /// Most beneficiaries one request may add.
 pub const MAX_BENEFICIARIES_PER_REQUEST: usize = 5_000;
@@ -202,10 +202,6 @@ fn beneficiary_view(r: BeneficiaryRow) -> Result<BeneficiaryView, Error> {
     })
 }
 
-fn subject(tx: &Tx<'_>) -> Uuid {
-    tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject)
-}
-
 fn wrong_status(row: &CampaignRow, action: &str) -> Error {
     DomainError::conflict("invalid_transition", format!("cannot {action} a campaign that is {}", row.status)).into()
 }
@@ -256,7 +252,7 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
             kind: cmd.kind.as_str().into(),
             budget: cmd.budget.as_decimal(),
             status: "draft".into(),
-            created_by: subject(tx),
+            created_by: tx.ctx().subject(),
             approved_by: None,
             version: 1,
             created_at: now,
@@ -305,10 +301,7 @@ pub async fn beneficiaries(pool: &Pool, scope: Scope, id: Uuid, page: Page) -> R
         .map(str::parse::<i32>)
         .transpose()
         .map_err(|_| Error::invalid("cursor", "is not a cursor of this list"))?;
-    let org = match scope {
-        Scope::All => None,
-        Scope::Org(o) => Some(o),
-    };
+    let org = scope.org();
     super::read(pool, move |conn| {
         db::campaigns::find(conn, id)?;
         let rows = db::campaigns::beneficiary_page(conn, id, org, after, page.fetch())?;
@@ -349,7 +342,7 @@ pub async fn add_beneficiaries(
             return Err(wrong_status(&campaign, "add beneficiaries to"));
         }
         let hashes: Vec<String> =
-            rows.iter().map(|r| pii.lookup_hash("id_number", r.id_number.expose())).collect();
+            rows.iter().map(|r| pii.lookup_hash(purpose::ID_NUMBER, r.id_number.expose())).collect();
         let already: HashSet<String> = db::campaigns::existing_hashes(tx.conn(), id, &hashes)?.into_iter().collect();
         let org_ids: Vec<Uuid> = rows.iter().map(|r| r.org_id).collect::<HashSet<_>>().into_iter().collect();
         let known: HashSet<Uuid> = db::orgs::existing(tx.conn(), &org_ids)?.into_iter().collect();
@@ -390,7 +383,6 @@ pub async fn add_beneficiaries(
             .into());
         }
         let now = tx.ctx().now;
-        let seal = |purpose: &str, v: &str| pii.seal(purpose, v).map_err(Error::internal);
         let stored = rows
             .iter()
             .zip(hashes)
@@ -402,10 +394,10 @@ pub async fn add_beneficiaries(
                     row_no: last_row + i32::try_from(i).map_err(Error::internal)? + 1,
                     org_id: r.org_id,
                     worker_name: r.worker_name.clone(),
-                    id_number_sealed: seal("id_number", r.id_number.expose())?,
+                    id_number_sealed: pii.seal(purpose::ID_NUMBER, r.id_number.expose())?,
                     id_number_hash: hash,
                     id_number_masked: r.id_number.masked(),
-                    bank_account_sealed: seal("bank_account", &r.bank_account)?,
+                    bank_account_sealed: pii.seal(purpose::BANK_ACCOUNT, &r.bank_account)?,
                     bank_account_masked: mask(&r.bank_account, 0, 4),
                     amount: r.amount.as_decimal(),
                     item_id: None,
@@ -637,7 +629,7 @@ pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) 
             if b.payment_status.as_deref() != Some("pending") {
                 continue;
             }
-            let account = pii.open("bank_account", &b.bank_account_sealed).map_err(Error::internal)?;
+            let account = pii.open(purpose::BANK_ACCOUNT, &b.bank_account_sealed)?;
             csv.push_str(&format!("{},{},{},{},{}\r\n", b.row_no, b.id, csv_field(&b.worker_name), account, b.amount));
             total += b.amount;
             n += 1;

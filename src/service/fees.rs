@@ -984,10 +984,7 @@ fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView,
 /// The year across units (finance bureau, auditors, finance officers; a clerk sees its own unit).
 pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result<SummaryView, Error> {
     let after = page.uuid_cursor()?;
-    let only = match scope {
-        Scope::All => None,
-        Scope::Org(own) => Some(own),
-    };
+    let only = scope.org();
     super::read(pool, move |conn| {
         let rows = db::fees::year_by_unit(conn, year, only, after, page.fetch(), false)?;
         let listed = Listed::from_rows(rows, &page, |r| r.org_id.to_string(), |r| r);

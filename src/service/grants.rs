@@ -241,7 +241,7 @@ pub async fn create(
             requested_amount: cmd.requested_amount.as_decimal(),
             approved_amount: None,
             status: CaseStatus::Draft.as_str().into(),
-            created_by: tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject),
+            created_by: tx.ctx().subject(),
             submitted_by: None,
             reviewed_by: None,
             approved_by: None,
@@ -275,10 +275,7 @@ pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<GrantView, Error
 /// A page of grants (a clerk: its own union's).
 pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) -> Result<Listed<GrantView>, Error> {
     let after = page.uuid_cursor()?;
-    let org = match scope {
-        Scope::All => None,
-        Scope::Org(o) => Some(o),
-    };
+    let org = scope.org();
     super::read(pool, move |conn| {
         let rows = db::grants::list(conn, org, fund_id, after, page.fetch())?;
         let s = stages(conn, &rows)?;
@@ -339,7 +336,7 @@ pub async fn allocate_by_formula(
             .into());
         }
         let now = tx.ctx().now;
-        let caller = tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject);
+        let caller = tx.ctx().subject();
         let run = Uuid::now_v7();
         let mut grants = Vec::new();
         let mut items = Vec::new();

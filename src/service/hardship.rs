@@ -25,14 +25,7 @@ use crate::domain::items::ItemStage;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
 use crate::error::Error;
-use crate::pii::{PiiKeys, mask};
-
-/// The purposes under which personal data is sealed and hashed (`pii` authenticates them).
-mod purpose {
-    pub const ID_NUMBER: &str = "id_number";
-    pub const PHONE: &str = "phone";
-    pub const BANK_ACCOUNT: &str = "bank_account";
-}
+use crate::pii::{PiiKeys, mask, purpose};
 
 /// An application as answered: personal data masked.
 #[derive(Debug, Serialize, ToSchema)]
@@ -229,10 +222,6 @@ fn summary(row: &ApplicationRow) -> serde_json::Value {
     })
 }
 
-fn seal(pii: &PiiKeys, purpose: &str, value: &str) -> Result<String, Error> {
-    pii.seal(purpose, value).map_err(Error::internal)
-}
-
 /// Files a draft application.
 #[tracing::instrument(skip_all, fields(fund.id = %cmd.fund_id, org.id = %cmd.org_id))]
 pub async fn create(
@@ -274,16 +263,12 @@ pub async fn create(
             org_id: cmd.org_id,
             year: fund.year,
             worker_name: cmd.worker_name,
-            id_number_sealed: seal(&pii, purpose::ID_NUMBER, id_number)?,
+            id_number_sealed: pii.seal(purpose::ID_NUMBER, id_number)?,
             id_number_hash: pii.lookup_hash(purpose::ID_NUMBER, id_number),
             id_number_masked: cmd.id_number.masked(),
-            phone_sealed: cmd.phone.as_deref().map(|p| seal(&pii, purpose::PHONE, p)).transpose()?,
+            phone_sealed: cmd.phone.as_deref().map(|p| pii.seal(purpose::PHONE, p)).transpose()?,
             phone_masked: cmd.phone.as_deref().map(|p| mask(p, 3, 4)),
-            bank_account_sealed: cmd
-                .bank_account
-                .as_deref()
-                .map(|b| seal(&pii, purpose::BANK_ACCOUNT, b))
-                .transpose()?,
+            bank_account_sealed: cmd.bank_account.as_deref().map(|b| pii.seal(purpose::BANK_ACCOUNT, b)).transpose()?,
             bank_account_masked: cmd.bank_account.as_deref().map(|b| mask(b, 0, 4)),
             category: cmd.category.as_str().into(),
             level: cmd.level.as_str().into(),
@@ -294,7 +279,7 @@ pub async fn create(
             approved_amount: None,
             reason: cmd.reason,
             status: CaseStatus::Draft.as_str().into(),
-            created_by: tx.ctx().caller.as_ref().map_or(Uuid::nil(), |c| c.subject),
+            created_by: tx.ctx().subject(),
             submitted_by: None,
             reviewed_by: None,
             approved_by: None,
@@ -473,7 +458,7 @@ pub async fn reveal(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, None, move |tx| {
         let row = visible(tx.conn(), scope, id)?;
-        let open = |purpose: &str, sealed: &str| pii.open(purpose, sealed).map_err(Error::internal);
+        let open = |purpose: &str, sealed: &str| pii.open(purpose, sealed);
         let revealed = RevealedView {
             id: row.id,
             id_number: open(purpose::ID_NUMBER, &row.id_number_sealed)?,

@@ -218,10 +218,7 @@ pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ItemView, Error>
 /// A page of items (a clerk: its own organisation's).
 pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) -> Result<Listed<ItemView>, Error> {
     let after = page.uuid_cursor()?;
-    let org = match scope {
-        Scope::All => None,
-        Scope::Org(o) => Some(o),
-    };
+    let org = scope.org();
     super::read(pool, move |conn| {
         let rows = db::items::list(conn, org, fund_id, after, page.fetch())?;
         let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;

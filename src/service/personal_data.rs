@@ -11,15 +11,15 @@ use uuid::Uuid;
 use crate::db::Pool;
 use crate::db::write::{self, Answer, Event, WriteCtx};
 use crate::error::Error;
-use crate::pii::PiiKeys;
+use crate::pii::{PiiKeys, purpose};
 
 /// Every sealed column: table, column, and the purpose it was sealed for.
 const SEALED: [(&str, &str, &str); 5] = [
-    ("hardship_applications", "id_number_sealed", "id_number"),
-    ("hardship_applications", "phone_sealed", "phone"),
-    ("hardship_applications", "bank_account_sealed", "bank_account"),
-    ("campaign_beneficiaries", "id_number_sealed", "id_number"),
-    ("campaign_beneficiaries", "bank_account_sealed", "bank_account"),
+    ("hardship_applications", "id_number_sealed", purpose::ID_NUMBER),
+    ("hardship_applications", "phone_sealed", purpose::PHONE),
+    ("hardship_applications", "bank_account_sealed", purpose::BANK_ACCOUNT),
+    ("campaign_beneficiaries", "id_number_sealed", purpose::ID_NUMBER),
+    ("campaign_beneficiaries", "bank_account_sealed", purpose::BANK_ACCOUNT),
 ];
 
 /// What a pass re-sealed.
@@ -57,7 +57,7 @@ pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
                 let plain = pii
                     .open(purpose, &s.value)
                     .map_err(|e| Error::internal(format!("{table}.{column} of {}: {e}", s.id)))?;
-                let again = pii.seal(purpose, &plain).map_err(Error::internal)?;
+                let again = pii.seal(purpose, &plain)?;
                 diesel::sql_query(format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
                     .bind::<Text, _>(again)
                     .bind::<SqlUuid, _>(s.id)
