@@ -101,11 +101,11 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     let pool = db::pool::connect(config.database_url(), config.pool_size)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if demo {
-        service::demo::load(&pool)?;
+        runtime.block_on(service::demo::load(&pool, config.pii.clone()))?;
     }
     service::demo::ensure_first_admin(&pool, config.first_admin.as_ref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let running = unionfund::start(&config, pool)?;
         tracing::info!(address = %running.addr, "listening; API docs at http://{}/docs/", running.addr);

@@ -212,6 +212,8 @@ pub struct TestApp {
     orgs: tokio::sync::Mutex<HashMap<&'static str, Uuid>>,
     writes: Mutex<Vec<Write>>,
     server: actix_web::dev::ServerHandle,
+    /// Loaded with the demo data: tokens are the demo users'.
+    demo: bool,
 }
 
 /// Test configuration: one worker, a small pool, a fixed key, no periodic checkpoints.
@@ -232,10 +234,22 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(tweak, false).await
+}
+
+/// The app with the 2022 demo data of `serve --demo` (tokens are the demo users').
+pub async fn spawn_demo_app() -> TestApp {
+    spawn(|_| {}, true).await
+}
+
+async fn spawn(tweak: impl FnOnce(&mut Config), demo: bool) -> TestApp {
     let db = TestDb::new();
     let mut config = test_config(&db);
     tweak(&mut config);
     let pool = unionfund::db::pool::connect(config.database_url(), config.pool_size).unwrap();
+    if demo {
+        assert!(unionfund::service::demo::load(&pool, config.pii.clone()).await.unwrap());
+    }
     unionfund::service::demo::ensure_first_admin(&pool, config.first_admin.as_ref()).unwrap();
     let running = unionfund::start(&config, pool).unwrap();
     let server = running.server.handle();
@@ -255,6 +269,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         orgs: Default::default(),
         writes: Mutex::new(Vec::new()),
         server,
+        demo,
     }
 }
 
@@ -320,7 +335,10 @@ impl TestApp {
         if let Some(t) = self.tokens.lock().await.get(&role) {
             return t.clone();
         }
-        let token = if role == Role::Admin {
+        let token = if self.demo {
+            let username = if role == Role::FinanceBureau { "bureau" } else { role.as_str() };
+            self.token_from(self.login(username, unionfund::service::demo::DEMO_PASSWORD).await).await
+        } else if role == Role::Admin {
             return self.admin_token().await;
         } else {
             let org_id = match role {

@@ -5,12 +5,14 @@
 mod helpers;
 
 mod auth;
+mod budgets;
 mod campaigns;
 mod fees;
 mod grants;
 mod hardship;
 mod openapi;
 mod orgs;
+mod performance;
 mod processes;
 mod reports;
 mod spine;

@@ -40,6 +40,11 @@ pub struct SourceRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// These sources.
+pub fn sources_by_id(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
+    Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::id.eq_any(ids)).load(conn)?)
+}
+
 /// One fund.
 pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<FundRow, Error> {
     Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).first(conn)?)

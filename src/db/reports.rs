@@ -100,3 +100,70 @@ struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
+
+/// One campaign of a year's funds, with its beneficiaries and what they were granted.
+#[derive(Debug, QueryableByName)]
+pub struct CampaignOutput {
+    /// The campaign.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    /// Name.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// Kind (`winter_warmth`, …).
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    /// Status.
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    /// Beneficiaries.
+    #[diesel(sql_type = BigInt)]
+    pub beneficiaries: i64,
+    /// What they were granted together.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub amount: rust_decimal::Decimal,
+    /// Payments the bank confirmed.
+    #[diesel(sql_type = BigInt)]
+    pub paid: i64,
+}
+
+/// The campaigns of the year's funds, oldest first.
+pub fn campaign_outputs(conn: &mut PgConnection, year: i32) -> Result<Vec<CampaignOutput>, Error> {
+    Ok(diesel::sql_query(
+        "SELECT c.id, c.name, c.kind, c.status, count(b.id) AS beneficiaries, coalesce(sum(b.amount), 0) AS amount, \
+                count(b.id) FILTER (WHERE b.payment_status = 'paid') AS paid \
+         FROM hardship_campaigns c JOIN funds f ON f.id = c.fund_id \
+         LEFT JOIN campaign_beneficiaries b ON b.campaign_id = c.id \
+         WHERE f.year = $1 GROUP BY c.id ORDER BY c.id",
+    )
+    .bind::<Int4, _>(year)
+    .load(conn)?)
+}
+
+/// One township grant of a year's funds, with its township's name and item.
+#[derive(Debug, QueryableByName)]
+pub struct GrantOutput {
+    /// The township union.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub org_id: Uuid,
+    /// Its name.
+    #[diesel(sql_type = Text)]
+    pub township: String,
+    /// The approved amount.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    pub approved: Option<rust_decimal::Decimal>,
+    /// Its item, once approved.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub item_id: Option<Uuid>,
+}
+
+/// The approved township grants of the year's funds, oldest first.
+pub fn grant_outputs(conn: &mut PgConnection, year: i32) -> Result<Vec<GrantOutput>, Error> {
+    Ok(diesel::sql_query(
+        "SELECT g.org_id, o.name AS township, g.approved_amount AS approved, g.item_id \
+         FROM township_grants g JOIN funds f ON f.id = g.fund_id JOIN orgs o ON o.id = g.org_id \
+         WHERE f.year = $1 AND g.status = 'approved' ORDER BY g.id",
+    )
+    .bind::<Int4, _>(year)
+    .load(conn)?)
+}

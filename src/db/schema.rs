@@ -353,6 +353,70 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    appropriations (id) {
+        id -> Uuid,
+        year -> Int4,
+        line_id -> Uuid,
+        source_id -> Uuid,
+        amount -> Numeric,
+        reference -> Text,
+        received_on -> Date,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    budget_lines (id) {
+        id -> Uuid,
+        year -> Int4,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        parent_id -> Nullable<Uuid>,
+        budget -> Numeric,
+        fund_id -> Nullable<Uuid>,
+        variance_explanation -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    fixed_assets (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        category -> Text,
+        name -> Text,
+        quantity -> Int4,
+        value -> Numeric,
+        acquired_on -> Date,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    line_expenditures (id) {
+        id -> Uuid,
+        line_id -> Uuid,
+        fund_id -> Uuid,
+        amount -> Numeric,
+        description -> Text,
+        voucher_no -> Nullable<Text>,
+        spent_on -> Date,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::joinable!(appropriations -> budget_lines (line_id));
+diesel::joinable!(budget_lines -> funds (fund_id));
+diesel::joinable!(line_expenditures -> budget_lines (line_id));
+diesel::joinable!(fixed_assets -> orgs (org_id));
 diesel::joinable!(accounts -> funds (fund_id));
 diesel::joinable!(api_clients -> orgs (org_id));
 diesel::joinable!(audit_events -> journal_entries (entry_id));
@@ -389,6 +453,10 @@ diesel::joinable!(users -> orgs (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    appropriations,
+    budget_lines,
+    fixed_assets,
+    line_expenditures,
     api_clients,
     audit_checkpoints,
     campaign_beneficiaries,

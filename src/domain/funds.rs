@@ -20,9 +20,12 @@ pub enum FundKind {
     TownshipGrant,
     /// 行政事业单位工会经费
     UnionFee,
+    /// 基本支出: the money of one basic-expenditure budget line (wages, goods and services,
+    /// subsidies), opened with the line (`/api/v1/budgets/{year}/lines`).
+    Basic,
 }
 
-text_enum!(FundKind { Hardship => "hardship", TownshipGrant => "township_grant", UnionFee => "union_fee" });
+text_enum!(FundKind { Hardship => "hardship", TownshipGrant => "township_grant", UnionFee => "union_fee", Basic => "basic" });
 
 /// Where a fund's money comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgKind {
-    /// The city federation of trade unions (市总工会), its departments and affiliated bodies.
+    /// The city federation of trade unions (市总工会).
     Federation,
     /// A township or street union (乡镇工会).
     TownshipUnion,
@@ -19,6 +19,10 @@ pub enum OrgKind {
     UpperUnion,
     /// The city finance bureau (市财政局).
     FinanceBureau,
+    /// A department of the federation (内设股室: 办公室, 组织部, …).
+    Department,
+    /// An institution affiliated to the federation (所属事业单位, e.g. 困难职工帮扶中心).
+    AffiliatedInstitution,
 }
 
 /// What kind of employer a member unit is; fee rates may differ by kind.
@@ -61,6 +65,8 @@ text_enum!(OrgKind {
     MemberUnit => "member_unit",
     UpperUnion => "upper_union",
     FinanceBureau => "finance_bureau",
+    Department => "department",
+    AffiliatedInstitution => "affiliated_institution",
 });
 
 text_enum!(UnitKind {

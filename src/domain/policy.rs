@@ -109,6 +109,8 @@ pub enum Permission {
     MoveItemMoney,
     /// Report how an item's money was used (a clerk: for its own organisation's items).
     RecordItemUse,
+    /// Set up a year's budget lines, record basic expenditure and fixed assets, explain variances.
+    ManageBudget,
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -137,6 +139,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::ReadItems => role != R::Admin,
         P::MoveItemMoney => role == R::FinanceOfficer,
         P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),
+        P::ManageBudget => role == R::FinanceOfficer,
     }
 }
 

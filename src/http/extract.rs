@@ -82,7 +82,8 @@ pub mod perm {
         ReadReports,
         ReadItems,
         MoveItemMoney,
-        RecordItemUse
+        RecordItemUse,
+        ManageBudget
     );
 }
 

@@ -69,6 +69,12 @@ impl TryFrom<CreateFundRequest> for NewFund {
         if !(2000..=2100).contains(&r.year) {
             errors.push(FieldError::new("year", "must be between 2000 and 2100"));
         }
+        if r.kind == FundKind::Basic {
+            errors.push(FieldError::new(
+                "kind",
+                "a basic fund is opened with its budget line (/api/v1/budgets/{year}/lines)",
+            ));
+        }
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }

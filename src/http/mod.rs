@@ -31,6 +31,7 @@ macro_rules! action_handler {
 
 pub mod audit;
 pub mod auth;
+pub mod budgets;
 pub mod campaigns;
 pub mod cases;
 pub mod extract;

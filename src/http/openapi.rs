@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, orgs, reports, users};
+use super::{audit, auth, budgets, campaigns, fees, funds, grants, hardship, health, items, orgs, reports, users};
 
 struct Security;
 
@@ -39,13 +39,16 @@ impl Modify for Security {
         grants::allocate_by_formula,
         items::list_items, items::get_item, items::create_allocation, items::create_disbursement, items::create_use,
         items::create_settlement, items::get_trace,
-        reports::get_checks,
+        budgets::create_line, budgets::list_lines, budgets::get_line, budgets::update_line,
+        budgets::create_appropriation, budgets::list_appropriations, budgets::create_expenditure,
+        budgets::list_expenditures, budgets::create_asset, budgets::list_assets,
+        reports::get_checks, reports::get_performance,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
     modifiers(&Security),
     tags(
-        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "reports"), (name = "audit"),
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "budgets"), (name = "reports"), (name = "audit"),
     )
 )]
 struct ApiDoc;

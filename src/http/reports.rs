@@ -3,10 +3,12 @@
 use actix_web::web::{Data, Query};
 use actix_web::{HttpResponse, get};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::extract::{Authorized, perm};
 use crate::AppState;
 use crate::error::{Error, Problem};
+use crate::service::performance::{self, PerformanceReport, render};
 use crate::service::reports::{self, ChecksView};
 
 /// The year asked for.
@@ -32,4 +34,56 @@ pub async fn get_checks(
         return Err(Error::invalid("year", "must be between 2000 and 2100"));
     }
     Ok(HttpResponse::Ok().json(reports::checks(&state.pool, q.year).await?))
+}
+
+/// How the annual report is written.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// JSON (the default).
+    Json,
+    /// Markdown.
+    Md,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// The year and the format asked for.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceQuery {
+    /// The year, e.g. 2022.
+    pub year: i32,
+    /// `json` (default), `md` or `html`.
+    pub format: Option<ReportFormat>,
+}
+
+/// The annual budget-performance self-evaluation of a year (auditor, finance officer, leader,
+/// finance bureau): overview, budget and execution per line and project, outputs, carry-over,
+/// assets, the checks that fail and a conclusion written from them. `format=md` answers
+/// `text/markdown`, `format=html` one self-contained `text/html` page; amounts there are in
+/// thousand yuan, headings in Chinese as in the source document.
+#[utoipa::path(get, path = "/api/v1/reports/performance", tag = "reports", params(PerformanceQuery),
+    responses((status = 200, body = PerformanceReport, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/markdown"),
+        (status = 200, body = String, content_type = "text/html"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/reports/performance")]
+pub async fn get_performance(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadReports>,
+    q: Query<PerformanceQuery>,
+) -> Result<HttpResponse, Error> {
+    if !(2000..=2100).contains(&q.year) {
+        return Err(Error::invalid("year", "must be between 2000 and 2100"));
+    }
+    let report = performance::build(&state.pool, q.year).await?;
+    Ok(match q.format.unwrap_or(ReportFormat::Json) {
+        ReportFormat::Json => HttpResponse::Ok().json(report),
+        ReportFormat::Md => {
+            HttpResponse::Ok().content_type("text/markdown; charset=utf-8").body(render::markdown(&report))
+        }
+        ReportFormat::Html => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(render::html(&report)),
+    })
 }

@@ -5,7 +5,9 @@ use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
-use super::{audit, auth, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, reports, users};
+use super::{
+    audit, auth, budgets, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, reports, users,
+};
 use crate::error::Error;
 
 /// Registers every route.
@@ -88,7 +90,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(items::create_use)
         .service(items::create_settlement)
         .service(items::get_trace)
+        .service(budgets::create_line)
+        .service(budgets::list_lines)
+        .service(budgets::get_line)
+        .service(budgets::update_line)
+        .service(budgets::create_appropriation)
+        .service(budgets::list_appropriations)
+        .service(budgets::create_expenditure)
+        .service(budgets::list_expenditures)
+        .service(budgets::create_asset)
+        .service(budgets::list_assets)
         .service(reports::get_checks)
+        .service(reports::get_performance)
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)

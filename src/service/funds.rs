@@ -167,7 +167,7 @@ pub fn load_view(conn: &mut diesel::PgConnection, row: FundRow) -> Result<FundVi
     view(row, &balances, &sources.iter().collect::<Vec<_>>())
 }
 
-fn source_view(r: SourceRow) -> Result<SourceView, Error> {
+pub fn source_view(r: SourceRow) -> Result<SourceView, Error> {
     let (kind, amount, matching_ratio) = source_of(&r)?;
     Ok(SourceView {
         id: r.id,
@@ -220,29 +220,35 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
 pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: NewFund) -> Result<Stored, Error> {
     let org_id = ctx.caller.as_ref().map(|c| c.org_id).ok_or_else(|| Error::internal("a fund needs an owner"))?;
     write::execute(pool, ctx, idem, |tx| {
-        let row = FundRow {
-            id: Uuid::now_v7(),
-            name: cmd.name,
-            kind: cmd.kind.as_str().into(),
-            year: cmd.year,
-            org_id,
-            version: 1,
-            created_at: tx.ctx().now,
-            updated_at: tx.ctx().now,
-        };
-        db::funds::insert(tx.conn(), &row)?;
-        tx.record(Event {
-            org_id: Some(row.org_id),
-            fund_id: Some(row.id),
-            after: Some(serde_json::json!({"name": row.name, "kind": row.kind, "year": row.year})),
-            ..Event::new(stream(row.id), "fund.created", "fund", row.id)
-        });
-        if !cmd.budget.is_zero() {
-            post_budget(tx, &row, true, cmd.budget, "fund.budget_set")?;
-        }
+        let row = open(tx, org_id, cmd)?;
         let view = load_view(tx.conn(), row)?;
         Ok(Answer { status: 201, etag: Some(etag(view.version)), body: view })
     })
+}
+
+/// Opens a fund inside a write: its row, its event, and its budget entry.
+pub fn open(tx: &mut Tx<'_>, org_id: Uuid, cmd: NewFund) -> Result<FundRow, Error> {
+    let row = FundRow {
+        id: Uuid::now_v7(),
+        name: cmd.name,
+        kind: cmd.kind.as_str().into(),
+        year: cmd.year,
+        org_id,
+        version: 1,
+        created_at: tx.ctx().now,
+        updated_at: tx.ctx().now,
+    };
+    db::funds::insert(tx.conn(), &row)?;
+    tx.record(Event {
+        org_id: Some(row.org_id),
+        fund_id: Some(row.id),
+        after: Some(serde_json::json!({"name": row.name, "kind": row.kind, "year": row.year})),
+        ..Event::new(stream(row.id), "fund.created", "fund", row.id)
+    });
+    if !cmd.budget.is_zero() {
+        post_budget(tx, &row, true, cmd.budget, "fund.budget_set")?;
+    }
+    Ok(row)
 }
 
 /// Renames a fund or changes its budget (If-Match required).
@@ -325,39 +331,47 @@ pub fn add_source_now(
         if if_match.is_some() {
             check_if_match(if_match, fund.version)?;
         }
-        let entry = JournalEntry::transfer(
-            "source",
-            format!("{} received", cmd.kind),
-            AccountRef::of_fund(fund_id, codes::source(cmd.kind.as_str())),
-            AccountRef::of_fund(fund_id, codes::FUNDING),
-            cmd.amount,
-        )?;
-        let id = Uuid::now_v7();
-        let entry_id = tx.post(&entry, Some(fund_id), "fund_source", id)?;
-        let row = SourceRow {
-            id,
-            fund_id,
-            kind: cmd.kind.as_str().into(),
-            amount: cmd.amount.as_decimal(),
-            matching_ratio: cmd.matching_ratio.map(|r| r.as_decimal()),
-            description: cmd.description,
-            entry_id,
-            created_at: tx.ctx().now,
-        };
-        db::funds::insert_source(tx.conn(), &row)?;
-        fund.version += 1;
-        fund.updated_at = tx.ctx().now;
-        db::funds::update(tx.conn(), &fund)?;
-        tx.record(Event {
-            org_id: Some(fund.org_id),
-            fund_id: Some(fund_id),
-            amount: Some(row.amount),
-            entry_id: Some(entry_id),
-            after: Some(serde_json::json!({"kind": row.kind, "matching_ratio": row.matching_ratio.map(|r| r.normalize().to_string())})),
-            ..Event::new(stream(fund_id), "fund.source_added", "fund_source", id)
-        });
+        let row = post_source(tx, &mut fund, cmd)?;
         Ok(Answer { status: 201, etag: None, body: source_view(row)? })
     })
+}
+
+/// Records money received from a source inside a write, on a fund the caller has locked:
+/// the journal entry (funding ← source), the source row, a new version of the fund, the event.
+pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Result<SourceRow, Error> {
+    let fund_id = fund.id;
+    let entry = JournalEntry::transfer(
+        "source",
+        format!("{} received", cmd.kind),
+        AccountRef::of_fund(fund_id, codes::source(cmd.kind.as_str())),
+        AccountRef::of_fund(fund_id, codes::FUNDING),
+        cmd.amount,
+    )?;
+    let id = Uuid::now_v7();
+    let entry_id = tx.post(&entry, Some(fund_id), "fund_source", id)?;
+    let row = SourceRow {
+        id,
+        fund_id,
+        kind: cmd.kind.as_str().into(),
+        amount: cmd.amount.as_decimal(),
+        matching_ratio: cmd.matching_ratio.map(|r| r.as_decimal()),
+        description: cmd.description,
+        entry_id,
+        created_at: tx.ctx().now,
+    };
+    db::funds::insert_source(tx.conn(), &row)?;
+    fund.version += 1;
+    fund.updated_at = tx.ctx().now;
+    db::funds::update(tx.conn(), fund)?;
+    tx.record(Event {
+        org_id: Some(fund.org_id),
+        fund_id: Some(fund_id),
+        amount: Some(row.amount),
+        entry_id: Some(entry_id),
+        after: Some(serde_json::json!({"kind": row.kind, "matching_ratio": row.matching_ratio.map(|r| r.normalize().to_string())})),
+        ..Event::new(stream(fund_id), "fund.source_added", "fund_source", id)
+    });
+    Ok(row)
 }
 
 /// One fund with its balances.

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod budgets;
 pub mod campaigns;
 pub mod cases;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod grants;
 pub mod hardship;
 pub mod items;
 pub mod orgs;
+pub mod performance;
 pub mod personal_data;
 pub mod reports;
 pub mod users;

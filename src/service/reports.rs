@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::budgets::two_places;
 use crate::db::{self, Pool};
+use crate::domain::funds::FundKind;
 use crate::error::Error;
 
 /// One check.
@@ -47,90 +49,147 @@ fn from_breaches(code: &'static str, description: &'static str, (checked, bad): 
 pub async fn checks(pool: &Pool, year: i32) -> Result<ChecksView, Error> {
     super::read(pool, move |conn| {
         conn.build_transaction().read_only().repeatable_read().run(|conn| {
-            let mut items = vec![
-                from_breaches(
-                    "journal_entries_balance",
-                    "every journal entry of the year's funds has debits equal to credits",
-                    db::reports::unbalanced_entries(conn, year)?,
-                ),
-                from_breaches(
-                    "balances_equal_postings",
-                    "every account balance of the year's funds equals the sum of its postings",
-                    db::reports::drifted_balances(conn, year)?,
-                ),
-            ];
-            // Items: stages in order and sums reconciling; each entry moved what its movements say.
-            let ids = db::reports::item_ids(conn, year)?;
-            let rows = db::items::find_many(conn, &ids)?;
-            let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
-            let mut bad_items: Vec<String> =
-                figures.iter().filter(|(_, f)| !f.reconciles()).map(|(id, _)| id.to_string()).collect();
-            bad_items.sort();
-            items.push(Check {
-                code: "item_stages_reconcile",
-                description: "every item: used ≤ disbursed ≤ allocated ≤ approved, and once settled allocated = disbursed + released and disbursed = used + returned + carried over",
-                passed: bad_items.is_empty(),
-                figures: json!({"checked": ids.len(), "failing": bad_items.len(), "sample": bad_items.iter().take(10).collect::<Vec<_>>()}),
-            });
-            let entries = db::reports::entries_of_items(conn, &ids)?;
-            let totals = db::items::entry_totals(conn, &entries)?;
-            let mut bad_entries: Vec<String> =
-                totals.iter().filter(|t| t.debits != t.moved).map(|t| t.entry_id.to_string()).collect();
-            if totals.len() != entries.len() {
-                bad_entries.push("a movement cites a missing journal entry".into());
-            }
-            items.push(Check {
-                code: "entries_match_movements",
-                description: "every journal entry of an item stage moved exactly what the movements citing it record",
-                passed: bad_entries.is_empty(),
-                figures: json!({"checked": entries.len(), "failing": bad_entries.len(), "sample": bad_entries.iter().take(10).collect::<Vec<_>>()}),
-            });
-            // Funds: spending within budget; matching in place.
-            let funds = db::funds::list(conn, Some(year), None, None, i64::MAX)?;
-            let mut over = Vec::new();
-            let mut unmatched = Vec::new();
-            let mut per_fund = Vec::new();
-            for row in funds {
-                let v = super::funds::load_view(conn, row)?;
-                let limit = v.budget.as_decimal() + v.carried_in.as_decimal();
-                if v.allocated.as_decimal() > limit {
-                    over.push(json!({"fund_id": v.id, "name": v.name, "allocated": v.allocated, "budget": v.budget, "carried_in": v.carried_in}));
-                }
-                if !v.matching_ok {
-                    unmatched.push(json!({"fund_id": v.id, "name": v.name, "required": v.matching_required, "provided": v.matching_provided}));
-                }
-                per_fund.push(json!({"fund_id": v.id, "name": v.name, "kind": v.kind, "budget": v.budget, "allocated": v.allocated}));
-            }
-            items.push(Check {
-                code: "spending_within_budget",
-                description: "no fund of the year has allocated more than its budget (plus what was carried in)",
-                passed: over.is_empty(),
-                figures: json!({"funds": per_fund, "over": over}),
-            });
-            items.push(Check {
-                code: "matching_in_place",
-                description: "every fund fed by an upper allocation that requires local matching has received it",
-                passed: unmatched.is_empty(),
-                figures: json!({"missing": unmatched}),
-            });
-            items.push(from_breaches(
-                "fee_splits_add_up",
-                "every union-fee declaration of the year: remitted + retained = fee due",
-                db::reports::broken_fee_splits(conn, year)?,
-            ));
-            let v = db::chain::verify(conn, None, None, None)?;
-            items.push(Check {
-                code: "audit_chain_verifies",
-                description: "the whole audit trail verifies: every hash, every chain, every stream head",
-                passed: v.first_broken.is_none(),
-                figures: json!({
-                    "checked": v.checked,
-                    "first_broken": v.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason.as_str()})),
-                }),
-            });
+            let items = run_checks(conn, year)?;
             let failed = items.iter().filter(|c| !c.passed).count();
             Ok(ChecksView { year, items, failed })
         })
     })
     .await
+}
+
+/// Every check for `year`, on the caller's connection (inside its snapshot).
+pub fn run_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Check>, Error> {
+    let mut items = vec![
+        from_breaches(
+            "journal_entries_balance",
+            "every journal entry of the year's funds has debits equal to credits",
+            db::reports::unbalanced_entries(conn, year)?,
+        ),
+        from_breaches(
+            "balances_equal_postings",
+            "every account balance of the year's funds equals the sum of its postings",
+            db::reports::drifted_balances(conn, year)?,
+        ),
+    ];
+    // Items: stages in order and sums reconciling; each entry moved what its movements say.
+    let ids = db::reports::item_ids(conn, year)?;
+    let rows = db::items::find_many(conn, &ids)?;
+    let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
+    let mut bad_items: Vec<String> =
+        figures.iter().filter(|(_, f)| !f.reconciles()).map(|(id, _)| id.to_string()).collect();
+    bad_items.sort();
+    items.push(Check {
+                code: "item_stages_reconcile",
+                description: "every item: used ≤ disbursed ≤ allocated ≤ approved, and once settled allocated = disbursed + released and disbursed = used + returned + carried over",
+                passed: bad_items.is_empty(),
+                figures: json!({"checked": ids.len(), "failing": bad_items.len(), "sample": bad_items.iter().take(10).collect::<Vec<_>>()}),
+            });
+    let entries = db::reports::entries_of_items(conn, &ids)?;
+    let totals = db::items::entry_totals(conn, &entries)?;
+    let mut bad_entries: Vec<String> =
+        totals.iter().filter(|t| t.debits != t.moved).map(|t| t.entry_id.to_string()).collect();
+    if totals.len() != entries.len() {
+        bad_entries.push("a movement cites a missing journal entry".into());
+    }
+    items.push(Check {
+                code: "entries_match_movements",
+                description: "every journal entry of an item stage moved exactly what the movements citing it record",
+                passed: bad_entries.is_empty(),
+                figures: json!({"checked": entries.len(), "failing": bad_entries.len(), "sample": bad_entries.iter().take(10).collect::<Vec<_>>()}),
+            });
+    // Funds: spending within budget; matching in place.
+    let funds = db::funds::list(conn, Some(year), None, None, i64::MAX)?;
+    let mut over = Vec::new();
+    let mut unmatched = Vec::new();
+    let mut per_fund = Vec::new();
+    for row in funds.into_iter().filter(|f| f.kind != FundKind::Basic.as_str()) {
+        let v = super::funds::load_view(conn, row)?;
+        let limit = v.budget.as_decimal() + v.carried_in.as_decimal();
+        if v.allocated.as_decimal() > limit {
+            over.push(json!({"fund_id": v.id, "name": v.name, "allocated": v.allocated, "budget": v.budget, "carried_in": v.carried_in}));
+        }
+        if !v.matching_ok {
+            unmatched.push(json!({"fund_id": v.id, "name": v.name, "required": v.matching_required, "provided": v.matching_provided}));
+        }
+        per_fund.push(
+            json!({"fund_id": v.id, "name": v.name, "kind": v.kind, "budget": v.budget, "allocated": v.allocated}),
+        );
+    }
+    items.push(Check {
+                code: "spending_within_budget",
+                description: "no project fund of the year has allocated more than its budget (plus what was carried in); basic lines are held to their budget by budget_execution_explained",
+                passed: over.is_empty(),
+                figures: json!({"funds": per_fund, "over": over}),
+            });
+    items.push(Check {
+        code: "matching_in_place",
+        description: "every fund fed by an upper allocation that requires local matching has received it",
+        passed: unmatched.is_empty(),
+        figures: json!({"missing": unmatched}),
+    });
+    items.push(from_breaches(
+        "fee_splits_add_up",
+        "every union-fee declaration of the year: remitted + retained = fee due",
+        db::reports::broken_fee_splits(conn, year)?,
+    ));
+    let v = db::chain::verify(conn, None, None, None)?;
+    items.push(Check {
+        code: "audit_chain_verifies",
+        description: "the whole audit trail verifies: every hash, every chain, every stream head",
+        passed: v.first_broken.is_none(),
+        figures: json!({
+            "checked": v.checked,
+            "first_broken": v.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason.as_str()})),
+        }),
+    });
+    items.extend(budget_checks(conn, year)?);
+    Ok(items)
+}
+
+/// The checks on a year's budget lines: groups add up to their children and leaves to their
+/// funds' budgets; and every line whose execution differs from its budget says why.
+fn budget_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Check>, Error> {
+    let lines = super::budgets::year_lines(conn, year)?;
+    let fund_ids: Vec<uuid::Uuid> = lines.iter().filter_map(|(l, _)| l.fund_id).collect();
+    let balances = db::funds::balances_of(conn, &fund_ids)?;
+    let mut broken = Vec::new();
+    for (line, _) in &lines {
+        let (against, what) = match line.fund_id {
+            None => {
+                let sum: rust_decimal::Decimal =
+                    lines.iter().filter(|(c, _)| c.parent_id == Some(line.id)).map(|(c, _)| c.budget).sum();
+                (sum, "children")
+            }
+            Some(fund) => {
+                let b = balances.get(&fund).cloned().unwrap_or_default();
+                (crate::domain::funds::Figures::from_balances(&b).budget, "fund")
+            }
+        };
+        if against != line.budget {
+            broken.push(json!({"code": line.code, "name": line.name, "budget": two_places(line.budget), what: two_places(against)}));
+        }
+    }
+    let mut unexplained = Vec::new();
+    for (line, f) in &lines {
+        if f.executed != line.budget && line.variance_explanation.trim().is_empty() {
+            unexplained.push(json!({
+                "code": line.code, "name": line.name, "budget": two_places(line.budget),
+                "executed": two_places(f.executed), "difference": two_places(f.variance()),
+            }));
+        }
+    }
+    Ok(vec![
+        Check {
+            code: "budget_lines_add_up",
+            description: "every group line's budget equals the sum of the lines under it, and every leaf's budget equals its fund's",
+            passed: broken.is_empty(),
+            figures: json!({"checked": lines.len(), "failing": broken.len(), "sample": broken.iter().take(10).collect::<Vec<_>>()}),
+        },
+        Check {
+            code: "budget_execution_explained",
+            description: "every budget line executed differently from its budget has a recorded explanation of the difference",
+            passed: unexplained.is_empty(),
+            figures: json!({"checked": lines.len(), "failing": unexplained.len(), "sample": unexplained.iter().take(10).collect::<Vec<_>>()}),
+        },
+    ])
 }
