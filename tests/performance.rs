@@ -242,6 +242,23 @@ async fn the_html_report_is_one_self_contained_page_that_chromium_renders_with_i
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert!(png.len() > 50_000, "the screenshot is nearly empty ({} bytes)", png.len());
     }
+    // The whole demo trail, Chinese text and all, verifies offline with both verifiers.
+    let export = app.get_as(Role::Auditor, "/api/v1/audit/export?format=ndjson").await.text().await.unwrap();
+    let trail = dir.join("trail.ndjson");
+    std::fs::write(&trail, &export).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_trail.py");
+    for mut verifier in [Command::new(env!("CARGO_BIN_EXE_unionfund")), Command::new("python3")] {
+        if verifier.get_program() == "python3" {
+            verifier.arg(&script);
+        } else {
+            verifier.args(["audit", "verify-export"]);
+        }
+        let out = verifier.arg(&trail).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["checked"].as_u64().unwrap(), export.lines().count() as u64);
+    }
+    assert!(export.lines().count() > 4_000, "every beneficiary's payment is an event");
     std::fs::remove_dir_all(&dir).unwrap();
     app.finish().await;
 }

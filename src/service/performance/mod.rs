@@ -134,7 +134,7 @@ pub struct GrantOutputView {
 }
 
 /// The year's union fees.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct FeeOutput {
     /// Units that declared.
     pub units: usize,
@@ -426,15 +426,7 @@ fn gather(conn: &mut diesel::PgConnection, year: i32) -> Result<PerformanceRepor
             remitted: money(t.remitted)?,
             arrears: money(t.arrears)?,
         },
-        None => FeeOutput {
-            units: 0,
-            payroll_total: Money::ZERO,
-            fee_due: Money::ZERO,
-            paid: Money::ZERO,
-            remit_due: Money::ZERO,
-            remitted: Money::ZERO,
-            arrears: Money::ZERO,
-        },
+        None => FeeOutput::default(),
     };
     // Carry-over.
     let funds = db::funds::list(conn, Some(year), None, None, i64::MAX)?;
