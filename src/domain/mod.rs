@@ -11,7 +11,9 @@ pub mod hardship;
 pub mod ids;
 pub mod items;
 pub mod ledger;
+pub mod merkle;
 pub mod money;
+pub mod note;
 pub mod orgs;
 pub mod policy;
 

@@ -1,0 +1,216 @@
+//! Signed checkpoints of the Merkle log in the C2SP formats: a tlog-checkpoint body (origin,
+//! tree size, base64 root hash) signed as a C2SP signed note with Ed25519, and the verifier key
+//! string (`name+keyid+base64(0x01 ‖ key)`) an auditor keeps to check them.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::merkle::Hash;
+
+/// The algorithm byte of an Ed25519 key in signed notes.
+const ED25519: u8 = 0x01;
+
+/// What a checkpoint says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The log's name.
+    pub origin: String,
+    /// How many leaves.
+    pub size: u64,
+    /// The root of those leaves.
+    pub root: Hash,
+}
+
+impl Checkpoint {
+    /// The note's body: the three lines the signature covers.
+    pub fn body(&self) -> String {
+        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+    }
+}
+
+/// The 4-byte key id: SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)[..4].
+fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ED25519]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// The log's signing key and its name (the origin).
+pub struct LogSigner {
+    name: String,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for LogSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSigner").field("name", &self.name).field("key", &"<secret>").finish()
+    }
+}
+
+impl LogSigner {
+    /// A signer from a 32-byte Ed25519 seed.
+    pub fn new(name: impl Into<String>, seed: [u8; 32]) -> Self {
+        Self { name: name.into(), key: SigningKey::from_bytes(&seed) }
+    }
+
+    /// The origin and key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The verifier key string an auditor keeps: `name+keyid(hex)+base64(0x01 ‖ public key)`.
+    pub fn verifier_key(&self) -> String {
+        let public = self.key.verifying_key();
+        let mut raw = vec![ED25519];
+        raw.extend_from_slice(public.as_bytes());
+        format!("{}+{}+{}", self.name, hex::encode(key_id(&self.name, &public)), B64.encode(raw))
+    }
+
+    /// The public key, hex.
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The signed note of a checkpoint of this log.
+    pub fn sign(&self, size: u64, root: Hash) -> String {
+        let body = Checkpoint { origin: self.name.clone(), size, root }.body();
+        let public = self.key.verifying_key();
+        let mut sig = key_id(&self.name, &public).to_vec();
+        sig.extend_from_slice(&self.key.sign(body.as_bytes()).to_bytes());
+        format!("{body}\n\u{2014} {} {}\n", self.name, B64.encode(sig))
+    }
+}
+
+/// Why a note or a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    /// The verifier key is not `name+hex8+base64`.
+    #[error("malformed verifier key")]
+    BadKey,
+    /// The note is not a checkpoint followed by signature lines.
+    #[error("malformed checkpoint note")]
+    Malformed,
+    /// No signature by this key verifies.
+    #[error("no valid signature by {0}")]
+    BadSignature(String),
+}
+
+/// A verifier key, parsed.
+#[derive(Debug, Clone)]
+pub struct VerifierKey {
+    name: String,
+    id: [u8; 4],
+    key: VerifyingKey,
+}
+
+impl VerifierKey {
+    /// Parses `name+keyid+base64(0x01 ‖ key)`, checking that the id is the key's.
+    pub fn parse(s: &str) -> Result<Self, NoteError> {
+        // A key name holds no '+' (C2SP signed-note); the base64 part may.
+        let mut parts = s.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(NoteError::BadKey);
+        };
+        let raw = B64.decode(raw).map_err(|_| NoteError::BadKey)?;
+        let (Some(&ED25519), Ok(key)) = (raw.first(), <[u8; 32]>::try_from(&raw[1.min(raw.len())..])) else {
+            return Err(NoteError::BadKey);
+        };
+        let key = VerifyingKey::from_bytes(&key).map_err(|_| NoteError::BadKey)?;
+        let id: [u8; 4] = hex::decode(id).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::BadKey)?;
+        if name.is_empty() || id != key_id(name, &key) {
+            return Err(NoteError::BadKey);
+        }
+        Ok(Self { name: name.to_owned(), id, key })
+    }
+
+    /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
+    /// be this key's and verify over the body.
+    pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
+        let (body, sigs) = note.split_once("\n\n").ok_or(NoteError::Malformed)?;
+        let body = format!("{body}\n");
+        let mut lines = body.lines();
+        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+            return Err(NoteError::Malformed);
+        };
+        let size: u64 = size.parse().map_err(|_| NoteError::Malformed)?;
+        if size.to_string() != lines_nth(&body, 1) {
+            return Err(NoteError::Malformed);
+        }
+        let root: Hash = B64.decode(root).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::Malformed)?;
+        let verified = sigs.lines().any(|line| {
+            let Some(rest) = line.strip_prefix("\u{2014} ") else { return false };
+            let Some((name, sig)) = rest.rsplit_once(' ') else { return false };
+            let Ok(sig) = B64.decode(sig) else { return false };
+            if name != self.name || sig.len() != 68 || sig[..4] != self.id {
+                return false;
+            }
+            let Ok(bytes) = <[u8; 64]>::try_from(&sig[4..]) else { return false };
+            self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
+        });
+        if !verified {
+            return Err(NoteError::BadSignature(self.name.clone()));
+        }
+        Ok(Checkpoint { origin: origin.to_owned(), size, root })
+    }
+}
+
+fn lines_nth(body: &str, n: usize) -> &str {
+    body.lines().nth(n).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn signer() -> LogSigner {
+        LogSigner::new("example.org/unionfund/audit", [7; 32])
+    }
+
+    #[test]
+    fn a_note_opens_with_its_key_and_not_with_another_or_once_changed() {
+        let s = signer();
+        let note = s.sign(42, [9; 32]);
+        assert!(note.starts_with("example.org/unionfund/audit\n42\nCQkJ"));
+        assert!(note.contains("\n\n\u{2014} example.org/unionfund/audit "));
+        let key = VerifierKey::parse(&s.verifier_key()).unwrap();
+        assert_eq!(key.open(&note).unwrap(), Checkpoint { origin: s.name().into(), size: 42, root: [9; 32] });
+        // Another key with the same name.
+        let other = VerifierKey::parse(&LogSigner::new(s.name(), [8; 32]).verifier_key()).unwrap();
+        assert_eq!(other.open(&note), Err(NoteError::BadSignature(s.name().into())));
+        // Any change to the body.
+        for (from, to) in [("\n42\n", "\n43\n"), ("CQkJ", "CQkK"), ("example.org", "example.com")] {
+            assert!(key.open(&note.replacen(from, to, 1)).is_err(), "{from} → {to}");
+        }
+        assert_eq!(key.open(&note.replacen("\n42\n", "\n042\n", 1)).unwrap_err(), NoteError::Malformed);
+        // A key whose id does not match it.
+        let vk = s.verifier_key();
+        let parts: Vec<&str> = vk.split('+').collect();
+        assert_eq!(VerifierKey::parse(&format!("{}+00000000+{}", parts[0], parts[2])).unwrap_err(), NoteError::BadKey);
+        assert_eq!(VerifierKey::parse("nonsense").unwrap_err(), NoteError::BadKey);
+    }
+
+    /// RFC 8032 §7.1, test 1: the library signs as the standard says.
+    #[test]
+    fn ed25519_matches_rfc_8032_test_1() {
+        let seed: [u8; 32] = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        assert_eq!(
+            hex::encode(key.sign(b"").to_bytes()),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+    }
+}
