@@ -8,11 +8,14 @@
 //! prints both side by side. Then measures audit verification over 100,000 events.
 //!
 //! Also times the finance bureau's 10,000-row fee batches and a hardship campaign of 2,000
-//! beneficiaries (added, approved, paid as one bank batch, bank file fetched).
+//! beneficiaries (added, approved, paid as one bank batch, bank file fetched); and the Merkle
+//! log (`log`): the trail is topped up to `BENCH_LOG_EVENTS` events (default 1,000,000), then
+//! sequencing throughput, inclusion- and consistency-proof latency over HTTP at that size, and
+//! offline verification of the whole export against a signed checkpoint.
 //!
 //! Environment: `BENCH_SECS` (per step, default 10), `BENCH_FUNDS` (default 1000),
 //! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL),
-//! `BENCH_PARTS` (default `writes,batches,campaign,verify`: run only some, e.g. `campaign`).
+//! `BENCH_PARTS` (default `writes,batches,campaign,verify,log`: run only some, e.g. `log`).
 //! Everything runs on one machine: the load generator, the service and PostgreSQL share its
 //! cores, as pgbench and PostgreSQL do. Compare the ratio, not the absolute numbers.
 
@@ -247,7 +250,7 @@ fn main() {
     let secs = env_num("BENCH_SECS", 10);
     let n_funds = env_num("BENCH_FUNDS", 1000) as usize;
     let pool_size = env_num("BENCH_POOL", 16) as u32;
-    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "writes,batches,campaign,verify".into());
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "writes,batches,campaign,verify,log".into());
     let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
 
     eprintln!("preparing pgbench (scale 10)…");
@@ -294,6 +297,8 @@ fn main() {
     config.bind = "127.0.0.1:0".into();
     config.jwt = JwtConfig::from_secret(secret).unwrap();
     config.checkpoint_every_secs = 0;
+    // The log part times the sequencer itself; nothing sequences in the background.
+    config.log_sequence_ms = 0;
     config.pool_size = pool_size;
     let token = TokenKeys::new(&config.jwt, 3600).issue(&officer, chrono::Utc::now().timestamp()).unwrap();
 
@@ -306,10 +311,13 @@ fn main() {
         TokenKeys::new(&config.jwt, 3600).issue(&caller, chrono::Utc::now().timestamp()).unwrap()
     };
     let (rights, leader) = (person(Role::RightsOfficer), person(Role::Leader));
-    rt.block_on(async {
+    let base = rt.block_on(async {
         let running = unionfund::start(&config, pool.clone()).unwrap();
         let base = format!("http://{}", running.addr);
         tokio::spawn(running.server);
+        base
+    });
+    rt.block_on(async {
         // Warm up connections and caches.
         drive(&base, &token, &funds, 8, 2).await;
         if part("writes") {
@@ -369,15 +377,20 @@ fn main() {
         }
     }
 
-    if !part("verify") {
-        return;
+    if part("verify") {
+        verify_step(&pool, &officer);
     }
-    // Verify speed over at least 100,000 events: add events through the write path, in
-    // transactions of 1,000 spread over 100 streams, then time a whole-trail verify.
+    if part("log") {
+        log_step(&pool, &officer, &rt, &base, &token, env_num("BENCH_LOG_EVENTS", 1_000_000) as i64);
+    }
+}
+
+/// Adds events through the write path, in transactions of 1,000 spread over 100 streams, until
+/// the trail holds `target`.
+fn top_up(pool: &unionfund::db::Pool, officer: &Caller, target: i64) {
     let mut conn = pool.get().unwrap();
     let have = unionfund::db::chain::max_seq(&mut conn).unwrap();
     drop(conn);
-    let target: i64 = 100_000;
     let mut made = have;
     while made < target {
         let ctx = WriteCtx {
@@ -385,7 +398,7 @@ fn main() {
             request_id: "bench-verify".into(),
             now: unionfund::service::now(),
         };
-        write::execute(&pool, &ctx, None, |tx| {
+        write::execute(pool, &ctx, None, |tx| {
             for i in 0..1000 {
                 tx.record(Event {
                     after: Some(json!({"i": i})),
@@ -397,6 +410,11 @@ fn main() {
         .unwrap();
         made += 1000;
     }
+}
+
+/// Verify speed over at least 100,000 events.
+fn verify_step(pool: &unionfund::db::Pool, officer: &Caller) {
+    top_up(pool, officer, 100_000);
     let mut conn = pool.get().unwrap();
     let started = Instant::now();
     let v = unionfund::db::chain::verify(&mut conn, None, None, None).unwrap();
@@ -404,4 +422,122 @@ fn main() {
     assert!(v.first_broken.is_none(), "the bench's own trail must verify");
     println!();
     println!("audit verify: {} events in {:.2} s = {:.0} events/s", v.checked, elapsed, v.checked as f64 / elapsed);
+}
+
+/// The Merkle log at `events` events: sequencing, proofs over HTTP, offline verification.
+fn log_step(
+    pool: &unionfund::db::Pool,
+    officer: &Caller,
+    rt: &tokio::runtime::Runtime,
+    base: &str,
+    token: &str,
+    events: i64,
+) {
+    eprintln!("topping the trail up to {events} events…");
+    let started = Instant::now();
+    top_up(pool, officer, events);
+    eprintln!("  ({:.0} s)", started.elapsed().as_secs_f64());
+    let mut conn = pool.get().unwrap();
+    let queued: i64 = unionfund::db::log::head(&mut conn).unwrap().pending;
+    let started = Instant::now();
+    let sequenced = unionfund::db::log::sequence_all(&mut conn, unionfund::service::now()).unwrap();
+    let seq_secs = started.elapsed().as_secs_f64();
+    let head = unionfund::db::log::head(&mut conn).unwrap();
+    let signer = unionfund::domain::note::LogSigner::new("bench.local/log", [3; 32]);
+    let cp = unionfund::db::chain::take_checkpoint(&mut conn, unionfund::service::now(), &signer).unwrap();
+    drop(conn);
+    println!();
+    println!("Merkle log at {} events ({} were waiting for the sequencer):", head.size, queued);
+    println!(
+        "  sequencing: {} events in {:.2} s = {:.0} events/s",
+        sequenced,
+        seq_secs,
+        sequenced as f64 / seq_secs.max(1e-9)
+    );
+    // Proof latency over HTTP, one request at a time, random events, against the whole tree.
+    let size = head.size;
+    let (incl, cons) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut incl = Vec::new();
+        let mut cons = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let seq = 1 + (x % size as u64) as i64;
+            let t = Instant::now();
+            let r = http
+                .get(format!("{base}/api/v1/audit/events/{seq}/proof?tree_size={size}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "proof of {seq}");
+            r.bytes().await.unwrap();
+            incl.push(t.elapsed());
+            if i % 4 == 0 {
+                let from = 1 + (x >> 20) as i64 % size;
+                let t = Instant::now();
+                let r = http
+                    .get(format!("{base}/api/v1/audit/consistency?from={from}&to={size}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+                cons.push(t.elapsed());
+            }
+        }
+        incl.sort();
+        cons.sort();
+        (incl, cons)
+    });
+    println!(
+        "  inclusion proof over HTTP: p50 {:.2} ms, p99 {:.2} ms ({} requests; target p99 < 20 ms)",
+        percentile(&incl, 0.5),
+        percentile(&incl, 0.99),
+        incl.len()
+    );
+    println!(
+        "  consistency proof over HTTP: p50 {:.2} ms, p99 {:.2} ms ({} requests)",
+        percentile(&cons, 0.5),
+        percentile(&cons, 0.99),
+        cons.len()
+    );
+    // Offline verification: the whole export against the signed checkpoint.
+    let path = std::env::temp_dir().join("unionfund-bench-trail.ndjson");
+    let export_secs = rt.block_on(async {
+        let t = Instant::now();
+        let mut r = reqwest::Client::new()
+            .get(format!("{base}/api/v1/audit/export?format=ndjson"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            std::io::Write::write_all(&mut out, &chunk).unwrap();
+        }
+        t.elapsed().as_secs_f64()
+    });
+    let key = unionfund::domain::note::VerifierKey::parse(&signer.verifier_key()).unwrap();
+    let note = cp.note.unwrap();
+    let started = Instant::now();
+    let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let v = unionfund::service::audit::verify_export(std::io::BufRead::lines(file), Some((&note, &key))).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        v.checkpoint.as_ref().is_some_and(|c| c.root_matches && c.signature_valid),
+        "the export must match its checkpoint"
+    );
+    println!("  export of {} events over HTTP: {:.1} s", v.checked, export_secs);
+    println!(
+        "  offline verify-export against the checkpoint: {} events in {:.2} s = {:.0} events/s (target ≥ 100,000)",
+        v.checked,
+        secs,
+        v.checked as f64 / secs
+    );
+    let _ = std::fs::remove_file(&path);
 }

@@ -36,6 +36,14 @@ pub struct Config {
     pub pii: std::sync::Arc<PiiKeys>,
     /// True when no PII keys were configured and the public development keys are in use.
     pub pii_development: bool,
+    /// `UNIONFUND_LOG_ORIGIN` and `UNIONFUND_LOG_KEY` (base64 of a 32-byte Ed25519 seed): the
+    /// Merkle log's name and the key that signs its checkpoints.
+    pub log_signer: std::sync::Arc<crate::domain::note::LogSigner>,
+    /// True when no log key was configured and the public development key is in use.
+    pub log_key_development: bool,
+    /// `UNIONFUND_LOG_SEQUENCE_MS`: how often the sequencer looks for new events, default 1000;
+    /// 0 = never in the background (checkpoints and proofs still sequence on demand).
+    pub log_sequence_ms: u64,
     /// `UNIONFUND_LEADER_THRESHOLD`: above this amount only a leader approves, default `3000.00`.
     pub leader_threshold: rust_decimal::Decimal,
 }
@@ -100,6 +108,13 @@ fn parsed<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError
     }
 }
 
+/// The Merkle log's default name (`UNIONFUND_LOG_ORIGIN`).
+pub const DEFAULT_LOG_ORIGIN: &str = "unionfund.local/audit-log";
+
+/// The public development seed of the log's signing key, used when `UNIONFUND_LOG_KEY` is not
+/// set (with a warning): anyone can sign with it, so checkpoints signed with it prove nothing.
+pub const DEVELOPMENT_LOG_SEED: [u8; 32] = *b"unionfund-development-log-key!!!";
+
 impl Config {
     /// Defaults that work on a machine with a local PostgreSQL; tests start from these.
     pub fn defaults(database_url: &str) -> Self {
@@ -118,6 +133,12 @@ impl Config {
             checkpoint_every_secs: 300,
             pii: std::sync::Arc::new(PiiKeys::development()),
             pii_development: true,
+            log_signer: std::sync::Arc::new(crate::domain::note::LogSigner::new(
+                DEFAULT_LOG_ORIGIN,
+                DEVELOPMENT_LOG_SEED,
+            )),
+            log_key_development: true,
+            log_sequence_ms: 1000,
             leader_threshold: rust_decimal::Decimal::new(300_000, 2),
         }
     }
@@ -169,6 +190,24 @@ impl Config {
             (None, None) => {}
             _ => return Err(ConfigError("set both UNIONFUND_PII_KEYS and UNIONFUND_PII_HASH_KEY, or neither".into())),
         }
+        c.log_sequence_ms = parsed("UNIONFUND_LOG_SEQUENCE_MS", c.log_sequence_ms)?;
+        let origin = var("UNIONFUND_LOG_ORIGIN").unwrap_or_else(|| DEFAULT_LOG_ORIGIN.to_owned());
+        if origin.is_empty() || origin.chars().any(|ch| ch == '+' || ch.is_whitespace()) {
+            return Err(ConfigError("UNIONFUND_LOG_ORIGIN must be non-empty, without spaces or '+'".into()));
+        }
+        let seed = match var("UNIONFUND_LOG_KEY") {
+            Some(b64) => {
+                use base64::Engine;
+                c.log_key_development = false;
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                    .ok_or_else(|| ConfigError("UNIONFUND_LOG_KEY must be the base64 of 32 bytes".into()))?
+            }
+            None => DEVELOPMENT_LOG_SEED,
+        };
+        c.log_signer = std::sync::Arc::new(crate::domain::note::LogSigner::new(origin, seed));
         if let Some(v) = var("UNIONFUND_LEADER_THRESHOLD") {
             c.leader_threshold = crate::domain::money::Money::parse(v.trim())
                 .map_err(|_| {

@@ -41,6 +41,10 @@ pub struct AppState {
     pub pii: std::sync::Arc<pii::PiiKeys>,
     /// Who may approve how much.
     pub approval: domain::approval::ApprovalPolicy,
+    /// The key that signs the Merkle log's checkpoints.
+    pub log_signer: std::sync::Arc<domain::note::LogSigner>,
+    /// True when that key is the public development key.
+    pub log_key_development: bool,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -119,6 +123,8 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         throttle: LoginThrottle::new(config.login_burst_per_username, config.login_burst_per_address),
         pii: config.pii.clone(),
         approval: domain::approval::ApprovalPolicy { leader_threshold: config.leader_threshold },
+        log_signer: config.log_signer.clone(),
+        log_key_development: config.log_key_development,
     });
     let origins = config.cors_origins.clone();
     let server = HttpServer::new({
@@ -144,8 +150,28 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
     .bind(&config.bind)?;
     let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("bound to no address"))?;
     let server = server.run();
+    spawn_sequencer(state.clone(), config.log_sequence_ms);
     spawn_maintenance(state, config.checkpoint_every_secs);
     Ok(Running { server, addr })
+}
+
+/// The Merkle log's sequencer: every `every_ms`, drains the events committed since, unless
+/// another process is sequencing (an advisory lock: one sequencer at a time, whatever the
+/// number of processes). Writers never wait for it.
+fn spawn_sequencer(state: web::Data<AppState>, every_ms: u64) {
+    if every_ms == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = service::log::sequence_background(&state.pool).await {
+                tracing::warn!(error.cause = %e, "sequencing the audit log failed");
+            }
+        }
+    });
 }
 
 /// Periodic upkeep: audit checkpoints, expired idempotency keys, the throttle's memory.
@@ -159,8 +185,13 @@ fn spawn_maintenance(state: web::Data<AppState>, checkpoint_every_secs: u64) {
             state.throttle.shrink();
             if checkpoint_every_secs > 0
                 && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60))
-                && let Err(e) =
-                    service::read(&state.pool, |conn| db::chain::take_checkpoint_if_changed(conn, service::now())).await
+                && let Err(e) = {
+                    let signer = state.log_signer.clone();
+                    service::read(&state.pool, move |conn| {
+                        db::chain::take_checkpoint_if_changed(conn, service::now(), &signer)
+                    })
+                    .await
+                }
             {
                 tracing::warn!(error.cause = %e, "audit checkpoint failed");
             }

@@ -47,10 +47,31 @@ enum PiiCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify an NDJSON export (GET /api/v1/audit/export) offline: every hash, every chain.
+    /// Verify an NDJSON export (GET /api/v1/audit/export) offline: every hash, every chain;
+    /// with --checkpoint and --key, also the signed checkpoint and the Merkle root of the
+    /// exported events at its size.
     VerifyExport {
         /// The export file.
         file: std::path::PathBuf,
+        /// A signed checkpoint note you kept (the `note` of a checkpoint).
+        #[arg(long, requires = "key")]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The log's verifier key (`name+keyid+base64key`, GET /api/v1/audit/log-key).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Verify a consistency proof (GET /api/v1/audit/consistency) between two signed
+    /// checkpoint notes you kept: both signatures, and that the older tree is a prefix of the newer.
+    VerifyConsistency {
+        /// The older checkpoint note.
+        old: std::path::PathBuf,
+        /// The newer checkpoint note.
+        new: std::path::PathBuf,
+        /// The proof (JSON, as the API answers it).
+        proof: std::path::PathBuf,
+        /// The log's verifier key.
+        #[arg(long)]
+        key: String,
     },
 }
 
@@ -61,7 +82,12 @@ fn main() -> ExitCode {
             print!("{}", unionfund::http::openapi::json());
             ExitCode::SUCCESS
         }
-        Command::Audit { command: AuditCommand::VerifyExport { file } } => verify_export(&file),
+        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint, key } } => {
+            verify_export(&file, checkpoint.as_deref(), key.as_deref())
+        }
+        Command::Audit { command: AuditCommand::VerifyConsistency { old, new, proof, key } } => {
+            verify_consistency(&old, &new, &proof, &key)
+        }
         Command::Pii { command: PiiCommand::Reseal } => run(|config| {
             telemetry::init(config.log_json);
             let pool = db::pool::connect(config.database_url(), 1)?;
@@ -115,22 +141,40 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     })
 }
 
-fn verify_export(path: &std::path::Path) -> ExitCode {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("unionfund: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    match service::audit::verify_export(std::io::BufReader::new(file).lines()) {
-        Ok(v) => {
+/// Prints a verdict and maps it to the exit code: 0 ok, 1 broken, 2 unreadable.
+fn verdict<T: serde::Serialize>(result: Result<(bool, T), String>) -> ExitCode {
+    match result {
+        Ok((ok, v)) => {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
             eprintln!("unionfund: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn verify_export(path: &std::path::Path, checkpoint: Option<&std::path::Path>, key: Option<&str>) -> ExitCode {
+    verdict((|| {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let key = key.map(unionfund::domain::note::VerifierKey::parse).transpose().map_err(|e| e.to_string())?;
+        let note = checkpoint.map(read).transpose()?;
+        let against = note.as_deref().zip(key.as_ref());
+        let v = service::audit::verify_export(std::io::BufReader::new(file).lines(), against)?;
+        Ok((v.ok, v))
+    })())
+}
+
+fn verify_consistency(old: &std::path::Path, new: &std::path::Path, proof: &std::path::Path, key: &str) -> ExitCode {
+    verdict((|| {
+        let key = unionfund::domain::note::VerifierKey::parse(key).map_err(|e| e.to_string())?;
+        let proof: serde_json::Value = serde_json::from_str(&read(proof)?).map_err(|e| e.to_string())?;
+        let v = service::audit::verify_consistency(&read(old)?, &read(new)?, &proof, &key)?;
+        Ok((v.ok, v))
+    })())
 }

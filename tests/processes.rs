@@ -26,6 +26,7 @@ impl Service {
             .env("UNIONFUND_WORKERS", "2")
             .env("UNIONFUND_DB_POOL_SIZE", "4")
             .env("UNIONFUND_CHECKPOINT_SECS", "0")
+            .env("UNIONFUND_LOG_SEQUENCE_MS", "50")
             .env("UNIONFUND_LOGIN_BURST_PER_ADDRESS", "10000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -213,4 +214,18 @@ async fn two_processes_on_one_database_keep_idempotency_and_the_chain() {
     assert_eq!(f["funded"], "60.00");
     assert_eq!(f["version"], 61);
     db.assert_sound();
+    // Both processes run a sequencer; one at a time works, and the log is one: every event at
+    // exactly one position, positions 0..n without a gap, and the tree the events make.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let events = db.count("SELECT count(*) AS n FROM audit_events");
+    while db.count("SELECT size AS n FROM log_head") < events {
+        assert!(Instant::now() < deadline, "the sequencers did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(db.count("SELECT count(*) AS n FROM log_queue"), 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM log_leaves"), events);
+    assert_eq!(db.count("SELECT max(idx) + 1 AS n FROM log_leaves"), events);
+    assert_eq!(db.count("SELECT count(DISTINCT event_seq) AS n FROM log_leaves"), events);
+    let v = unionfund::db::chain::verify(&mut db.conn(), None, None, None).unwrap();
+    assert_eq!(v.first_broken, None, "the stored tree is the tree of the events");
 }

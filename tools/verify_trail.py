@@ -1,12 +1,22 @@
 #!/usr/bin/env python3
 """Verify an audit-trail NDJSON export offline, with the standard library.
 
-Usage: python3 tools/verify_trail.py FILE.ndjson
+Usage:
+  python3 tools/verify_trail.py FILE.ndjson
+  python3 tools/verify_trail.py FILE.ndjson --checkpoint NOTE --key VKEY
+  python3 tools/verify_trail.py consistency OLD NEW PROOF.json --key VKEY
+  python3 tools/verify_trail.py selftest
 
-The file holds one JSON event per line, as exported by
-GET /api/v1/audit/export?format=ndjson.  Following "The hash, byte for byte"
-(version 1) in the README's Auditors' guide, each event is checked in file
-order:
+Exit status, in every form: 0 when everything holds, 1 when something is
+broken, 2 when the input cannot be read (missing file, bad JSON, a line that is
+not an event, a malformed note or verifier key, or a wrong command line).
+When the input cannot be read the script prints
+``{"ok": false, "error": ...}``.
+
+**The chain** (``FILE.ndjson`` alone).  The file holds one JSON event per
+line, as exported by GET /api/v1/audit/export?format=ndjson.  Following "The
+hash, byte for byte" (version 1) in the README's Auditors' guide, each event is
+checked in file order:
 
 1. Its hash is recomputed: SHA-256 over the 18 ASCII bytes
    ``unionfund-audit-v1`` followed by the 18 hashed fields in their fixed
@@ -21,17 +31,63 @@ order:
 
 Verification stops at the first broken event.  The script prints
 ``{"ok": ..., "checked": N, "first_broken": {"seq": S, "reason": ...}}``,
-where N counts the events that passed every check (all of them when ok), and
-exits 0 when everything holds, 1 when something is broken and 2 when the input
-cannot be read (missing file, bad JSON, or a line that is not an event).
+where N counts the events that passed every check (all of them when ok).
 
 An export alone cannot show that events were cut off the *end* of a stream;
 that needs the stream heads or a checkpoint, which the online verifier checks.
+Offline, ``--checkpoint`` (below) shows that no event logged up to a signed
+checkpoint is missing.
+
+**A signed checkpoint** (``--checkpoint NOTE --key VKEY``).  The audit log is
+also an RFC 6962 Merkle tree: the event with ``log_index`` i is leaf i, and its
+leaf hash is SHA-256(0x00 || the event's v1 hash input above).  NOTE is a C2SP
+signed note (tlog-checkpoint): an origin line, the tree size n in decimal, the
+root hash in base64, a blank line, then signature lines
+``— <key name> <base64(4-byte key id || Ed25519 signature)>``.  VKEY is the
+verifier key ``<name>+<key id, 8 hex>+<base64(0x01 || 32-byte public key)>``.
+After the chain checks (which do not stop this part), the script checks the
+note's signature by VKEY (the first signature line with VKEY's name and key id
+decides; others are ignored; the origin must equal the key name), then
+rebuilds the tree from the events with log_index 0 .. n-1 and compares roots.
+It prints the chain keys plus ``"checkpoint": {"tree_size": n,
+"signature_valid": ..., "root_matches": ...}``; when the events do not hold
+each of 0 .. n-1 exactly once, root_matches is false and the checkpoint object
+also holds ``"log_problem": "log_incomplete"``.  ``ok`` is true only when the
+chain holds, the signature is valid and the root matches.
+
+**Consistency of two checkpoints** (``consistency OLD NEW PROOF.json --key
+VKEY``).  OLD and NEW are checkpoint notes; PROOF.json is the answer of
+GET /api/v1/audit/consistency:
+``{"from": m, "to": n, "proof": ["<64 hex>", ...]}``.  The script checks both
+notes' signatures, that from/to are the old and new tree sizes, and the RFC
+9162 section 2.1.4.2 consistency proof between the two roots, and prints
+``{"ok", "from", "to", "signatures_valid", "proof_valid"}``.
+
+**Self-test** (``selftest``).  Runs the RFC 6962 tree vectors (roots, proof
+generation and verification, tampered proofs), RFC 8032 Ed25519 vectors on
+both the ``cryptography`` package (when it imports) and the pure-Python
+fallback, and the Go sumdb/note signed-note vector; prints
+``{"ok": ..., "checks": N, "failed": [...], "ed25519_backends": [...]}``.
+
+Ed25519 signatures are checked with the ``cryptography`` package when it
+imports; otherwise with a pure-Python verifier following RFC 8032 section 6,
+so the script still needs nothing but the standard library.
 """
 
+import base64
 import hashlib
 import json
+import re
 import sys
+from typing import NamedTuple
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PublicKey,
+    )
+except Exception:  # not installed (or unusable): use the pure-Python path
+    Ed25519PublicKey = None
 
 HASH_PREFIX = b"unionfund-audit-v1"
 HASHED_FIELDS = (
@@ -44,10 +100,16 @@ GENESIS_HASH = "0" * 64
 
 HASH_MISMATCH = "hash_mismatch"
 CHAIN_BROKEN = "chain_broken"
+LOG_INCOMPLETE = "log_incomplete"
 
 EXIT_OK = 0
 EXIT_BROKEN = 1
 EXIT_UNREADABLE = 2
+
+USAGE = """usage: {prog} FILE.ndjson
+       {prog} FILE.ndjson --checkpoint NOTE --key VKEY
+       {prog} consistency OLD_NOTE NEW_NOTE PROOF.json --key VKEY
+       {prog} selftest"""
 
 
 class UnreadableInput(Exception):
@@ -63,6 +125,10 @@ class Broken(Exception):
         self.reason = reason
         self.detail = detail
 
+
+# ---------------------------------------------------------------------------
+# Events and the hash chain
+# ---------------------------------------------------------------------------
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
@@ -115,13 +181,22 @@ def encode_field(text, name, line_no):
     return len(data).to_bytes(4, "big") + data
 
 
-def event_hash(event, line_no):
-    """Recompute an event's hash (version 1) as lower-case hex."""
-    digest = hashlib.sha256(HASH_PREFIX)
+def canonical_input(event, line_no):
+    """Return the v1 hash input of an event: the prefix and the 18 fields.
+
+    Its SHA-256 is the event's ``hash``; it is also the event's Merkle leaf
+    data.
+    """
+    parts = [HASH_PREFIX]
     for name in HASHED_FIELDS:
         text = field_text(name, event[name], line_no)
-        digest.update(encode_field(text, name, line_no))
-    return digest.hexdigest()
+        parts.append(encode_field(text, name, line_no))
+    return b"".join(parts)
+
+
+def event_hash(event, line_no):
+    """Recompute an event's hash (version 1) as lower-case hex."""
+    return hashlib.sha256(canonical_input(event, line_no)).hexdigest()
 
 
 def check_event(event, line_no, last_seq, heads):
@@ -149,43 +224,891 @@ def check_event(event, line_no, last_seq, heads):
     heads[stream] = (event["stream_seq"], event["hash"])
 
 
-def verify_file(path):
-    """Verify the export at ``path``; return the result as a dict."""
-    checked = 0
-    last_seq = None
-    heads = {}
+def iter_events(path):
+    """Yield (line_no, event) for each non-blank line of the export, lazily.
+
+    Being lazy, a caller that stops early never reads the rest of the file.
+    """
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                event = parse_event(line, line_no)
-                try:
-                    check_event(event, line_no, last_seq, heads)
-                except Broken as broken:
-                    return {
-                        "ok": False,
-                        "checked": checked,
-                        "first_broken": {
-                            "seq": broken.seq,
-                            "reason": broken.reason,
-                            "detail": broken.detail,
-                        },
-                    }
-                last_seq = event["seq"]
-                checked += 1
+                if line.strip():
+                    yield line_no, parse_event(line, line_no)
     except (OSError, UnicodeDecodeError) as err:
         raise UnreadableInput(f"cannot read {path}: {err}") from None
+
+
+def verify_events(events):
+    """Check the chain over (line_no, event) pairs; return the result dict.
+
+    Stops at the first broken event.
+    """
+    checked = 0
+    last_seq = None
+    heads = {}
+    for line_no, event in events:
+        try:
+            check_event(event, line_no, last_seq, heads)
+        except Broken as broken:
+            return {
+                "ok": False,
+                "checked": checked,
+                "first_broken": {
+                    "seq": broken.seq,
+                    "reason": broken.reason,
+                    "detail": broken.detail,
+                },
+            }
+        last_seq = event["seq"]
+        checked += 1
     return {"ok": True, "checked": checked, "first_broken": None}
+
+
+def verify_file(path):
+    """Verify the export at ``path``; return the result as a dict."""
+    return verify_events(iter_events(path))
+
+
+# ---------------------------------------------------------------------------
+# RFC 6962 / RFC 9162 Merkle trees
+# ---------------------------------------------------------------------------
+
+def leaf_hash(data):
+    """RFC 6962 leaf hash: SHA-256(0x00 || data)."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left, right):
+    """RFC 6962 interior node: SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def split_point(n):
+    """The largest power of two strictly less than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def merkle_root(leaves):
+    """MTH over a list of leaf *hashes* (RFC 6962 section 2.1)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = split_point(len(leaves))
+    return node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def inclusion_path(index, leaves):
+    """RFC 6962 section 2.1.1 PATH(m, D[n]) over leaf hashes (selftest)."""
+    if len(leaves) <= 1:
+        return []
+    k = split_point(len(leaves))
+    if index < k:
+        return inclusion_path(index, leaves[:k]) + [merkle_root(leaves[k:])]
+    return inclusion_path(index - k, leaves[k:]) + [merkle_root(leaves[:k])]
+
+
+def consistency_proof(m, leaves):
+    """RFC 6962 section 2.1.2 PROOF(m, D[n]) over leaf hashes (selftest)."""
+    return _subproof(m, leaves, True)
+
+
+def _subproof(m, leaves, complete):
+    """RFC 6962 SUBPROOF(m, D[n], b); ``complete`` is b."""
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [merkle_root(leaves)]
+    k = split_point(n)
+    if m <= k:
+        return _subproof(m, leaves[:k], complete) + [merkle_root(leaves[k:])]
+    return _subproof(m - k, leaves[k:], False) + [merkle_root(leaves[:k])]
+
+
+def _shift_to_odd(fn, sn):
+    """Right-shift fn and sn together until fn is odd or zero."""
+    while fn & 1 == 0 and fn != 0:
+        fn >>= 1
+        sn >>= 1
+    return fn, sn
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    """RFC 9162 section 2.1.3.2: is ``leaf`` at ``index`` in the tree?
+
+    Every element must be used and the walk must end exactly at the root
+    (sn == 0), so a proof with a missing or an extra element fails.
+    """
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:                      # more elements than the tree needs
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            fn, sn = _shift_to_odd(fn, sn)
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first, second, first_root, second_root, proof):
+    """RFC 9162 section 2.1.4.2: is tree ``first`` a prefix of ``second``?
+
+    Both roots are recomputed from the proof and compared, every element
+    must be used, and sn must reach exactly 0.  Equal sizes need an empty
+    proof and equal roots; size 0 is refused (the spec does not allow it).
+    """
+    if not 0 < first <= second:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:         # first is an exact power of two
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:                      # more elements than the trees need
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            fn, sn = _shift_to_odd(fn, sn)
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
+# ---------------------------------------------------------------------------
+# Ed25519 verification: the cryptography package, or RFC 8032 section 6
+# ---------------------------------------------------------------------------
+
+# Curve constants, named as in RFC 8032 section 6.
+ED_P = 2**255 - 19
+ED_Q = 2**252 + 27742317777372353535851937790883648493   # the group order L
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_SQRT_M1 = pow(2, (ED_P - 1) // 4, ED_P)
+
+
+def _ed_add(a, b):
+    """Add two points in extended coordinates (x, y, z, t)."""
+    p = ED_P
+    aa = (a[1] - a[0]) * (b[1] - b[0]) % p
+    bb = (a[1] + a[0]) * (b[1] + b[0]) % p
+    cc = 2 * a[3] * b[3] * ED_D % p
+    dd = 2 * a[2] * b[2] % p
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_mul(scalar, point):
+    """Multiply a point by a scalar (double-and-add; verification only)."""
+    result = (0, 1, 1, 0)                # the neutral element
+    while scalar > 0:
+        if scalar & 1:
+            result = _ed_add(result, point)
+        point = _ed_add(point, point)
+        scalar >>= 1
+    return result
+
+
+def _ed_equal(a, b):
+    """Compare two points: x1/z1 == x2/z2 and y1/z1 == y2/z2."""
+    p = ED_P
+    return ((a[0] * b[2] - b[0] * a[2]) % p == 0
+            and (a[1] * b[2] - b[1] * a[2]) % p == 0)
+
+
+def _ed_recover_x(y, sign):
+    """Recover x from y and its sign bit, or None when there is none."""
+    p = ED_P
+    if y >= p:
+        return None
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, p - 2, p) % p
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (p + 3) // 8, p)
+    if (x * x - x2) % p != 0:
+        x = x * ED_SQRT_M1 % p
+    if (x * x - x2) % p != 0:
+        return None
+    if (x & 1) != sign:
+        x = p - x
+    return x
+
+
+def _ed_decompress(data):
+    """Decode a 32-byte point encoding, or None when it is not a point."""
+    y = int.from_bytes(data, "little")
+    sign = y >> 255
+    y &= (1 << 255) - 1
+    x = _ed_recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % ED_P)
+
+
+ED_G_Y = 4 * pow(5, ED_P - 2, ED_P) % ED_P
+ED_G = (_ed_recover_x(ED_G_Y, 0), ED_G_Y, 1,
+        _ed_recover_x(ED_G_Y, 0) * ED_G_Y % ED_P)
+
+
+def ed25519_verify_pure(public_key, message, signature):
+    """RFC 8032 section 6 verify: is [S]B == R + [SHA-512(R||A||M)]A ?"""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    a = _ed_decompress(public_key)
+    r = _ed_decompress(signature[:32])
+    if a is None or r is None:
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= ED_Q:                        # S must be reduced
+        return False
+    digest = hashlib.sha512(signature[:32] + public_key + message).digest()
+    h = int.from_bytes(digest, "little") % ED_Q
+    return _ed_equal(_ed_mul(s, ED_G), _ed_add(r, _ed_mul(h, a)))
+
+
+def ed25519_verify_library(public_key, message, signature):
+    """Verify with the cryptography package (which must have imported)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def ed25519_verify(public_key, message, signature):
+    """Verify an Ed25519 signature with the best backend available."""
+    if Ed25519PublicKey is not None:
+        return ed25519_verify_library(public_key, message, signature)
+    return ed25519_verify_pure(public_key, message, signature)
+
+
+# ---------------------------------------------------------------------------
+# Verifier keys, signed notes and checkpoints (C2SP)
+# ---------------------------------------------------------------------------
+
+EM_DASH_PREFIX = "\u2014 "
+ED25519_TYPE = b"\x01"
+KEY_NAME = re.compile(r"[^\s+]+")
+KEY_ID_HEX = re.compile(r"[0-9a-f]{8}")
+TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
+
+
+class VerifierKey(NamedTuple):
+    """A parsed verifier key string."""
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+
+class Checkpoint(NamedTuple):
+    """A checkpoint note as read, with its signature checked."""
+    origin: str
+    size: int
+    root: bytes
+    signature_valid: bool
+
+
+def key_id(name, public_key):
+    """Key id: first 4 bytes of SHA-256(name || "\\n" || 0x01 || key)."""
+    data = name.encode("utf-8") + b"\n" + ED25519_TYPE + public_key
+    return hashlib.sha256(data).digest()[:4]
+
+
+def b64decode_strict(text, what):
+    """Decode standard, padded base64, refusing any other character."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise UnreadableInput(f"{what} is not valid base64") from None
+
+
+def parse_verifier_key(text):
+    """Parse ``<name>+<key id hex>+<base64(0x01 || public key)>``."""
+    parts = text.strip().split("+", 2)   # the base64 part may contain '+'
+    if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
+        raise UnreadableInput("verifier key: expected NAME+KEYID+KEY")
+    name, id_hex, key_b64 = parts
+    if not KEY_ID_HEX.fullmatch(id_hex):
+        raise UnreadableInput("verifier key: key id is not 8 lower-case hex")
+    key = b64decode_strict(key_b64, "verifier key")
+    if len(key) != 33 or key[:1] != ED25519_TYPE:
+        raise UnreadableInput("verifier key: not 0x01 + a 32-byte Ed25519 key")
+    if key_id(name, key[1:]) != bytes.fromhex(id_hex):
+        raise UnreadableInput("verifier key: key id does not match the key")
+    return VerifierKey(name, bytes.fromhex(id_hex), key[1:])
+
+
+def split_note(text):
+    """Split a signed note into (body, [(key name, signature blob), ...]).
+
+    The body is every line before the last blank line, each with its "\\n";
+    every line after it must be a signature line.
+    """
+    cut = text.rfind("\n\n")
+    if cut < 0 or not text.endswith("\n"):
+        raise UnreadableInput("note: no blank line before the signatures")
+    body, sig_lines = text[:cut + 1], text[cut + 2:-1].split("\n")
+    signatures = []
+    for line in sig_lines:
+        name, _, blob = line.removeprefix(EM_DASH_PREFIX).partition(" ")
+        if (not line.startswith(EM_DASH_PREFIX)
+                or not KEY_NAME.fullmatch(name) or not blob):
+            raise UnreadableInput(f"note: malformed signature line {line!r}")
+        signatures.append((name, b64decode_strict(blob, "note signature")))
+    return body, signatures
+
+
+def note_signature_valid(body, signatures, key):
+    """Check the note body against the first signature line for ``key``.
+
+    Lines for other key names or key ids are ignored; if none is for this
+    key, the signature is not valid.
+    """
+    for name, blob in signatures:
+        if name == key.name and blob[:4] == key.key_id:
+            return len(blob) == 68 and ed25519_verify(
+                key.public_key, body.encode("utf-8"), blob[4:])
+    return False
+
+
+def parse_checkpoint_body(body):
+    """Parse origin, tree size and root from a checkpoint body.
+
+    Lines after the third are extension lines: signed, but not interpreted.
+    """
+    lines = body[:-1].split("\n")
+    if len(lines) < 3 or not all(lines):
+        raise UnreadableInput("note: expected origin, tree size and root")
+    origin, size_text, root_b64 = lines[:3]
+    if not TREE_SIZE.fullmatch(size_text):
+        raise UnreadableInput("note: tree size is not a decimal number")
+    root = b64decode_strict(root_b64, "note root hash")
+    if len(root) != 32:
+        raise UnreadableInput("note: root hash is not 32 bytes")
+    return origin, int(size_text), root
+
+
+def open_checkpoint(text, key):
+    """Parse a checkpoint note's text and check its signature by ``key``.
+
+    A checkpoint whose origin is not the key's name is not this log's, so
+    its signature does not count as valid.
+    """
+    body, signatures = split_note(text)
+    origin, size, root = parse_checkpoint_body(body)
+    valid = (origin == key.name
+             and note_signature_valid(body, signatures, key))
+    return Checkpoint(origin, size, root, valid)
+
+
+def read_checkpoint(path, key):
+    """Read a checkpoint note file (UTF-8) and check it."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnreadableInput(f"cannot read {path}: {err}") from None
+    try:
+        return open_checkpoint(text, key)
+    except UnreadableInput as err:
+        raise UnreadableInput(f"{path}: {err}") from None
+
+
+# ---------------------------------------------------------------------------
+# Export + checkpoint
+# ---------------------------------------------------------------------------
+
+def log_index(event, line_no):
+    """An event's ``log_index``: a non-negative integer, or None.
+
+    A missing field counts as null (not sequenced), as in an export made
+    before the log existed; the tree then lacks those leaves.
+    """
+    value = event.get("log_index")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UnreadableInput(
+            f"line {line_no}: 'log_index' is neither a non-negative integer "
+            "nor null")
+    return value
+
+
+def log_leaves(events, size):
+    """Leaf hashes for log_index 0 .. size-1, or None if any is missing.
+
+    Each index below ``size`` must occur exactly once; events with a larger
+    index (logged after the checkpoint) or none (not yet sequenced) are left
+    out.  A leaf is built from the event's content as exported.
+    """
+    by_index = {}
+    duplicated = False
+    for line_no, event in events:
+        index = log_index(event, line_no)
+        if index is None or index >= size:
+            continue
+        duplicated = duplicated or index in by_index
+        by_index[index] = leaf_hash(canonical_input(event, line_no))
+    if duplicated or len(by_index) != size:
+        return None
+    return [by_index[i] for i in range(size)]
+
+
+def checkpoint_report(events, checkpoint):
+    """The ``checkpoint`` object of the output for one checked note."""
+    report = {"tree_size": checkpoint.size,
+              "signature_valid": checkpoint.signature_valid}
+    leaves = log_leaves(events, checkpoint.size)
+    if leaves is None:
+        report["root_matches"] = False
+        report["log_problem"] = LOG_INCOMPLETE
+    else:
+        report["root_matches"] = merkle_root(leaves) == checkpoint.root
+    return report
+
+
+def verify_file_with_checkpoint(path, note_path, key_text):
+    """Verify the chain of an export, then its signed checkpoint."""
+    key = parse_verifier_key(key_text)
+    checkpoint = read_checkpoint(note_path, key)
+    events = list(iter_events(path))     # every event: the tree needs them
+    result = verify_events(events)
+    report = checkpoint_report(events, checkpoint)
+    result["checkpoint"] = report
+    result["ok"] = (result["ok"] and report["signature_valid"]
+                    and report["root_matches"])
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Consistency between two checkpoints
+# ---------------------------------------------------------------------------
+
+HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_consistency_proof(path):
+    """Read ``{"from": m, "to": n, "proof": [hex, ...]}`` as (m, n, proof)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnreadableInput(f"cannot read {path}: {err}") from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as err:
+        raise UnreadableInput(f"{path}: bad JSON: {err}") from None
+    if (not isinstance(doc, dict) or not _is_int(doc.get("from"))
+            or not _is_int(doc.get("to"))
+            or not isinstance(doc.get("proof"), list)):
+        raise UnreadableInput(f"{path}: expected from, to and proof")
+    proof = doc["proof"]
+    if not all(isinstance(h, str) and HEX_HASH.fullmatch(h) for h in proof):
+        raise UnreadableInput(f"{path}: a proof element is not 64 hex digits")
+    return doc["from"], doc["to"], [bytes.fromhex(h) for h in proof]
+
+
+def verify_consistency_files(old_path, new_path, proof_path, key_text):
+    """Verify two checkpoint notes and the consistency proof between them."""
+    key = parse_verifier_key(key_text)
+    old = read_checkpoint(old_path, key)
+    new = read_checkpoint(new_path, key)
+    claimed_from, claimed_to, proof = read_consistency_proof(proof_path)
+    signatures_valid = old.signature_valid and new.signature_valid
+    proof_valid = (claimed_from == old.size and claimed_to == new.size
+                   and verify_consistency(old.size, new.size, old.root,
+                                          new.root, proof))
+    return {"ok": signatures_valid and proof_valid,
+            "from": old.size, "to": new.size,
+            "signatures_valid": signatures_valid, "proof_valid": proof_valid}
+
+
+# ---------------------------------------------------------------------------
+# Self-test: RFC 6962, RFC 8032 and Go sumdb/note vectors
+# ---------------------------------------------------------------------------
+
+RFC6962_LEAVES = (
+    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+)
+RFC6962_ROOTS = (
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+)
+_H_96A2 = "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"
+_H_5F08 = "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"
+_H_6B47 = "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"
+_H_BC1A = "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"
+_H_CA85 = "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"
+_H_0EBC = "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"
+# (leaf index, tree size, proof), indices 0-based.
+RFC6962_INCLUSION = (
+    (0, 8, (_H_96A2, _H_5F08, _H_6B47)),
+    (5, 8, (_H_BC1A, _H_CA85, RFC6962_ROOTS[4])),
+    (2, 3, (RFC6962_ROOTS[2],)),
+    (1, 5, (RFC6962_ROOTS[1], _H_5F08, _H_BC1A)),
+)
+# (first size, second size, proof).
+RFC6962_CONSISTENCY = (
+    (1, 1, ()),
+    (1, 8, (_H_96A2, _H_5F08, _H_6B47)),
+    (6, 8, (_H_0EBC, _H_CA85, RFC6962_ROOTS[4])),
+    (2, 5, (_H_5F08, _H_BC1A)),
+)
+# RFC 8032 section 7.1 TEST 1 and TEST 2: (secret, public, message, sig).
+RFC8032_VECTORS = (
+    ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+     "",
+     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+    ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+     "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+     "72",
+     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+     "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+)
+# (byte, bit) positions flipped to tamper with a signature or a key.
+SIG_FLIPS = ((0, 0), (31, 7), (32, 0), (63, 4))
+KEY_FLIPS = ((0, 0), (16, 3), (31, 7))
+
+# The example note of Go's golang.org/x/mod/sumdb/note.
+GO_NOTE_KEY = ("PeterNeumann+c74f20a3+"
+               "ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+GO_NOTE_SIG_LINE = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8p"
+                    "AcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJn"
+                    "AM=\n")
+GO_NOTE = ("If you think cryptography is the answer to your problem,\n"
+           "then you don't know what your problem is.\n\n" + GO_NOTE_SIG_LINE)
+
+# A checkpoint of the 8 RFC 6962 leaves, signed with the RFC 8032 TEST 1
+# key; the foreign PeterNeumann line before it must be ignored.
+SELFTEST_KEY = ("unionfund.example/selftest+a1ac9cad+"
+                "AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea")
+SELFTEST_BODY = ("unionfund.example/selftest\n8\n"
+                 "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n")
+SELFTEST_SIG_LINE = ("\u2014 unionfund.example/selftest oaycrTHFXKAiAokMBznhsn"
+                     "Gl5jHKj0Xpp8OEEAgrzagTYUmWkmSYRDDsx/P2jtIuMtD0fabdUikxKK"
+                     "MNXz9s6IYHBwc=\n")
+SELFTEST_NOTE = SELFTEST_BODY + "\n" + GO_NOTE_SIG_LINE + SELFTEST_SIG_LINE
+# The same key's valid signature over a checkpoint of another origin.
+OTHER_ORIGIN_NOTE = (
+    "other.example/log\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"
+    "\u2014 unionfund.example/selftest oaycrXrjhKZ79XNTUzbVp4H30wOMP2mJvs4mbY7"
+    "+OsKf5b6CQF6D3KLDHfDway9eA9dDJIcyvbUVg6HP1iyXzIFzXwc=\n")
+
+
+class SelfTest:
+    """Counts checks and remembers the names of those that failed."""
+
+    def __init__(self):
+        self.checks = 0
+        self.failed = []
+
+    def check(self, name, condition):
+        self.checks += 1
+        if not condition:
+            self.failed.append(name)
+
+
+def _flip(data, byte=0, bit=0):
+    """Return ``data`` with one bit flipped."""
+    changed = bytearray(data)
+    changed[byte] ^= 1 << bit
+    return bytes(changed)
+
+
+def _raises_unreadable(func, *args):
+    try:
+        func(*args)
+    except UnreadableInput:
+        return True
+    return False
+
+
+def proof_tampers(proof):
+    """Yield (label, tampered proof): each element flipped or dropped, and
+    an element added at either end."""
+    extra = hashlib.sha256(b"extra").digest()
+    for i in range(len(proof)):
+        before, after = proof[:i], proof[i + 1:]
+        yield f"element {i} flipped", before + [_flip(proof[i])] + after
+        yield f"element {i} dropped", before + after
+    yield "element appended", proof + [extra]
+    yield "element prepended", [extra] + proof
+
+
+def selftest_roots(t, leaves, roots):
+    for n in range(len(roots)):
+        t.check(f"root of size {n}", merkle_root(leaves[:n]) == roots[n])
+
+
+def selftest_inclusion_case(t, leaves, roots, index, size, proof):
+    """A valid inclusion proof verifies; every tampered form fails."""
+    name = f"inclusion {index}/{size}"
+    leaf, root = leaves[index], roots[size]
+    t.check(f"{name} verifies",
+            verify_inclusion(index, size, leaf, proof, root))
+    for label, bad in proof_tampers(proof):
+        t.check(f"{name} {label} fails",
+                not verify_inclusion(index, size, leaf, bad, root))
+    for other in range(size + 2):        # includes index == size, size + 1
+        t.check(f"{name} as index {other} fails", other == index
+                or not verify_inclusion(other, size, leaf, proof, root))
+    for other, other_root in enumerate(roots):
+        t.check(f"{name} as size {other} fails", other == size
+                or not verify_inclusion(index, other, leaf, proof, other_root))
+    t.check(f"{name} claimed in size {2 * size} fails",
+            not verify_inclusion(index, 2 * size, leaf, proof, root))
+    t.check(f"{name} wrong root fails",
+            not verify_inclusion(index, size, leaf, proof, _flip(root)))
+    t.check(f"{name} wrong leaf fails",
+            not verify_inclusion(index, size, _flip(leaf), proof, root))
+
+
+def selftest_inclusion(t, leaves, roots):
+    for index, size, expected in RFC6962_INCLUSION:
+        expected = [bytes.fromhex(h) for h in expected]
+        t.check(f"inclusion {index}/{size} generated as in RFC 6962",
+                inclusion_path(index, leaves[:size]) == expected)
+        selftest_inclusion_case(t, leaves, roots, index, size, expected)
+    for size in range(1, len(leaves) + 1):
+        for index in range(size):
+            proof = inclusion_path(index, leaves[:size])
+            selftest_inclusion_case(t, leaves, roots, index, size, proof)
+
+
+def selftest_consistency_case(t, roots, first, second, proof):
+    """A valid consistency proof verifies; every tampered form fails."""
+    name = f"consistency {first}->{second}"
+    old, new = roots[first], roots[second]
+    t.check(f"{name} verifies",
+            verify_consistency(first, second, old, new, proof))
+    for label, bad in proof_tampers(proof):
+        t.check(f"{name} {label} fails",
+                not verify_consistency(first, second, old, new, bad))
+    for other in range(len(roots)):      # includes 0 and sizes > second
+        t.check(f"{name} from {other} fails", other == first or not
+                verify_consistency(other, second, roots[other], new, proof))
+        t.check(f"{name} to {other} fails", other == second or not
+                verify_consistency(first, other, old, roots[other], proof))
+    t.check(f"{name} claimed up to size {2 * second} fails",
+            not verify_consistency(first, 2 * second, old, new, proof))
+    t.check(f"{name} wrong old root fails",
+            not verify_consistency(first, second, _flip(old), new, proof))
+    t.check(f"{name} wrong new root fails",
+            not verify_consistency(first, second, old, _flip(new), proof))
+
+
+def selftest_consistency(t, leaves, roots):
+    for first, second, expected in RFC6962_CONSISTENCY:
+        expected = [bytes.fromhex(h) for h in expected]
+        t.check(f"consistency {first}->{second} generated as in RFC 6962",
+                consistency_proof(first, leaves[:second]) == expected)
+        selftest_consistency_case(t, roots, first, second, expected)
+    for second in range(1, len(leaves) + 1):
+        for first in range(1, second + 1):
+            proof = consistency_proof(first, leaves[:second])
+            selftest_consistency_case(t, roots, first, second, proof)
+
+
+def ed25519_tampers(public, message, signature):
+    """Yield (label, public, message, signature) with one bit flipped."""
+    altered = _flip(message) if message else b"\x00"
+    yield "message altered", public, altered, signature
+    for byte, bit in SIG_FLIPS:
+        yield (f"signature bit {byte}.{bit} flipped", public, message,
+               _flip(signature, byte, bit))
+    for byte, bit in KEY_FLIPS:
+        yield (f"key bit {byte}.{bit} flipped", _flip(public, byte, bit),
+               message, signature)
+    # S + L is the same scalar mod L: only the range check refuses it.
+    s_plus_l = int.from_bytes(signature[32:], "little") + ED_Q
+    yield ("signature S + L (not reduced)", public, message,
+           signature[:32] + s_plus_l.to_bytes(32, "little"))
+
+
+def ed25519_backends():
+    """The Ed25519 verifiers to test: (name, function)."""
+    backends = [("pure-python", ed25519_verify_pure)]
+    if Ed25519PublicKey is not None:
+        backends.insert(0, ("cryptography", ed25519_verify_library))
+    return backends
+
+
+def selftest_rfc8032_signing(t, number, secret, public, message, signature):
+    """With the library, signing the vector's message gives its signature."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+    )
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding, PublicFormat,
+    )
+    private = Ed25519PrivateKey.from_private_bytes(secret)
+    derived = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    t.check(f"RFC 8032 test {number}: public key from secret",
+            derived == public)
+    t.check(f"RFC 8032 test {number}: signature recomputed",
+            private.sign(message) == signature)
+
+
+def selftest_ed25519(t):
+    for number, vector in enumerate(RFC8032_VECTORS, start=1):
+        secret, public, message, signature = map(bytes.fromhex, vector)
+        if Ed25519PublicKey is not None:
+            selftest_rfc8032_signing(t, number, secret, public, message,
+                                     signature)
+        for backend, verify in ed25519_backends():
+            name = f"RFC 8032 test {number} ({backend})"
+            t.check(f"{name} verifies", verify(public, message, signature))
+            for label, *bad in ed25519_tampers(public, message, signature):
+                t.check(f"{name} {label} fails", not verify(*bad))
+
+
+def selftest_go_note(t):
+    """The Go sumdb/note example: key id, body and signature line format."""
+    key = parse_verifier_key(GO_NOTE_KEY)
+    body, signatures = split_note(GO_NOTE)
+    t.check("Go note verifies", note_signature_valid(body, signatures, key))
+    body, signatures = split_note(GO_NOTE.replace("problem,", "problem;"))
+    t.check("Go note with altered text fails",
+            not note_signature_valid(body, signatures, key))
+
+
+def selftest_checkpoint_note(t, roots):
+    """A signed checkpoint: parsed, verified, and refused when altered."""
+    key = parse_verifier_key(SELFTEST_KEY)
+    checkpoint = open_checkpoint(SELFTEST_NOTE, key)
+    t.check("checkpoint note verifies", checkpoint.signature_valid)
+    t.check("checkpoint size and root read",
+            (checkpoint.size, checkpoint.root) == (8, roots[8]))
+    altered = SELFTEST_NOTE.replace("\n8\n", "\n7\n")
+    t.check("checkpoint with altered size fails",
+            not open_checkpoint(altered, key).signature_valid)
+    foreign_only = SELFTEST_BODY + "\n" + GO_NOTE_SIG_LINE
+    t.check("checkpoint without a line for the key fails",
+            not open_checkpoint(foreign_only, key).signature_valid)
+    body, signatures = split_note(OTHER_ORIGIN_NOTE)
+    t.check("other-origin note is signed by the key",
+            note_signature_valid(body, signatures, key))
+    t.check("checkpoint of another origin fails",
+            not open_checkpoint(OTHER_ORIGIN_NOTE, key).signature_valid)
+    other_key = parse_verifier_key(GO_NOTE_KEY)
+    t.check("checkpoint under another key fails",
+            not open_checkpoint(SELFTEST_NOTE, other_key).signature_valid)
+    selftest_malformed_notes(t)
+
+
+def selftest_malformed_notes(t):
+    """Malformed notes and keys are unreadable input, not invalid ones."""
+    key = parse_verifier_key(SELFTEST_KEY)
+    for label, text in (
+            ("no blank line", SELFTEST_BODY + SELFTEST_SIG_LINE),
+            ("ASCII dashes", SELFTEST_NOTE.replace("\u2014", "--")),
+            ("no signature", SELFTEST_BODY + "\n"),
+            ("size with a leading zero", SELFTEST_NOTE.replace("\n8\n",
+                                                               "\n08\n"))):
+        t.check(f"note with {label} is unreadable",
+                _raises_unreadable(open_checkpoint, text, key))
+    wrong_id = SELFTEST_KEY.replace("+a1ac9cad+", "+a1ac9cae+")
+    t.check("key with a wrong key id is unreadable",
+            _raises_unreadable(parse_verifier_key, wrong_id))
+
+
+def run_selftest():
+    """Run every self-test; return the result dict."""
+    t = SelfTest()
+    leaves = [leaf_hash(bytes.fromhex(d)) for d in RFC6962_LEAVES]
+    roots = [bytes.fromhex(r) for r in RFC6962_ROOTS]
+    selftest_roots(t, leaves, roots)
+    selftest_inclusion(t, leaves, roots)
+    selftest_consistency(t, leaves, roots)
+    selftest_ed25519(t)
+    selftest_go_note(t)
+    selftest_checkpoint_note(t, roots)
+    return {"ok": not t.failed, "checks": t.checks, "failed": t.failed,
+            "ed25519_backends": [name for name, _ in ed25519_backends()]}
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+def split_options(args, required):
+    """Split args into (positionals, {option: value}).
+
+    Every option in ``required`` must be given exactly once, with a value;
+    returns None otherwise or for an unknown option.
+    """
+    positionals, options = [], {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("--"):
+            positionals.append(arg)
+        elif arg in required and arg not in options and rest:
+            options[arg] = rest.pop(0)
+        else:
+            return None
+    if set(options) != set(required):
+        return None
+    return positionals, options
+
+
+def parse_command_line(args):
+    """Return a function running the requested check, or None (usage)."""
+    if args == ["selftest"]:
+        return run_selftest
+    if len(args) == 1:                   # the original form, unchanged
+        return lambda: verify_file(args[0])
+    if args[:1] == ["consistency"]:
+        parsed = split_options(args[1:], ("--key",))
+        if parsed and len(parsed[0]) == 3:
+            paths, options = parsed
+            return lambda: verify_consistency_files(*paths, options["--key"])
+        return None
+    parsed = split_options(args, ("--checkpoint", "--key"))
+    if parsed and len(parsed[0]) == 1:
+        (path,), options = parsed
+        return lambda: verify_file_with_checkpoint(
+            path, options["--checkpoint"], options["--key"])
+    return None
 
 
 def main(argv):
     """Command-line entry point; returns the exit status."""
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} FILE.ndjson", file=sys.stderr)
+    command = parse_command_line(argv[1:])
+    if command is None:
+        print(USAGE.format(prog=argv[0]), file=sys.stderr)
         return EXIT_UNREADABLE
     try:
-        result = verify_file(argv[1])
+        result = command()
     except UnreadableInput as err:
         print(json.dumps({"ok": False, "error": str(err)}, ensure_ascii=False))
         return EXIT_UNREADABLE

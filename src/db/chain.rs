@@ -13,6 +13,8 @@ use crate::domain::audit::{
     AuditRecord, BreakReason, ChainVerifier, GENESIS_HASH, Link, checkpoint_hash, checkpoint_heads_text,
     parse_checkpoint_heads,
 };
+use crate::domain::merkle::{Frontier, Hash, leaf_hash};
+use crate::domain::note::LogSigner;
 use crate::error::Error;
 
 /// One stored event.
@@ -205,17 +207,33 @@ pub fn verify(
     };
     let mut after = from - 1;
     let mut last_seq = 0;
+    // Over the whole trail, the Merkle log's leaves are recomputed from the events as well.
+    let log = if whole { Some(super::log::head(conn)?) } else { None };
+    let mut leaves: Vec<Option<Hash>> = vec![None; log.as_ref().map_or(0, |h| usize::try_from(h.size).unwrap_or(0))];
     loop {
         let rows = batch(conn, after, to, VERIFY_BATCH)?;
         let Some(last) = rows.last() else { break };
         after = last.seq;
         last_seq = last.seq;
+        let positions = if whole {
+            super::log::positions(conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?
+        } else {
+            HashMap::new()
+        };
         for row in &rows {
-            verifier.push(&row.record(), &row.hash);
+            let record = row.record();
+            let bytes = record.canonical_bytes();
+            verifier.push_canonical(&record, &bytes, &row.hash);
+            if let Some(slot) = positions.get(&row.seq).and_then(|&i| leaves.get_mut(usize::try_from(i).ok()?)) {
+                *slot = Some(leaf_hash(&bytes));
+            }
         }
         if rows.len() < usize::try_from(VERIFY_BATCH).unwrap_or(usize::MAX) {
             break;
         }
+    }
+    if let Some(log) = log {
+        check_log(conn, &mut verifier, &leaves, &log.root, last_seq + 1)?;
     }
     if whole {
         let heads: Vec<(String, i64, String)> =
@@ -228,6 +246,54 @@ pub fn verify(
         check_checkpoints(conn, &mut verifier, Some(kept), last_seq + 1)?;
     }
     Ok(Verification { checked: verifier.checked(), first_broken: verifier.first_broken() })
+}
+
+/// The Merkle log must be the tree of the events as they are now: every position filled, the
+/// root at each signed checkpoint's size equal to the root it signed, and the head's root equal
+/// to the whole tree's. An event altered after it was logged fails all three.
+fn check_log(
+    conn: &mut PgConnection,
+    v: &mut ChainVerifier,
+    leaves: &[Option<Hash>],
+    head_root: &[u8],
+    at_seq: i64,
+) -> Result<(), Error> {
+    let mut signed: Vec<(i64, String)> = audit_checkpoints::table
+        .select((audit_checkpoints::tree_size, audit_checkpoints::root_hash))
+        .load::<(Option<i64>, Option<String>)>(conn)?
+        .into_iter()
+        .filter_map(|(size, root)| Some((size?, root?)))
+        // Checkpoints signed after the head was read are for a later run.
+        .filter(|(size, _)| usize::try_from(*size).is_ok_and(|s| s <= leaves.len()))
+        .collect();
+    signed.sort();
+    let mut frontier = Frontier::default();
+    let mut made = Vec::new();
+    let mut next = signed.iter().peekable();
+    while let Some(&(0, _)) = next.peek() {
+        next.next();
+    }
+    for leaf in leaves {
+        let Some(leaf) = leaf else {
+            v.break_at(at_seq, BreakReason::LogMismatch);
+            return Ok(());
+        };
+        frontier.push(*leaf, &mut made);
+        made.clear();
+        while let Some((size, root)) = next.peek() {
+            if u64::try_from(*size).ok() != Some(frontier.size()) {
+                break;
+            }
+            if *root != hex::encode(frontier.root()) {
+                v.break_at(at_seq, BreakReason::LogMismatch);
+            }
+            next.next();
+        }
+    }
+    if next.peek().is_some() || frontier.root().as_slice() != head_root {
+        v.break_at(at_seq, BreakReason::LogMismatch);
+    }
+    Ok(())
 }
 
 /// Each checkpoint must chain to the previous one, hash to its stored hash, and name events that
@@ -283,13 +349,21 @@ pub struct CheckpointRow {
     pub events: i64,
     pub prev_hash: String,
     pub hash: String,
+    pub tree_size: Option<i64>,
+    pub root_hash: Option<String>,
+    pub note: Option<String>,
 }
 
 /// Advisory-lock key that serialises checkpoint takers across processes.
 const CHECKPOINT_LOCK: i64 = 0x6368_6b70_6f69_6e74;
 
-/// Takes a checkpoint of every stream's head now (one snapshot), chained to the last one.
-pub fn take_checkpoint(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<CheckpointRow, Error> {
+/// Takes a checkpoint of every stream's head now (one snapshot), chained to the last one, with
+/// the Merkle log's head signed as a C2SP checkpoint note.
+pub fn take_checkpoint(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    signer: &LogSigner,
+) -> Result<CheckpointRow, Error> {
     conn.transaction(|conn| {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")).execute(conn)?;
         let heads: Vec<(String, i64, String)> =
@@ -303,7 +377,12 @@ pub fn take_checkpoint(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Ch
             .first(conn)
             .optional()?;
         let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let log = super::log::head(conn)?;
+        let root: crate::domain::merkle::Hash = log.root.try_into().map_err(|_| Error::internal("bad log root"))?;
         let row = CheckpointRow {
+            tree_size: Some(log.size),
+            root_hash: Some(hex::encode(root)),
+            note: Some(signer.sign(u64::try_from(log.size).map_err(Error::internal)?, root)),
             id: prev_id + 1,
             created_at: now,
             streams: i64::try_from(links.len()).map_err(Error::internal)?,
@@ -321,6 +400,9 @@ pub fn take_checkpoint(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Ch
                 audit_checkpoints::events.eq(row.events),
                 audit_checkpoints::prev_hash.eq(&row.prev_hash),
                 audit_checkpoints::hash.eq(&row.hash),
+                audit_checkpoints::tree_size.eq(row.tree_size),
+                audit_checkpoints::root_hash.eq(&row.root_hash),
+                audit_checkpoints::note.eq(&row.note),
             ))
             .execute(conn)?;
         Ok(row)
@@ -328,7 +410,11 @@ pub fn take_checkpoint(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Ch
 }
 
 /// Takes a checkpoint only when some stream moved since the last one (the periodic task).
-pub fn take_checkpoint_if_changed(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Option<CheckpointRow>, Error> {
+pub fn take_checkpoint_if_changed(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    signer: &LogSigner,
+) -> Result<Option<CheckpointRow>, Error> {
     let events: Option<i64> = audit_heads::table
         .select(diesel::dsl::sum(audit_heads::stream_seq))
         .first::<Option<rust_decimal::Decimal>>(conn)?
@@ -341,7 +427,7 @@ pub fn take_checkpoint_if_changed(conn: &mut PgConnection, now: DateTime<Utc>) -
     if events.unwrap_or(0) == 0 || last == events {
         return Ok(None);
     }
-    take_checkpoint(conn, now).map(Some)
+    take_checkpoint(conn, now, signer).map(Some)
 }
 
 /// Checkpoints, newest first, after the cursor.

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod hardship;
 pub mod idempotency;
 pub mod items;
+pub mod log;
 pub mod orgs;
 pub mod pool;
 pub mod reports;

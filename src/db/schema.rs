@@ -30,6 +30,9 @@ diesel::table! {
         events -> Int8,
         prev_hash -> Text,
         hash -> Text,
+        tree_size -> Nullable<Int8>,
+        root_hash -> Nullable<Text>,
+        note -> Nullable<Text>,
     }
 }
 

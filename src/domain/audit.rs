@@ -141,6 +141,9 @@ pub enum BreakReason {
     ChainBroken,
     /// The stream's head (or a checkpoint) names an event that is not there, or differs.
     HeadMismatch,
+    /// The Merkle log disagrees with the trail: a signed checkpoint's root (or the log's head)
+    /// is not the root recomputed from the events, or an event is missing from the log.
+    LogMismatch,
 }
 
 impl BreakReason {
@@ -150,6 +153,7 @@ impl BreakReason {
             BreakReason::HashMismatch => "hash_mismatch",
             BreakReason::ChainBroken => "chain_broken",
             BreakReason::HeadMismatch => "head_mismatch",
+            BreakReason::LogMismatch => "log_mismatch",
         }
     }
 }
@@ -186,13 +190,19 @@ impl ChainVerifier {
 
     /// Checks one event with its stored hash. Returns false once the trail is broken.
     pub fn push(&mut self, event: &AuditRecord, stored_hash: &str) -> bool {
+        self.push_canonical(event, &event.canonical_bytes(), stored_hash)
+    }
+
+    /// [`Self::push`] with the event's canonical bytes already made (the Merkle log's leaf
+    /// is made from the same bytes, so verifiers build them once).
+    pub fn push_canonical(&mut self, event: &AuditRecord, canonical: &[u8], stored_hash: &str) -> bool {
         self.checked += 1;
         let expected = self.tails.get(&event.stream);
         let follows = match expected {
             None => event.stream_seq == 1 && event.prev_hash == GENESIS_HASH,
             Some(link) => event.stream_seq == link.stream_seq + 1 && event.prev_hash == link.hash,
         };
-        let reason = if event.compute_hash() != stored_hash {
+        let reason = if hex::encode(Sha256::digest(canonical)) != stored_hash {
             Some(BreakReason::HashMismatch)
         } else if !follows {
             Some(BreakReason::ChainBroken)

@@ -83,6 +83,25 @@ impl Nodes for NodeMap {
     }
 }
 
+/// A proof's two passes: first recording which nodes it reads, then answering them from the
+/// nodes fetched (see the module's head).
+#[derive(Debug)]
+pub enum TwoPass {
+    /// Learning which nodes are read.
+    Record(Recorder),
+    /// Answering from fetched nodes.
+    Serve(NodeMap),
+}
+
+impl Nodes for TwoPass {
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        match self {
+            Self::Record(r) => r.node(level, index),
+            Self::Serve(m) => m.node(level, index),
+        }
+    }
+}
+
 /// The hash of leaves `start..end`, where `start` is a multiple of the smallest power of two
 /// ≥ `end − start` (every subtree RFC 6962's recursion visits is): one stored node when the
 /// range is a perfect subtree, else the left perfect part and the rest, recursively.

@@ -132,7 +132,8 @@ impl VerifierKey {
     /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
     /// be this key's and verify over the body.
     pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
-        let (body, sigs) = note.split_once("\n\n").ok_or(NoteError::Malformed)?;
+        // The body ends at the last blank line (as Go's sumdb/note reads a note).
+        let (body, sigs) = note.rsplit_once("\n\n").ok_or(NoteError::Malformed)?;
         let body = format!("{body}\n");
         let mut lines = body.lines();
         let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
@@ -153,7 +154,8 @@ impl VerifierKey {
             let Ok(bytes) = <[u8; 64]>::try_from(&sig[4..]) else { return false };
             self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
         });
-        if !verified {
+        // A checkpoint of another log is not this log's, whoever signed it.
+        if !verified || origin != self.name {
             return Err(NoteError::BadSignature(self.name.clone()));
         }
         Ok(Checkpoint { origin: origin.to_owned(), size, root })

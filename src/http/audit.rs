@@ -1,6 +1,6 @@
 //! `/api/v1/audit/...`: the trail, its verification, exports, checkpoints.
 
-use actix_web::web::{Data, Query};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{HttpResponse, get, post};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -12,6 +12,7 @@ use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
 use crate::service::audit::{self, CheckpointView, EventView, ExportFormat, VerifyView};
+use crate::service::log::{self as merkle_log, ConsistencyView, InclusionView, LogKeyView, LogView};
 
 /// Filters of the trail (API.md).
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -151,8 +152,10 @@ pub async fn export_audit(
         .streaming(body))
 }
 
-/// Takes a checkpoint of every stream's head now. Keep its `id` and `hash`: passing them to
-/// verify later proves the trail was not cut back before this moment.
+/// Takes a checkpoint now: every committed event is first sequenced into the Merkle log, then
+/// every stream's head and the log's signed head (`note`, a C2SP checkpoint) are recorded. Keep
+/// its `id` and `hash` (passing them to verify later proves the trail was not cut back before
+/// this moment) and its `note` (exports and proofs verify against it offline).
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit",
     responses((status = 201, body = CheckpointView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[post("/api/v1/audit/checkpoints")]
@@ -160,7 +163,7 @@ pub async fn create_checkpoint(
     state: Data<AppState>,
     _caller: Authorized<perm::TakeCheckpoint>,
 ) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Created().json(audit::checkpoint(&state.pool).await?))
+    Ok(HttpResponse::Created().json(audit::checkpoint(&state.pool, state.log_signer.clone()).await?))
 }
 
 /// Checkpoints, newest first.
@@ -173,4 +176,105 @@ pub async fn list_checkpoints(
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(audit::list_checkpoints(&state.pool, q.page()?).await?))
+}
+
+/// How the newest checkpoint is answered.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LatestQuery {
+    /// `note` answers the signed C2SP checkpoint note alone, as `text/plain`.
+    pub format: Option<String>,
+}
+
+/// The newest checkpoint, with its signed note (`?format=note`: the note alone, `text/plain`).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints/latest", tag = "audit", params(LatestQuery),
+    responses((status = 200, body = CheckpointView), (status = 200, body = String, content_type = "text/plain"),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/checkpoints/latest")]
+pub async fn latest_checkpoint(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<LatestQuery>,
+) -> Result<HttpResponse, Error> {
+    let cp = audit::latest_checkpoint(&state.pool).await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(cp)),
+        Some("note") => {
+            let note = cp.note.ok_or(Error::NotFound)?;
+            Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(note))
+        }
+        Some(_) => Err(Error::invalid("format", "json or note")),
+    }
+}
+
+/// The Merkle log's head: its size, its root, and how many committed events wait for the
+/// sequencer (it runs every second; writes never wait for it).
+#[utoipa::path(get, path = "/api/v1/audit/log", tag = "audit",
+    responses((status = 200, body = LogView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/log")]
+pub async fn get_log(state: Data<AppState>, _caller: Authorized<perm::ReadAudit>) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(merkle_log::head(&state.pool).await?))
+}
+
+/// The key that signs the log's checkpoints: keep the `verifier_key` to check notes offline.
+#[utoipa::path(get, path = "/api/v1/audit/log-key", tag = "audit",
+    responses((status = 200, body = LogKeyView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/log-key")]
+pub async fn get_log_key(state: Data<AppState>, _caller: Authorized<perm::ReadAudit>) -> Result<HttpResponse, Error> {
+    let s = &state.log_signer;
+    Ok(HttpResponse::Ok().json(LogKeyView {
+        origin: s.name().to_owned(),
+        verifier_key: s.verifier_key(),
+        public_key: s.public_key_hex(),
+        development: state.log_key_development,
+    }))
+}
+
+/// The tree an inclusion proof is against.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// A checkpoint's tree size (default: the whole log now).
+    pub tree_size: Option<i64>,
+}
+
+/// The inclusion proof of one event in the tree of `tree_size` events (RFC 9162 §2.1.3). 409
+/// `not_yet_sequenced` for an event committed in the last second, `not_in_tree` for one after
+/// that size, `tree_size_unavailable` for a size the log has not reached.
+#[utoipa::path(get, path = "/api/v1/audit/events/{seq}/proof", tag = "audit", params(("seq" = i64, Path), ProofQuery),
+    responses((status = 200, body = InclusionView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/events/{seq}/proof")]
+pub async fn get_inclusion_proof(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    seq: Path<i64>,
+    q: Query<ProofQuery>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(merkle_log::inclusion(&state.pool, seq.into_inner(), q.tree_size).await?))
+}
+
+/// The two trees a consistency proof is between.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older tree's size (1 or more).
+    pub from: i64,
+    /// The newer tree's size (default: the whole log now).
+    pub to: Option<i64>,
+}
+
+/// The consistency proof between two tree sizes (RFC 9162 §2.1.4): that the log of `to`
+/// events begins with the log of `from` events, unchanged.
+#[utoipa::path(get, path = "/api/v1/audit/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[get("/api/v1/audit/consistency")]
+pub async fn get_consistency_proof(
+    state: Data<AppState>,
+    _caller: Authorized<perm::ReadAudit>,
+    q: Query<ConsistencyQuery>,
+) -> Result<HttpResponse, Error> {
+    Ok(HttpResponse::Ok().json(merkle_log::consistency(&state.pool, q.from, q.to).await?))
 }

@@ -44,6 +44,7 @@ impl Modify for Security {
         budgets::list_expenditures, budgets::create_asset, budgets::list_assets,
         reports::get_checks, reports::get_performance,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
+        audit::latest_checkpoint, audit::get_log, audit::get_log_key, audit::get_inclusion_proof, audit::get_consistency_proof,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
     modifiers(&Security),

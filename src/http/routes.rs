@@ -105,7 +105,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::list_audit_events)
         .service(audit::verify_audit)
         .service(audit::export_audit)
+        .service(audit::latest_checkpoint)
         .service(audit::create_checkpoint)
+        .service(audit::get_log)
+        .service(audit::get_log_key)
+        .service(audit::get_inclusion_proof)
+        .service(audit::get_consistency_proof)
         .service(audit::list_checkpoints)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::document()))
         .route(

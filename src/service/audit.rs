@@ -9,6 +9,7 @@ use super::{Listed, Page};
 use crate::db::Pool;
 use crate::db::chain::{self, CheckpointRow, EventFilter, EventRow, KeptCheckpoint, Verification};
 use crate::domain::audit::{AuditRecord, ChainVerifier, format_amount, format_time};
+use crate::domain::note::LogSigner;
 use crate::error::Error;
 
 /// One event as answered and exported. Every field is in the text form the hash covers, so an
@@ -55,11 +56,16 @@ pub struct EventView {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+    /// Its position in the Merkle log; absent until the sequencer reaches it (a second or so).
+    /// Not hashed into the event: the log commits to the event, not the other way round.
+    #[serde(default)]
+    pub log_index: Option<i64>,
 }
 
 impl EventView {
-    fn of(r: EventRow) -> Self {
+    fn of(r: EventRow, log_index: Option<i64>) -> Self {
         Self {
+            log_index,
             seq: r.seq,
             stream: r.stream,
             stream_seq: r.stream_seq,
@@ -161,6 +167,12 @@ pub struct CheckpointView {
     pub hash: String,
     /// One line per stream: `stream stream_seq hash`.
     pub heads: String,
+    /// The Merkle log's size it signs (absent on checkpoints older than the log).
+    pub tree_size: Option<i64>,
+    /// The Merkle log's root at that size, hex.
+    pub root_hash: Option<String>,
+    /// The signed C2SP checkpoint note: keep it, and verify exports and proofs against it.
+    pub note: Option<String>,
 }
 
 impl CheckpointView {
@@ -173,6 +185,9 @@ impl CheckpointView {
             prev_hash: r.prev_hash,
             hash: r.hash,
             heads: r.heads,
+            tree_size: r.tree_size,
+            root_hash: r.root_hash,
+            note: r.note,
         }
     }
 }
@@ -182,7 +197,16 @@ pub async fn list(pool: &Pool, filter: EventFilter, page: Page) -> Result<Listed
     let after = page.seq_cursor()?;
     super::read(pool, move |conn| {
         let rows = chain::list(conn, &filter, after, page.fetch())?;
-        Ok(Listed::from_rows(rows, &page, |r| r.seq.to_string(), EventView::of))
+        let at = crate::db::log::positions(conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?;
+        Ok(Listed::from_rows(
+            rows,
+            &page,
+            |r| r.seq.to_string(),
+            |r| {
+                let i = at.get(&r.seq).copied();
+                EventView::of(r, i)
+            },
+        ))
     })
     .await
 }
@@ -198,9 +222,22 @@ pub async fn verify(
     super::read(pool, move |conn| chain::verify(conn, from_seq, to_seq, kept.as_ref())).await.map(VerifyView::from)
 }
 
-/// Takes a checkpoint now.
-pub async fn checkpoint(pool: &Pool) -> Result<CheckpointView, Error> {
-    super::read(pool, |conn| chain::take_checkpoint(conn, super::now())).await.map(CheckpointView::of)
+/// Takes a checkpoint now: every committed event is sequenced into the Merkle log first, so
+/// that the signed tree covers the trail as it stands.
+pub async fn checkpoint(pool: &Pool, signer: std::sync::Arc<LogSigner>) -> Result<CheckpointView, Error> {
+    super::read(pool, move |conn| {
+        crate::db::log::sequence_all(conn, super::now())?;
+        chain::take_checkpoint(conn, super::now(), &signer)
+    })
+    .await
+    .map(CheckpointView::of)
+}
+
+/// The newest checkpoint.
+pub async fn latest_checkpoint(pool: &Pool) -> Result<CheckpointView, Error> {
+    super::read(pool, |conn| chain::list_checkpoints(conn, None, 1)?.into_iter().next().ok_or(Error::NotFound))
+        .await
+        .map(CheckpointView::of)
 }
 
 /// A page of checkpoints, newest first.
@@ -224,7 +261,7 @@ pub enum ExportFormat {
 }
 
 /// The columns of an export, in order.
-pub const EXPORT_COLUMNS: [&str; 19] = [
+pub const EXPORT_COLUMNS: [&str; 20] = [
     "seq",
     "stream",
     "stream_seq",
@@ -244,6 +281,7 @@ pub const EXPORT_COLUMNS: [&str; 19] = [
     "after",
     "prev_hash",
     "hash",
+    "log_index",
 ];
 
 fn csv_field(out: &mut String, v: &str) {
@@ -278,6 +316,7 @@ fn csv_line(e: &EventView) -> String {
         e.after.clone().unwrap_or_default(),
         e.prev_hash.clone(),
         e.hash.clone(),
+        e.log_index.map(|i| i.to_string()).unwrap_or_default(),
     ];
     let mut out = String::with_capacity(512);
     for (i, f) in fields.iter().enumerate() {
@@ -310,8 +349,10 @@ pub fn export_into(pool: &Pool, format: ExportFormat, sink: tokio::sync::mpsc::S
             let Some(last) = rows.last() else { return Ok(()) };
             after = last.seq;
             let mut chunk = String::with_capacity(rows.len() * 600);
+            let at = crate::db::log::positions(&mut conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?;
             for row in rows {
-                let view = EventView::of(row);
+                let i = at.get(&row.seq).copied();
+                let view = EventView::of(row, i);
                 match format {
                     ExportFormat::Csv => chunk.push_str(&csv_line(&view)),
                     ExportFormat::Ndjson => {
@@ -332,16 +373,157 @@ pub fn export_into(pool: &Pool, format: ExportFormat, sink: tokio::sync::mpsc::S
     }
 }
 
-/// Verifies an NDJSON export offline: every line's hash, and every stream's chain.
-pub fn verify_export(lines: impl Iterator<Item = std::io::Result<String>>) -> Result<VerifyView, String> {
+/// What an export says of a signed checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointCheck {
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// Whether the note carries a valid signature by the key given.
+    pub signature_valid: bool,
+    /// Whether the root recomputed from the exported events equals the note's.
+    pub root_matches: bool,
+    /// `log_incomplete` when the export does not hold every position below the tree size once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_problem: Option<&'static str>,
+}
+
+/// The offline verification of an export: the chain, and optionally a signed checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportVerification {
+    /// Chain (and checkpoint, when given) hold.
+    pub ok: bool,
+    /// Events that passed.
+    pub checked: u64,
+    /// The first broken event, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<BrokenView>,
+    /// The checkpoint's verdict, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointCheck>,
+}
+
+/// Verifies an NDJSON export offline: every line's hash and every stream's chain; with a
+/// signed checkpoint note and the log's verifier key, also the signature and the Merkle root of
+/// the exported events at the checkpoint's size (leaves by `log_index`).
+pub fn verify_export(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+    checkpoint: Option<(&str, &crate::domain::note::VerifierKey)>,
+) -> Result<ExportVerification, String> {
+    use crate::domain::merkle::{Frontier, Hash, leaf_hash};
     let mut v = ChainVerifier::new();
+    let mut leaves: std::collections::HashMap<u64, Hash> = std::collections::HashMap::new();
+    let mut duplicate = false;
     for (n, line) in lines.enumerate() {
         let line = line.map_err(|e| e.to_string())?;
         if line.trim().is_empty() {
             continue;
         }
         let event: EventView = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        v.push(&event.record()?, &event.hash);
+        let record = event.record()?;
+        let bytes = record.canonical_bytes();
+        v.push_canonical(&record, &bytes, &event.hash);
+        if checkpoint.is_some()
+            && let Some(i) = event.log_index.and_then(|i| u64::try_from(i).ok())
+        {
+            duplicate |= leaves.insert(i, leaf_hash(&bytes)).is_some();
+        }
     }
-    Ok(Verification { checked: v.checked(), first_broken: v.first_broken() }.into())
+    let chain_ok = v.first_broken().is_none();
+    let checkpoint = match checkpoint {
+        None => None,
+        Some((note, key)) => {
+            let (signature_valid, cp) = match key.open(note) {
+                Ok(cp) => (true, Some(cp)),
+                Err(crate::domain::note::NoteError::BadSignature(_)) => (false, unsigned_body(note)),
+                Err(e) => return Err(e.to_string()),
+            };
+            let cp = cp.ok_or("malformed checkpoint note")?;
+            let mut f = Frontier::default();
+            let mut made = Vec::new();
+            let mut complete = !duplicate;
+            for i in 0..cp.size {
+                match leaves.get(&i) {
+                    Some(h) => f.push(*h, &mut made),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+                made.clear();
+            }
+            Some(CheckpointCheck {
+                tree_size: cp.size,
+                signature_valid,
+                root_matches: complete && f.root() == cp.root,
+                log_problem: (!complete).then_some("log_incomplete"),
+            })
+        }
+    };
+    let ok = chain_ok && checkpoint.as_ref().is_none_or(|c| c.signature_valid && c.root_matches);
+    Ok(ExportVerification {
+        ok,
+        checked: v.checked(),
+        first_broken: v.first_broken().map(|(seq, reason)| BrokenView { seq, reason: reason.as_str().into() }),
+        checkpoint,
+    })
+}
+
+/// A checkpoint's body read without its signature (to report its size when the signature fails).
+fn unsigned_body(note: &str) -> Option<crate::domain::note::Checkpoint> {
+    use base64::Engine;
+    let mut lines = note.lines();
+    let origin = lines.next()?.to_owned();
+    let size = lines.next()?.parse().ok()?;
+    let root = base64::engine::general_purpose::STANDARD.decode(lines.next()?).ok()?.try_into().ok()?;
+    Some(crate::domain::note::Checkpoint { origin, size, root })
+}
+
+/// Checks a consistency proof between two signed checkpoints an auditor kept.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyCheck {
+    /// Both verdicts hold.
+    pub ok: bool,
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// Both notes are signed by the key given.
+    pub signatures_valid: bool,
+    /// The proof shows the older tree to be a prefix of the newer.
+    pub proof_valid: bool,
+}
+
+/// Verifies `proof` (the body of `GET /api/v1/audit/consistency`) between two notes.
+pub fn verify_consistency(
+    old_note: &str,
+    new_note: &str,
+    proof: &serde_json::Value,
+    key: &crate::domain::note::VerifierKey,
+) -> Result<ConsistencyCheck, String> {
+    use crate::domain::merkle;
+    let open = |note: &str| match key.open(note) {
+        Ok(cp) => Ok((true, cp)),
+        Err(crate::domain::note::NoteError::BadSignature(_)) => {
+            unsigned_body(note).map(|cp| (false, cp)).ok_or_else(|| "malformed checkpoint note".to_owned())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let (old_ok, old) = open(old_note)?;
+    let (new_ok, new) = open(new_note)?;
+    let hashes = proof["proof"]
+        .as_array()
+        .ok_or("the proof file has no \"proof\" array")?
+        .iter()
+        .map(|h| h.as_str().and_then(merkle::from_hex).ok_or_else(|| "a proof element is not 64 hex digits".to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sizes_match = proof["from"].as_u64() == Some(old.size) && proof["to"].as_u64() == Some(new.size);
+    let proof_valid = sizes_match && merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes);
+    let signatures_valid = old_ok && new_ok;
+    Ok(ConsistencyCheck {
+        ok: signatures_valid && proof_valid,
+        from: old.size,
+        to: new.size,
+        signatures_valid,
+        proof_valid,
+    })
 }

@@ -13,6 +13,7 @@ pub mod funds;
 pub mod grants;
 pub mod hardship;
 pub mod items;
+pub mod log;
 pub mod orgs;
 pub mod performance;
 pub mod personal_data;
