@@ -198,6 +198,13 @@ mod tests {
         assert_eq!(VerifierKey::parse("nonsense").unwrap_err(), NoteError::BadKey);
     }
 
+    /// The README prints the development key's verifier key; it must stay true.
+    #[test]
+    fn the_development_verifier_key_is_the_one_the_readme_prints() {
+        let s = LogSigner::new(crate::config::DEFAULT_LOG_ORIGIN, crate::config::DEVELOPMENT_LOG_SEED);
+        assert_eq!(s.verifier_key(), "unionfund.local/audit-log+7529afec+AXLQUadkFk+iv/SkTNXkVqAqDjmheCSV2UwzaVAqGHH5");
+    }
+
     /// RFC 8032 §7.1, test 1: the library signs as the standard says.
     #[test]
     fn ed25519_matches_rfc_8032_test_1() {

@@ -109,7 +109,7 @@ fn size_within(requested: Option<i64>, head: i64) -> Result<u64, Error> {
 pub async fn head(pool: &Pool) -> Result<LogView, Error> {
     super::read(pool, |conn| {
         let h = db::log::head(conn)?;
-        Ok(LogView { tree_size: h.size, root_hash: hex::encode(&h.root), pending: h.pending })
+        Ok(LogView { tree_size: h.size, root_hash: hex::encode(&h.root), pending: db::log::pending(conn)? })
     })
     .await
 }
