@@ -262,7 +262,9 @@ async fn spawn(tweak: impl FnOnce(&mut Config), demo: bool) -> TestApp {
     };
     TestApp {
         base: format!("http://{}", running.addr),
-        http: reqwest::Client::new(),
+        // Idle connections are dropped well before the server's keep-alive (5 s) closes them, so that a
+        // request sent after a pause never races the server's close (hyper's IncompleteMessage).
+        http: reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2)).build().unwrap(),
         db,
         federation_id,
         tokens: Default::default(),
