@@ -981,6 +981,16 @@ fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView,
     })
 }
 
+/// The year's totals over every unit, and how many units declared (the annual report's figures).
+pub fn year_totals(conn: &mut diesel::PgConnection, year: i32) -> Result<(usize, FeeFigures), Error> {
+    let units = db::fees::year_by_unit(conn, year, None, None, i64::MAX, false)?.len();
+    let totals = match db::fees::year_by_unit(conn, year, None, None, 1, true)?.into_iter().next() {
+        Some(t) => unit_year_view(t, false)?.figures,
+        None => FeeFigures::default(),
+    };
+    Ok((units, totals))
+}
+
 /// The year across units (finance bureau, auditors, finance officers; a clerk sees its own unit).
 pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result<SummaryView, Error> {
     let after = page.uuid_cursor()?;

@@ -134,22 +134,13 @@ pub struct GrantOutputView {
 }
 
 /// The year's union fees.
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FeeOutput {
     /// Units that declared.
     pub units: usize,
-    /// Payroll declared.
-    pub payroll_total: Money,
-    /// Fees due (2% of payroll).
-    pub fee_due: Money,
-    /// Paid by the units.
-    pub paid: Money,
-    /// Due to the federation (40% of the fee).
-    pub remit_due: Money,
-    /// Remitted to the federation.
-    pub remitted: Money,
-    /// Still owed by units.
-    pub arrears: Money,
+    /// Payroll, fees due (2%), due to the federation (40%), paid, remitted, arrears, credit.
+    #[serde(flatten)]
+    pub figures: super::fees::FeeFigures,
 }
 
 /// What the money did (整体绩效).
@@ -414,20 +405,8 @@ fn gather(conn: &mut diesel::PgConnection, year: i32) -> Result<PerformanceRepor
             carried_over: money(f.carried)?,
         });
     }
-    let units = db::fees::year_by_unit(conn, year, None, None, i64::MAX, false)?.len();
-    let fees = db::fees::year_by_unit(conn, year, None, None, 1, true)?.into_iter().next();
-    let union_fees = match fees {
-        Some(t) => FeeOutput {
-            units,
-            payroll_total: money(t.payroll_total)?,
-            fee_due: money(t.fee_due)?,
-            paid: money(t.paid)?,
-            remit_due: money(t.remit_due)?,
-            remitted: money(t.remitted)?,
-            arrears: money(t.arrears)?,
-        },
-        None => FeeOutput::default(),
-    };
+    let (units, figures) = super::fees::year_totals(conn, year)?;
+    let union_fees = FeeOutput { units, figures };
     // Carry-over.
     let funds = db::funds::list(conn, Some(year), None, None, i64::MAX)?;
     let ids: Vec<Uuid> = funds.iter().map(|f| f.id).collect();

@@ -125,10 +125,10 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
             })
             .collect(),
     ));
-    let f = &out.union_fees;
+    let (units, f) = (out.union_fees.units, &out.union_fees.figures);
     b.push(Para(format!(
         "行政事业单位工会经费：{}个单位申报工资总额{}千元，按2%应缴{}千元，已缴{}千元，欠缴{}千元；其中40%应上交市总工会{}千元，已上交{}千元。",
-        f.units,
+        units,
         k(f.payroll_total),
         k(f.fee_due),
         k(f.paid),
