@@ -137,7 +137,8 @@ async fn every_event_is_provably_in_every_signed_checkpoint_and_each_tree_extend
     // Offline, with both verifiers: the consistency proof between the two kept notes, and the
     // export against the newer one.
     let files = Files::new();
-    let (n1, n2) = (files.put("old.note", &note1), files.put("new.note", &note2));
+    // The older note as `jq -r .note > FILE` saves it, with one more newline.
+    let (n1, n2) = (files.put("old.note", &format!("{note1}\n")), files.put("new.note", &note2));
     let proof = files.put("proof.json", &c.to_string());
     let vk_text = key["verifier_key"].as_str().unwrap();
     let args = |p: &Path| {

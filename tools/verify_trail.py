@@ -559,6 +559,9 @@ def split_note(text):
     The body is every line before the last blank line, each with its "\\n";
     every line after it must be a signature line.
     """
+    # A note saved with CRLF line ends or extra newlines at its end (as
+    # ``jq -r .note > FILE`` writes it) is read as the note it is.
+    text = text.replace("\r\n", "\n").rstrip("\n") + "\n"
     cut = text.rfind("\n\n")
     if cut < 0 or not text.endswith("\n"):
         raise UnreadableInput("note: no blank line before the signatures")

@@ -132,7 +132,10 @@ impl VerifierKey {
     /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
     /// be this key's and verify over the body.
     pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
-        // The body ends at the last blank line (as Go's sumdb/note reads a note).
+        // A note saved with CRLF line ends or extra newlines at its end (as `jq -r .note > FILE`
+        // writes it) is read as the note it is. The body ends at the last blank line (as Go's
+        // sumdb/note reads a note).
+        let note = format!("{}\n", note.replace("\r\n", "\n").trim_end_matches('\n'));
         let (body, sigs) = note.rsplit_once("\n\n").ok_or(NoteError::Malformed)?;
         let body = format!("{body}\n");
         let mut lines = body.lines();
@@ -183,6 +186,9 @@ mod tests {
         assert!(note.contains("\n\n\u{2014} example.org/unionfund/audit "));
         let key = VerifierKey::parse(&s.verifier_key()).unwrap();
         assert_eq!(key.open(&note).unwrap(), Checkpoint { origin: s.name().into(), size: 42, root: [9; 32] });
+        // As `jq -r .note > FILE` saves it, or an editor with CRLF line ends.
+        assert!(key.open(&format!("{note}\n")).is_ok());
+        assert!(key.open(&note.replace('\n', "\r\n")).is_ok());
         // Another key with the same name.
         let other = VerifierKey::parse(&LogSigner::new(s.name(), [8; 32]).verifier_key()).unwrap();
         assert_eq!(other.open(&note), Err(NoteError::BadSignature(s.name().into())));
