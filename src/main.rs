@@ -126,6 +126,11 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             "UNIONFUND_PII_KEYS is not set: personal data is sealed with the public development keys; never use them for real data"
         );
     }
+    if config.log_key_development {
+        tracing::warn!(
+            "UNIONFUND_LOG_KEY is not set: audit-log checkpoints are signed with the public development key; they prove nothing"
+        );
+    }
     let pool = db::pool::connect(config.database_url(), config.pool_size)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if demo {
