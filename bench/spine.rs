@@ -442,7 +442,7 @@ fn log_step(
     let mut conn = pool.get().unwrap();
     let queued: i64 = unionfund::db::log::pending(&mut conn).unwrap();
     let started = Instant::now();
-    let sequenced = unionfund::db::log::sequence_all(&mut conn, unionfund::service::now()).unwrap();
+    let sequenced = unionfund::db::log::sequence_all(&mut conn, unionfund::service::now(), true).unwrap();
     let seq_secs = started.elapsed().as_secs_f64();
     let head = unionfund::db::log::head(&mut conn).unwrap();
     let signer = unionfund::domain::note::LogSigner::new("bench.local/log", [3; 32]);

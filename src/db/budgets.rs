@@ -138,6 +138,12 @@ pub fn years(conn: &mut PgConnection) -> Result<Vec<i32>, Error> {
     Ok(budget_lines::table.select(budget_lines::year).distinct().order(budget_lines::year.asc()).load(conn)?)
 }
 
+/// Whether some line already carries this fund.
+pub fn fund_budgeted(conn: &mut PgConnection, fund_id: Uuid) -> Result<bool, Error> {
+    Ok(diesel::select(diesel::dsl::exists(budget_lines::table.filter(budget_lines::fund_id.eq(fund_id))))
+        .get_result(conn)?)
+}
+
 /// Adds an appropriation.
 pub fn insert_appropriation(conn: &mut PgConnection, row: &AppropriationRow) -> Result<(), Error> {
     diesel::insert_into(appropriations::table).values(row).execute(conn)?;
@@ -186,6 +192,16 @@ pub fn appropriated_by_line(conn: &mut PgConnection, year: i32) -> Result<HashMa
 pub fn insert_expenditure(conn: &mut PgConnection, row: &ExpenditureRow) -> Result<(), Error> {
     diesel::insert_into(line_expenditures::table).values(row).execute(conn)?;
     Ok(())
+}
+
+/// Whether a voucher number already backs an expenditure of this fund.
+pub fn voucher_used(conn: &mut PgConnection, fund_id: Uuid, voucher_no: &str) -> Result<bool, Error> {
+    Ok(diesel::select(diesel::dsl::exists(
+        line_expenditures::table
+            .filter(line_expenditures::fund_id.eq(fund_id))
+            .filter(line_expenditures::voucher_no.eq(voucher_no)),
+    ))
+    .get_result(conn)?)
 }
 
 /// A page of a line's expenditures.

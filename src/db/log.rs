@@ -194,11 +194,12 @@ pub fn sequence(conn: &mut PgConnection, max: i64, wait: bool, now: DateTime<Utc
     })
 }
 
-/// Sequences until the queue is empty (waiting for the lock), and answers how many.
-pub fn sequence_all(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize, Error> {
+/// Sequences until the queue is empty, and answers how many. With `wait`, waits for another
+/// sequencer to finish first; without, stops at once while another is sequencing.
+pub fn sequence_all(conn: &mut PgConnection, now: DateTime<Utc>, wait: bool) -> Result<usize, Error> {
     let mut total = 0;
     loop {
-        match sequence(conn, SEQUENCE_BATCH, true, now)? {
+        match sequence(conn, SEQUENCE_BATCH, wait, now)? {
             Some(0) | None => return Ok(total),
             Some(n) => total += n,
         }

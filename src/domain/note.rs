@@ -132,22 +132,17 @@ impl VerifierKey {
     /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
     /// be this key's and verify over the body.
     pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
-        // A note saved with CRLF line ends or extra newlines at its end (as `jq -r .note > FILE`
-        // writes it) is read as the note it is. The body ends at the last blank line (as Go's
-        // sumdb/note reads a note).
-        let note = format!("{}\n", note.replace("\r\n", "\n").trim_end_matches('\n'));
-        let (body, sigs) = note.rsplit_once("\n\n").ok_or(NoteError::Malformed)?;
-        let body = format!("{body}\n");
-        let mut lines = body.lines();
-        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
-            return Err(NoteError::Malformed);
-        };
-        let size: u64 = size.parse().map_err(|_| NoteError::Malformed)?;
-        if size.to_string() != lines_nth(&body, 1) {
-            return Err(NoteError::Malformed);
+        match self.check(note)? {
+            (true, cp) => Ok(cp),
+            (false, _) => Err(NoteError::BadSignature(self.name.clone())),
         }
-        let root: Hash = B64.decode(root).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::Malformed)?;
-        let verified = sigs.lines().any(|line| {
+    }
+
+    /// Reads a checkpoint note and says whether this key signed it, so that a verifier can
+    /// still report the size of a note whose signature fails; `Err` only for a malformed note.
+    pub fn check(&self, note: &str) -> Result<(bool, Checkpoint), NoteError> {
+        let (cp, body, sigs) = read(note)?;
+        let signed = sigs.lines().any(|line| {
             let Some(rest) = line.strip_prefix("\u{2014} ") else { return false };
             let Some((name, sig)) = rest.rsplit_once(' ') else { return false };
             let Ok(sig) = B64.decode(sig) else { return false };
@@ -158,15 +153,30 @@ impl VerifierKey {
             self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
         });
         // A checkpoint of another log is not this log's, whoever signed it.
-        if !verified || origin != self.name {
-            return Err(NoteError::BadSignature(self.name.clone()));
-        }
-        Ok(Checkpoint { origin: origin.to_owned(), size, root })
+        Ok((signed && cp.origin == self.name, cp))
     }
 }
 
-fn lines_nth(body: &str, n: usize) -> &str {
-    body.lines().nth(n).unwrap_or_default()
+/// Splits a note into what its body says, the body (the signed text) and its signature lines.
+/// A note saved with CRLF line ends or extra newlines at its end (as `jq -r .note > FILE`
+/// writes it) is read as the note it is; the body ends at the last blank line (as Go's
+/// sumdb/note reads a note).
+fn read(note: &str) -> Result<(Checkpoint, String, String), NoteError> {
+    let note = format!("{}\n", note.replace("\r\n", "\n").trim_end_matches('\n'));
+    let (body, sigs) = note.rsplit_once("\n\n").ok_or(NoteError::Malformed)?;
+    let body = format!("{body}\n");
+    let mut lines = body.lines();
+    let (Some(origin), Some(size_text), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
+        return Err(NoteError::Malformed);
+    };
+    // The size in its one decimal form: "042" is not 42.
+    let size: u64 = size_text.parse().map_err(|_| NoteError::Malformed)?;
+    if size.to_string() != size_text {
+        return Err(NoteError::Malformed);
+    }
+    let root: Hash = B64.decode(root).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::Malformed)?;
+    let cp = Checkpoint { origin: origin.to_owned(), size, root };
+    Ok((cp, body, sigs.to_owned()))
 }
 
 #[cfg(test)]

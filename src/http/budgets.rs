@@ -115,10 +115,6 @@ pub struct AssetQuery {
     pub cursor: Option<String>,
 }
 
-fn check_year(year: i32) -> Result<i32, Error> {
-    if (2000..=2100).contains(&year) { Ok(year) } else { Err(Error::invalid("year", "must be between 2000 and 2100")) }
-}
-
 fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
@@ -231,7 +227,7 @@ pub async fn create_line(
     year: Path<i32>,
     body: JsonBody<CreateLineRequest>,
 ) -> Result<HttpResponse, Error> {
-    let year = check_year(year.into_inner())?;
+    let year = super::extract::year(year.into_inner())?;
     let cmd = NewLine::try_from(body.value)?;
     budgets::create_line(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, cmd)
         .await
@@ -249,7 +245,7 @@ pub async fn list_lines(
     year: Path<i32>,
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
-    let year = check_year(year.into_inner())?;
+    let year = super::extract::year(year.into_inner())?;
     Ok(HttpResponse::Ok().json(budgets::list_lines(&state.pool, year, q.page()?).await?))
 }
 
@@ -264,7 +260,7 @@ pub async fn get_line(
     path: Path<(i32, Uuid)>,
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
-    let view = budgets::get_line(&state.pool, check_year(year)?, id).await?;
+    let view = budgets::get_line(&state.pool, super::extract::year(year)?, id).await?;
     let tag = etag(view.version);
     Ok(super::with_etag(&view, tag))
 }
@@ -301,7 +297,7 @@ pub async fn update_line(
         caller.write_ctx(),
         key.with(&body.fingerprint),
         if_match.0,
-        check_year(year)?,
+        super::extract::year(year)?,
         id,
         changes,
     )
@@ -323,7 +319,7 @@ pub async fn create_appropriation(
     year: Path<i32>,
     body: JsonBody<CreateAppropriationRequest>,
 ) -> Result<HttpResponse, Error> {
-    let year = check_year(year.into_inner())?;
+    let year = super::extract::year(year.into_inner())?;
     let cmd = NewAppropriation::try_from(body.value)?;
     budgets::appropriate(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, cmd)
         .await
@@ -340,7 +336,7 @@ pub async fn list_appropriations(
     year: Path<i32>,
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
-    let year = check_year(year.into_inner())?;
+    let year = super::extract::year(year.into_inner())?;
     Ok(HttpResponse::Ok().json(budgets::list_appropriations(&state.pool, year, q.page()?).await?))
 }
 
@@ -360,7 +356,7 @@ pub async fn create_expenditure(
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
     let cmd = NewExpenditure::try_from(body.value)?;
-    budgets::spend(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), check_year(year)?, id, cmd)
+    budgets::spend(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), super::extract::year(year)?, id, cmd)
         .await
         .map(super::stored)
 }
@@ -377,7 +373,8 @@ pub async fn list_expenditures(
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
-    Ok(HttpResponse::Ok().json(budgets::list_expenditures(&state.pool, check_year(year)?, id, q.page()?).await?))
+    Ok(HttpResponse::Ok()
+        .json(budgets::list_expenditures(&state.pool, super::extract::year(year)?, id, q.page()?).await?))
 }
 
 /// Records a fixed asset of the caller's organisation (finance officer).

@@ -342,3 +342,8 @@ impl PageQuery {
         Ok(Page { limit, cursor: self.cursor.clone() })
     }
 }
+
+/// A budget year from a path or query: 2000–2100, else a 422 naming `year`.
+pub fn year(year: i32) -> Result<i32, Error> {
+    if (2000..=2100).contains(&year) { Ok(year) } else { Err(Error::invalid("year", "must be between 2000 and 2100")) }
+}

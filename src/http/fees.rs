@@ -143,9 +143,7 @@ pub async fn get_statement(
     caller: Authorized<perm::ReadFees>,
     q: Query<StatementQuery>,
 ) -> Result<HttpResponse, Error> {
-    if !(2000..=2100).contains(&q.year) {
-        return Err(Error::invalid("year", "must be between 2000 and 2100"));
-    }
+    super::extract::year(q.year)?;
     Ok(HttpResponse::Ok().json(fees::statement(&state.pool, caller.scope(), q.org_id, q.year).await?))
 }
 
@@ -254,9 +252,7 @@ pub async fn get_fee_summary(
     caller: Authorized<perm::ReadFees>,
     q: Query<SummaryQuery>,
 ) -> Result<HttpResponse, Error> {
-    if !(2000..=2100).contains(&q.year) {
-        return Err(Error::invalid("year", "must be between 2000 and 2100"));
-    }
+    super::extract::year(q.year)?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
     Ok(HttpResponse::Ok().json(fees::summary(&state.pool, caller.scope(), q.year, page).await?))
 }

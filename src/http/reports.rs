@@ -30,9 +30,7 @@ pub async fn get_checks(
     _caller: Authorized<perm::ReadReports>,
     q: Query<YearQuery>,
 ) -> Result<HttpResponse, Error> {
-    if !(2000..=2100).contains(&q.year) {
-        return Err(Error::invalid("year", "must be between 2000 and 2100"));
-    }
+    super::extract::year(q.year)?;
     Ok(HttpResponse::Ok().json(reports::checks(&state.pool, q.year).await?))
 }
 
@@ -75,9 +73,7 @@ pub async fn get_performance(
     _caller: Authorized<perm::ReadReports>,
     q: Query<PerformanceQuery>,
 ) -> Result<HttpResponse, Error> {
-    if !(2000..=2100).contains(&q.year) {
-        return Err(Error::invalid("year", "must be between 2000 and 2100"));
-    }
+    super::extract::year(q.year)?;
     let report = performance::build(&state.pool, q.year).await?;
     Ok(match q.format.unwrap_or(ReportFormat::Json) {
         ReportFormat::Json => HttpResponse::Ok().json(report),

@@ -226,7 +226,7 @@ pub async fn verify(
 /// that the signed tree covers the trail as it stands.
 pub async fn checkpoint(pool: &Pool, signer: std::sync::Arc<LogSigner>) -> Result<CheckpointView, Error> {
     super::read(pool, move |conn| {
-        crate::db::log::sequence_all(conn, super::now())?;
+        crate::db::log::sequence_all(conn, super::now(), true)?;
         chain::take_checkpoint(conn, super::now(), &signer)
     })
     .await
@@ -432,12 +432,7 @@ pub fn verify_export(
     let checkpoint = match checkpoint {
         None => None,
         Some((note, key)) => {
-            let (signature_valid, cp) = match key.open(note) {
-                Ok(cp) => (true, Some(cp)),
-                Err(crate::domain::note::NoteError::BadSignature(_)) => (false, unsigned_body(note)),
-                Err(e) => return Err(e.to_string()),
-            };
-            let cp = cp.ok_or("malformed checkpoint note")?;
+            let (signature_valid, cp) = key.check(note).map_err(|e| e.to_string())?;
             let mut f = Frontier::default();
             let mut made = Vec::new();
             let mut complete = !duplicate;
@@ -468,16 +463,6 @@ pub fn verify_export(
     })
 }
 
-/// A checkpoint's body read without its signature (to report its size when the signature fails).
-fn unsigned_body(note: &str) -> Option<crate::domain::note::Checkpoint> {
-    use base64::Engine;
-    let mut lines = note.lines();
-    let origin = lines.next()?.to_owned();
-    let size = lines.next()?.parse().ok()?;
-    let root = base64::engine::general_purpose::STANDARD.decode(lines.next()?).ok()?.try_into().ok()?;
-    Some(crate::domain::note::Checkpoint { origin, size, root })
-}
-
 /// Checks a consistency proof between two signed checkpoints an auditor kept.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsistencyCheck {
@@ -501,15 +486,8 @@ pub fn verify_consistency(
     key: &crate::domain::note::VerifierKey,
 ) -> Result<ConsistencyCheck, String> {
     use crate::domain::merkle;
-    let open = |note: &str| match key.open(note) {
-        Ok(cp) => Ok((true, cp)),
-        Err(crate::domain::note::NoteError::BadSignature(_)) => {
-            unsigned_body(note).map(|cp| (false, cp)).ok_or_else(|| "malformed checkpoint note".to_owned())
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let (old_ok, old) = open(old_note)?;
-    let (new_ok, new) = open(new_note)?;
+    let (old_ok, old) = key.check(old_note).map_err(|e| e.to_string())?;
+    let (new_ok, new) = key.check(new_note).map_err(|e| e.to_string())?;
     let hashes = proof["proof"]
         .as_array()
         .ok_or("the proof file has no \"proof\" array")?

@@ -55,6 +55,8 @@ pub struct LineFigures {
     pub appropriated: Decimal,
     /// Executed (spent), from the ledger.
     pub executed: Decimal,
+    /// A leaf's fund's budget, from the ledger (none for a group).
+    pub fund_budget: Option<Decimal>,
 }
 
 impl LineFigures {
@@ -122,12 +124,6 @@ pub fn two_places(d: Decimal) -> String {
     format!("{:.2}", d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
 }
 
-fn money_of(d: Decimal) -> Result<Money, Error> {
-    // Figures can only be negative if the books are broken; show the absolute value is wrong,
-    // so refuse loudly instead.
-    money(d)
-}
-
 fn line_view(row: &LineRow, f: &LineFigures) -> Result<LineView, Error> {
     Ok(LineView {
         id: row.id,
@@ -137,9 +133,9 @@ fn line_view(row: &LineRow, f: &LineFigures) -> Result<LineView, Error> {
         kind: LineKind::parse(&row.kind).ok_or_else(|| Error::internal("bad line kind"))?,
         parent_id: row.parent_id,
         fund_id: row.fund_id,
-        budget: money_of(row.budget)?,
-        appropriated: money_of(f.appropriated)?,
-        executed: money_of(f.executed)?,
+        budget: money(row.budget)?,
+        appropriated: money(f.appropriated)?,
+        executed: money(f.executed)?,
         variance: two_places(f.variance()),
         execution_rate: f.rate().map(two_places),
         variance_explanation: row.variance_explanation.clone(),
@@ -149,8 +145,7 @@ fn line_view(row: &LineRow, f: &LineFigures) -> Result<LineView, Error> {
 }
 
 /// What a leaf's fund executed, by the fund's kind (see the module's head).
-fn executed_by_fund(kind: &str, balances: &HashMap<String, Decimal>, fees_received: Option<&Decimal>) -> Decimal {
-    let f = Figures::from_balances(balances);
+fn executed_by_fund(kind: &str, f: &Figures, fees_received: Option<&Decimal>) -> Decimal {
     match FundKind::parse(kind) {
         Some(FundKind::Basic) => f.used,
         Some(FundKind::UnionFee) => fees_received.copied().unwrap_or_default(),
@@ -164,23 +159,24 @@ pub fn year_lines(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<(Lin
     let fund_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.fund_id).collect();
     let balances = db::funds::balances_of(conn, &fund_ids)?;
     let received = db::budgets::fees_received(conn, &fund_ids)?;
+    // A line's fund is of the line's year (create_line checks it): one query for their kinds.
     let kinds: HashMap<Uuid, String> =
-        fund_ids.iter().filter_map(|id| db::funds::find(conn, *id).ok().map(|f| (f.id, f.kind))).collect();
+        db::funds::list(conn, Some(year), None, None, i64::MAX)?.into_iter().map(|f| (f.id, f.kind)).collect();
     let appropriated = db::budgets::appropriated_by_line(conn, year)?;
     let empty = HashMap::new();
     let mut figures: HashMap<Uuid, LineFigures> = rows
         .iter()
         .map(|r| {
-            let executed = match (r.fund_id, r.fund_id.and_then(|id| kinds.get(&id))) {
-                (Some(id), Some(kind)) => {
-                    executed_by_fund(kind, balances.get(&id).unwrap_or(&empty), received.get(&id))
-                }
+            let fund = r.fund_id.map(|id| (id, Figures::from_balances(balances.get(&id).unwrap_or(&empty))));
+            let executed = match (&fund, r.fund_id.and_then(|id| kinds.get(&id))) {
+                (Some((id, f)), Some(kind)) => executed_by_fund(kind, f, received.get(id)),
                 _ => Decimal::ZERO,
             };
             let own = LineFigures {
                 budget: r.budget,
                 appropriated: appropriated.get(&r.id).copied().unwrap_or_default(),
                 executed,
+                fund_budget: fund.map(|(_, f)| f.budget),
             };
             (r.id, own)
         })
@@ -288,7 +284,7 @@ pub async fn create_line(
             }
         };
         if let Some(id) = fund_id
-            && db::budgets::lines(tx.conn(), year, None, i64::MAX)?.iter().any(|l| l.fund_id == Some(id))
+            && db::budgets::fund_budgeted(tx.conn(), id)?
         {
             return Err(DomainError::conflict("fund_already_budgeted", "another line already carries this fund").into());
         }
@@ -624,9 +620,7 @@ pub async fn spend(
             .into());
         }
         if let Some(v) = &cmd.voucher_no
-            && db::budgets::expenditures(tx.conn(), line.id, None, i64::MAX)?
-                .iter()
-                .any(|e| e.voucher_no.as_ref() == Some(v))
+            && db::budgets::voucher_used(tx.conn(), fund.id, v)?
         {
             return Err(DomainError::conflict("duplicate_voucher", format!("voucher {v} was already recorded")).into());
         }
@@ -841,10 +835,11 @@ mod tests {
 
     #[test]
     fn rate_rounds_half_away_from_zero_and_is_absent_without_a_budget() {
-        let f = LineFigures { budget: d("3886200.00"), appropriated: d("0"), executed: d("4978030.00") };
+        let f =
+            LineFigures { budget: d("3886200.00"), appropriated: d("0"), executed: d("4978030.00"), fund_budget: None };
         assert_eq!(f.rate().map(two_places).as_deref(), Some("128.10"));
         assert_eq!(two_places(f.variance()), "1091830.00");
-        let f = LineFigures { budget: d("3.00"), appropriated: d("0"), executed: d("2.00") };
+        let f = LineFigures { budget: d("3.00"), appropriated: d("0"), executed: d("2.00"), fund_budget: None };
         assert_eq!(f.rate().map(two_places).as_deref(), Some("66.67"));
         assert_eq!(LineFigures { budget: Decimal::ZERO, ..f }.rate(), None);
     }

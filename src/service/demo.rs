@@ -95,7 +95,6 @@ fn credit(first17: &str) -> Result<CreditCode, Error> {
 
 /// Who does what in the demo, and the organisations the 2022 activity needs.
 struct Cast {
-    admin: WriteCtx,
     officer: WriteCtx,
     rights: WriteCtx,
     leader: Caller,
@@ -215,7 +214,6 @@ fn setup(pool: &Pool) -> Result<Option<Cast>, Error> {
     let bureau_client =
         Caller { subject: DEMO_CLIENT_ID, kind: SubjectKind::Client, role: Role::FinanceBureau, org_id: bureau };
     Ok(Some(Cast {
-        admin: as_role(Role::Admin)?,
         officer: as_role(Role::FinanceOfficer)?,
         rights: as_role(Role::RightsOfficer)?,
         leader: callers.get(&Role::Leader).cloned().ok_or_else(|| Error::internal("demo leader missing"))?,
@@ -234,7 +232,6 @@ fn setup(pool: &Pool) -> Result<Option<Cast>, Error> {
 pub async fn load(pool: &Pool, pii: std::sync::Arc<crate::pii::PiiKeys>) -> Result<bool, Error> {
     let setup_pool = pool.clone();
     let Some(cast) = super::blocking(move || setup(&setup_pool)).await? else { return Ok(false) };
-    let _ = &cast.admin;
     year_2022(pool, &pii, &cast).await?;
     // An open year for a first session (README): 2023's hardship fund, fed by an upper
     // allocation that requires 50% local matching, and that matching.
@@ -429,7 +426,7 @@ async fn campaigns_2022(
         let cmd = NewCampaign { fund_id, name: name.into(), kind, budget };
         let id = id_of(&campaigns::create(pool, cast.rights.clone(), None, cmd).await?, "id")?;
         let mut rows = Vec::new();
-        for i in 0..workers {
+        for _ in 0..workers {
             person += 1;
             let p = usize::try_from(person).map_err(Error::internal)?;
             rows.push(NewBeneficiary {
@@ -439,7 +436,6 @@ async fn campaigns_2022(
                 bank_account: format!("621799{:013}", 4_300_000 + u64::from(person)),
                 amount: each,
             });
-            let _ = i;
         }
         let version = |v: i32| Some(etag(v));
         campaigns::add_beneficiaries(pool, pii.clone(), cast.rights.clone(), None, version(1), id, rows).await?;

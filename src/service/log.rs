@@ -122,7 +122,7 @@ pub async fn inclusion(pool: &Pool, seq: i64, tree_size: Option<i64>) -> Result<
         let head = db::log::head(conn)?;
         let size = size_within(tree_size, head.size)?;
         let Some(&index) = db::log::positions(conn, &[seq])?.get(&seq) else {
-            if db::chain::max_seq(conn)? >= seq && seq > 0 && event_exists(conn, seq)? {
+            if seq > 0 && event_exists(conn, seq)? {
                 return Err(DomainError::conflict(
                     "not_yet_sequenced",
                     "the event is committed and waits for the sequencer; ask again in a second",
@@ -174,22 +174,7 @@ pub async fn consistency(pool: &Pool, from: i64, to: Option<i64>) -> Result<Cons
     .await
 }
 
-/// Sequences every committed event now (waiting for another sequencer to finish first).
-pub async fn sequence_now(pool: &Pool) -> Result<usize, Error> {
-    super::read(pool, |conn| db::log::sequence_all(conn, super::now())).await
-}
-
 /// One background run: drains the queue unless another process is sequencing.
 pub async fn sequence_background(pool: &Pool) -> Result<usize, Error> {
-    super::read(pool, |conn| {
-        let mut total = 0;
-        while let Some(n) = db::log::sequence(conn, db::log::SEQUENCE_BATCH, false, super::now())? {
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        Ok(total)
-    })
-    .await
+    super::read(pool, |conn| db::log::sequence_all(conn, super::now(), false)).await
 }

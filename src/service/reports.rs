@@ -150,20 +150,15 @@ pub fn run_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Chec
 /// funds' budgets; and every line whose execution differs from its budget says why.
 fn budget_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Check>, Error> {
     let lines = super::budgets::year_lines(conn, year)?;
-    let fund_ids: Vec<uuid::Uuid> = lines.iter().filter_map(|(l, _)| l.fund_id).collect();
-    let balances = db::funds::balances_of(conn, &fund_ids)?;
     let mut broken = Vec::new();
-    for (line, _) in &lines {
-        let (against, what) = match line.fund_id {
+    for (line, f) in &lines {
+        let (against, what) = match f.fund_budget {
             None => {
                 let sum: rust_decimal::Decimal =
                     lines.iter().filter(|(c, _)| c.parent_id == Some(line.id)).map(|(c, _)| c.budget).sum();
                 (sum, "children")
             }
-            Some(fund) => {
-                let b = balances.get(&fund).cloned().unwrap_or_default();
-                (crate::domain::funds::Figures::from_balances(&b).budget, "fund")
-            }
+            Some(budget) => (budget, "fund"),
         };
         if against != line.budget {
             broken.push(json!({"code": line.code, "name": line.name, "budget": two_places(line.budget), what: two_places(against)}));
