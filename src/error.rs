@@ -48,6 +48,12 @@ pub enum Error {
         /// The current ETag, so the client can re-read.
         current: String,
     },
+    /// 408: the body did not arrive in time (a stalled or trickling client).
+    #[error("the request body did not arrive within {limit_ms} ms")]
+    RequestTimeout {
+        /// The limit.
+        limit_ms: u64,
+    },
     /// 413: the body is larger than this endpoint accepts.
     #[error("request body larger than {limit_bytes} bytes")]
     PayloadTooLarge {
@@ -97,6 +103,14 @@ impl Error {
         Self::Forbidden { code: "forbidden", detail: "your role does not allow this action".into() }
     }
 
+    /// A 409 for a sum the books cannot hold (past `NUMERIC(18,2)`, 9,999,999,999,999,999.99).
+    pub fn out_of_range() -> Self {
+        Self::Conflict {
+            code: "amount_out_of_range",
+            detail: "the resulting amount would exceed 9999999999999999.99, the largest the books hold".into(),
+        }
+    }
+
     /// A 500 whose cause is logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
@@ -110,6 +124,7 @@ impl Error {
             Error::Forbidden { code, .. } | Error::Conflict { code, .. } => code,
             Error::NotFound => "not_found",
             Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::RequestTimeout { .. } => "request_timeout",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
             Error::Validation(_) => "validation_failed",
@@ -153,6 +168,7 @@ impl ResponseError for Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Validation(_) | Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -227,6 +243,12 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, info) => {
                 Error::Unavailable(info.message().to_owned())
             }
+            // A sum past NUMERIC(18,2): the posting trigger names `amount_in_range`; elsewhere
+            // PostgreSQL's own overflow (its English message: the service's database speaks it).
+            D::DatabaseError(K::CheckViolation, info) if info.constraint_name() == Some("amount_in_range") => {
+                Error::out_of_range()
+            }
+            D::DatabaseError(K::Unknown, info) if info.message() == "numeric field overflow" => Error::out_of_range(),
             other => Error::Internal(other.to_string()),
         }
     }
