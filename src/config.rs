@@ -24,6 +24,8 @@ pub struct Config {
     pub pool_size: u32,
     /// `UNIONFUND_WORKERS`: HTTP worker threads, default the number of cores.
     pub workers: usize,
+    /// How long a connection may take to send a request, and how many may be open.
+    pub http: HttpLimits,
     /// `UNIONFUND_TOKEN_TTL_SECS`: access-token lifetime, default 900 (15 minutes).
     pub token_ttl_secs: i64,
     /// Login attempts allowed per username before the throttle answers 429.
@@ -46,6 +48,29 @@ pub struct Config {
     pub log_sequence_ms: u64,
     /// `UNIONFUND_LEADER_THRESHOLD`: above this amount only a leader approves, default `3000.00`.
     pub leader_threshold: rust_decimal::Decimal,
+}
+
+/// What a connection may take of the server (README, "Security and limits"). A client that
+/// sends nothing, or trickles its request, is cut off instead of holding a connection for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// `UNIONFUND_HTTP_HEADER_TIMEOUT_MS`: the request line and headers must arrive within this,
+    /// from the connection's opening or from the end of the previous answer (default 5,000).
+    pub header_timeout_ms: u64,
+    /// `UNIONFUND_HTTP_BODY_TIMEOUT_MS`: the whole body must arrive within this (default 15,000);
+    /// past it the answer is 408.
+    pub body_timeout_ms: u64,
+    /// `UNIONFUND_HTTP_KEEP_ALIVE_SECS`: an idle kept-alive connection is closed after this (default 5).
+    pub keep_alive_secs: u64,
+    /// `UNIONFUND_HTTP_MAX_CONNECTIONS`: open connections per worker thread (default 256); past
+    /// it, new connections wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { header_timeout_ms: 5_000, body_timeout_ms: 15_000, keep_alive_secs: 5, max_connections: 256 }
+    }
 }
 
 /// HMAC keys for HS256 tokens. The current key signs; previous keys still verify (rotation).
@@ -127,6 +152,7 @@ impl Config {
             log_json: false,
             pool_size: 10,
             workers: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            http: HttpLimits::default(),
             token_ttl_secs: 900,
             login_burst_per_username: 5,
             login_burst_per_address: 30,
@@ -178,6 +204,13 @@ impl Config {
         c.log_json = var("UNIONFUND_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"));
         c.pool_size = parsed("UNIONFUND_DB_POOL_SIZE", c.pool_size)?;
         c.workers = parsed("UNIONFUND_WORKERS", c.workers)?;
+        c.http.header_timeout_ms = parsed("UNIONFUND_HTTP_HEADER_TIMEOUT_MS", c.http.header_timeout_ms)?;
+        c.http.body_timeout_ms = parsed("UNIONFUND_HTTP_BODY_TIMEOUT_MS", c.http.body_timeout_ms)?;
+        c.http.keep_alive_secs = parsed("UNIONFUND_HTTP_KEEP_ALIVE_SECS", c.http.keep_alive_secs)?;
+        c.http.max_connections = parsed("UNIONFUND_HTTP_MAX_CONNECTIONS", c.http.max_connections)?;
+        if c.http.header_timeout_ms == 0 || c.http.body_timeout_ms == 0 || c.http.max_connections == 0 {
+            return Err(ConfigError("HTTP timeouts and the connection cap must be positive".into()));
+        }
         c.token_ttl_secs = parsed("UNIONFUND_TOKEN_TTL_SECS", c.token_ttl_secs)?;
         c.login_burst_per_username = parsed("UNIONFUND_LOGIN_BURST_PER_USERNAME", c.login_burst_per_username)?;
         c.login_burst_per_address = parsed("UNIONFUND_LOGIN_BURST_PER_ADDRESS", c.login_burst_per_address)?;

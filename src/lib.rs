@@ -21,12 +21,12 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
+use tracing_actix_web::{RootSpanBuilder, TracingLogger};
 
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::Error;
-use crate::http::extract::{BODY_LIMIT_BYTES, RequestId};
+use crate::http::extract::{BODY_LIMIT_BYTES, BodyTimeout, RequestId};
 use crate::service::auth::{LoginThrottle, TokenKeys};
 
 /// What every handler shares.
@@ -87,9 +87,75 @@ impl RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Records the status and, for an error, its stable code only: never the error's `Debug`
+    /// (tracing-actix-web's default records it as `exception.details`), which would carry what
+    /// the caller sent into the access log.
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let (status, error) = match outcome {
+            Ok(res) => (res.status(), res.response().error()),
+            Err(e) => (e.as_response_error().status_code(), Some(e)),
+        };
+        span.record("http.status_code", status.as_u16());
+        span.record("otel.status_code", if status.is_server_error() { "ERROR" } else { "OK" });
+        if let Some(e) = error {
+            let code = e.as_error::<Error>().map_or("http_error", Error::code);
+            span.record("exception.message", code);
+        }
     }
+}
+
+/// Answers 422 for a NUL character (U+0000) in a query parameter, naming it: PostgreSQL's text
+/// cannot hold one, so it would otherwise reach the database as a 500.
+async fn refuse_nul_in_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let nul = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.0.into_iter().find(|(k, v)| k.contains('\0') || v.contains('\0')));
+    if let Some((name, _)) = nul {
+        let field = http::extract::field_of(&name.replace('\0', ""), "");
+        let e = Error::invalid(field, "must not contain the NUL character (U+0000)");
+        return Ok(req.error_response(e).map_into_boxed_body());
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The content security policy of the API's answers (JSON, CSV, and the annual report's HTML,
+/// which has inline styles and no scripts): nothing loads, nothing frames it.
+const CSP_API: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; \
+    base-uri 'none'; form-action 'none'";
+/// Swagger UI's policy: its own scripts and styles (compiled into the binary), nothing else.
+const CSP_DOCS: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Security headers on every answer (README, "Security and limits"): no content sniffing, no
+/// framing, a content security policy, and `Cache-Control: no-store` on every answer to an
+/// authenticated request or a login (tokens, personal data and money must not sit in a cache).
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION) || req.path() == "/api/v1/auth/token";
+    let docs = req.path().starts_with("/docs") || req.path().starts_with("/api-docs");
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(if docs { CSP_DOCS } else { CSP_API }));
+    if authenticated {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// A query or path that could not be read: the message says what was expected, never what was
+/// sent (a path or query value may be anything the caller typed).
+fn unreadable(part: &str, message: String, sent: Vec<String>) -> actix_web::Error {
+    let sent: Vec<serde_json::Value> = sent.into_iter().map(serde_json::Value::String).collect();
+    let message = http::extract::public_message(&message, &sent);
+    Error::bad_request(part, message).into()
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -127,25 +193,47 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         log_key_development: config.log_key_development,
     });
     let origins = config.cors_origins.clone();
+    let limits = config.http;
     let server = HttpServer::new({
         let state = state.clone();
         move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT_BYTES))
-                .app_data(
-                    web::PathConfig::default().error_handler(|e, _| Error::bad_request("path", e.to_string()).into()),
-                )
-                .app_data(
-                    web::QueryConfig::default().error_handler(|e, _| Error::bad_request("query", e.to_string()).into()),
-                )
+                .app_data(BodyTimeout(Duration::from_millis(limits.body_timeout_ms)))
+                .app_data(web::PathConfig::default().error_handler(|e, req| {
+                    let sent = req.match_info().iter().map(|(_, v)| v.to_owned()).collect();
+                    let message = match e {
+                        actix_web::error::PathError::Deserialize(inner) => inner.to_string(),
+                        other => other.to_string(),
+                    };
+                    unreadable("path", message, sent)
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, req| {
+                    let sent = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                        .map(|q| q.0.into_iter().flat_map(|(k, v)| [k, v]).collect())
+                        .unwrap_or_default();
+                    let message = match e {
+                        actix_web::error::QueryPayloadError::Deserialize(inner) => inner.to_string(),
+                        other => other.to_string(),
+                    };
+                    unreadable("query", message, sent)
+                }))
+                .wrap(from_fn(refuse_nul_in_query))
                 .wrap(cors(&origins))
                 .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(security_headers))
                 .wrap(from_fn(request_id))
                 .configure(http::routes::configure)
         }
     })
     .workers(config.workers)
+    // A connection that sends nothing, or not its whole head in time, is answered 408 and closed;
+    // an idle kept-alive one is closed; past the cap, new connections wait in the backlog.
+    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .max_connections(limits.max_connections)
     .shutdown_timeout(30)
     .bind(&config.bind)?;
     let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("bound to no address"))?;

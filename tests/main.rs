@@ -10,6 +10,7 @@ mod campaigns;
 mod fees;
 mod grants;
 mod hardship;
+mod hostile;
 mod log;
 mod openapi;
 mod orgs;

@@ -203,20 +203,135 @@ pub struct JsonBody<T> {
     pub fingerprint: String,
 }
 
+/// How long a body may take to arrive (app data, from `HttpLimits::body_timeout_ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+const BODY_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn timeout_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Where a body-size limit other than the default applies (app data of a route).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), Error> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::BadRequest {
-        detail: format!("malformed JSON: {e}"),
-        errors: vec![FieldError::new("body", format!("malformed JSON at line {} column {}", e.line(), e.column()))],
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        // serde_json's syntax errors name a position, never the text found there.
+        let at = format!("malformed JSON at line {} column {}", e.line(), e.column());
+        Error::BadRequest { detail: at.clone(), errors: vec![FieldError::new("body", at)] }
     })?;
-    let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let message = e.inner().to_string();
-        Error::Validation(vec![FieldError::new(field_of(&e.path().to_string(), &message), message)])
-    })?;
+    refuse_nul(&value, &mut String::new())?;
+    let parsed = serde_path_to_error::deserialize(&value).map_err(|e| Error::Validation(vec![refusal(&e, &value)]))?;
     Ok((parsed, value))
+}
+
+/// The public form of a deserialisation error: the field and what was expected, never what was
+/// sent (an ID number, an account or a password sent as a JSON number would otherwise be quoted
+/// back in the 422 and in the log).
+fn refusal<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>, body: &serde_json::Value) -> FieldError {
+    let raw = e.inner().to_string();
+    let sent: Vec<serde_json::Value> = value_at(body, e.path()).into_iter().cloned().collect();
+    FieldError::new(field_of(&e.path().to_string(), &raw), public_message(&raw, &sent))
+}
+
+/// The value the caller sent at `path`, if the path leads to one.
+fn value_at<'v>(body: &'v serde_json::Value, path: &serde_path_to_error::Path) -> Option<&'v serde_json::Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(body, |v, seg| match seg {
+        Segment::Seq { index } => v.get(*index),
+        Segment::Map { key } | Segment::Enum { variant: key } => v.get(key.as_str()),
+        Segment::Unknown => None,
+    })
+}
+
+/// serde's messages quote the value they refused (``invalid type: integer `110105…`, expected a
+/// string``, ``unknown variant `…` ``, ``unknown field `…` ``). This keeps what the service itself
+/// wrote (what was expected, which field is missing) and drops what the caller sent. Any other
+/// message (the service's own types say what they expect, never what they got) is kept only if
+/// it does not contain a value sent, since a third-party parser may quote its input.
+pub fn public_message(raw: &str, sent: &[serde_json::Value]) -> String {
+    // The expected part is the service's own wording; the last ", expected " is serde's, since a
+    // quoted value could itself contain the phrase.
+    let expected = raw.rfind(", expected ").map(|i| &raw[i + ", expected ".len()..]);
+    let with_expected = |what: String| match expected {
+        Some(exp) => format!("{what}, expected {exp}"),
+        None => what,
+    };
+    for (prefix, what) in [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+        ("invalid length ", "invalid length"),
+        ("unknown variant ", "unknown value"),
+    ] {
+        if raw.starts_with(prefix) {
+            return with_expected(what.to_owned());
+        }
+    }
+    // An unknown field is named when its name is a plain identifier (what the API's fields are).
+    if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().map(safe_name).filter(|n| n != "?");
+        return with_expected(name.map_or_else(|| "unknown field".to_owned(), |n| format!("unknown field `{n}`")));
+    }
+    let quotes = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => !s.is_empty() && raw.contains(s.as_str()),
+        serde_json::Value::Number(n) => raw.contains(&n.to_string()),
+        _ => false,
+    };
+    if sent.iter().any(quotes) || raw.chars().any(char::is_control) {
+        "invalid value".to_owned()
+    } else {
+        raw.to_owned()
+    }
+}
+
+/// Refuses a NUL character (U+0000) in any string or key of a body: PostgreSQL's `text` cannot
+/// hold one, and no legitimate name, reason or password contains it. A 422 naming the field.
+fn refuse_nul(value: &serde_json::Value, path: &mut String) -> Result<(), Error> {
+    use serde_json::Value as V;
+    let nul = |path: &str| {
+        let field = if path.is_empty() { "body" } else { path };
+        Error::invalid(field, "must not contain the NUL character (U+0000)")
+    };
+    match value {
+        V::String(s) if s.contains('\0') => Err(nul(path)),
+        V::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                refuse_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        V::Object(map) => {
+            for (key, item) in map {
+                if key.contains('\0') {
+                    return Err(nul(path));
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&safe_name(key));
+                refuse_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A key from the caller as it may appear in a field path: a plain identifier (what every field
+/// of the API is), else `?` — a key could be an ID number pasted into the wrong place.
+fn safe_name(key: &str) -> String {
+    let plain = key.len() <= 64
+        && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain { key.to_owned() } else { "?".to_owned() }
 }
 
 /// The field a deserialisation error is about. serde reports a missing or unknown field at the
@@ -226,12 +341,22 @@ pub fn field_of(path: &str, message: &str) -> String {
     let named = ["missing field `", "unknown field `"]
         .iter()
         .find_map(|p| message.strip_prefix(p))
-        .and_then(|rest| rest.split('`').next());
-    match (path, named) {
-        (".", Some(name)) => name.to_owned(),
+        .and_then(|rest| rest.split('`').next())
+        .map(safe_name);
+    // serde's path names map keys as they were sent: an unknown key is the caller's text.
+    let path = path
+        .split('.')
+        .map(|seg| {
+            let (name, index) = seg.find('[').map_or((seg, ""), |i| seg.split_at(i));
+            if name.is_empty() || name == "?" { seg.to_owned() } else { format!("{}{index}", safe_name(name)) }
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    match (path.as_str(), named) {
+        (".", Some(name)) => name,
         (".", None) => "body".to_owned(),
         // An unknown field's path already ends with its name.
-        (path, Some(name)) if path.rsplit('.').next() != Some(name) => format!("{path}.{name}"),
+        (path, Some(name)) if path.rsplit('.').next() != Some(name.as_str()) => format!("{path}.{name}"),
         (path, _) => path.to_owned(),
     }
 }
@@ -245,11 +370,10 @@ pub fn parse_rows<T: DeserializeOwned>(raw: Vec<serde_json::Value>, max: usize) 
     let mut rows = Vec::with_capacity(raw.len());
     let mut errors = Vec::new();
     for (i, value) in raw.into_iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, T>(value) {
+        match serde_path_to_error::deserialize::<_, T>(&value) {
             Ok(r) => rows.push(r),
             Err(e) => {
-                let message = e.inner().to_string();
-                let field = field_of(&e.path().to_string(), &message);
+                let FieldError { field, message } = refusal(&e, &value);
                 let field = if field == "body" { format!("rows[{i}]") } else { format!("rows[{i}].{field}") };
                 errors.push(FieldError::new(field, message));
             }
@@ -264,6 +388,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(BODY_LIMIT_BYTES, |l| l.0);
+        let timeout = req.app_data::<BodyTimeout>().map_or(BODY_TIMEOUT_DEFAULT, |t| t.0);
         let is_json = req
             .mime_type()
             .ok()
@@ -277,23 +402,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             // Read up to the limit. Past it, keep reading (and dropping) what the client sends, up
             // to a bound, so that it receives a clear 413 rather than a connection reset mid-upload.
-            let mut body = web::BytesMut::new();
-            let mut seen: usize = 0;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Error::BadRequest {
-                    detail: format!("could not read the body: {e}"),
-                    errors: vec![],
-                })?;
-                seen = seen.saturating_add(chunk.len());
-                if seen <= limit {
-                    body.extend_from_slice(&chunk);
-                } else if seen > limit.saturating_mul(16).max(64 * 1024 * 1024) {
-                    break;
+            // The whole body must arrive within the body timeout: a client trickling a byte at a
+            // time would otherwise hold its connection (and a worker's attention) for ever.
+            let read = async {
+                let mut body = web::BytesMut::new();
+                let mut seen: usize = 0;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk
+                        .map_err(|_| Error::BadRequest { detail: "could not read the body".into(), errors: vec![] })?;
+                    seen = seen.saturating_add(chunk.len());
+                    if seen <= limit {
+                        body.extend_from_slice(&chunk);
+                    } else if seen > limit.saturating_mul(16).max(64 * 1024 * 1024) {
+                        break;
+                    }
                 }
-            }
-            if seen > limit {
-                return Err(Error::PayloadTooLarge { limit_bytes: limit });
-            }
+                if seen > limit {
+                    return Err(Error::PayloadTooLarge { limit_bytes: limit });
+                }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| Error::RequestTimeout { limit_ms: timeout_ms(timeout) })??;
             let bytes = body.freeze();
             let (value, canonical) = parse_json(&bytes)?;
             let mut hasher = Sha256::new();
@@ -315,6 +446,30 @@ mod tests {
         assert_eq!(field_of("amount", "must be a string"), "amount");
         assert_eq!(field_of("kind", "unknown field `kind`, expected `name`"), "kind");
         assert_eq!(field_of(".", "invalid type: integer `5`, expected a map"), "body");
+        assert_eq!(field_of(".", "unknown field `11010519491231002X`, expected `a`"), "?");
+    }
+
+    #[test]
+    fn messages_say_what_was_expected_never_what_was_sent() {
+        use serde_json::json;
+        let id = "11010519491231002X";
+        let cases = [
+            ("invalid type: integer `110105194912310020`, expected a string", "invalid type, expected a string"),
+            ("invalid type: string \"11010519491231002X\", expected i32", "invalid type, expected i32"),
+            ("invalid value: string \"x, expected y\", expected a uuid", "invalid value, expected a uuid"),
+            ("unknown variant `11010519491231002X`, expected `a` or `b`", "unknown value, expected `a` or `b`"),
+            ("unknown field `colour`, expected `name`", "unknown field `colour`, expected `name`"),
+            ("unknown field `11010519491231002X`, expected `name`", "unknown field, expected `name`"),
+            ("invalid length 3, expected 2 items", "invalid length, expected 2 items"),
+            ("missing field `amount`", "missing field `amount`"),
+            ("must be 18 characters", "must be 18 characters"),
+        ];
+        for (raw, public) in cases {
+            assert_eq!(super::public_message(raw, &[json!(id)]), public, "{raw}");
+        }
+        // A third-party parser that quotes its input is not repeated.
+        assert_eq!(super::public_message(&format!("bad input {id}"), &[json!(id)]), "invalid value");
+        assert_eq!(super::public_message("bad\nERROR forged", &[]), "invalid value");
     }
 }
 
