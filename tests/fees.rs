@@ -495,3 +495,19 @@ async fn the_year_summary_adds_up_across_units_and_a_clerk_sees_only_its_own() {
     assert_eq!(own["totals"]["fee_due"], "2469.14");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_year_whose_totals_pass_what_the_books_hold_reads_as_a_409_not_a_500() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let unit = app.org("unit").await;
+    for period in ["2022-01", "2022-02"] {
+        let r = declare(&app, Role::FinanceOfficer, unit, period, "9999999999999999.99").await;
+        assert_eq!(r.status(), 201, "each month fits NUMERIC(18,2)");
+    }
+    let r = app.get_as(Role::Auditor, &format!("/api/v1/union-fees/statement?org_id={unit}&year=2022")).await;
+    problem(r, 409, "amount_out_of_range").await;
+    let r = app.get_as(Role::Auditor, "/api/v1/union-fees/summary?year=2022").await;
+    problem(r, 409, "amount_out_of_range").await;
+    app.finish().await;
+}

@@ -92,9 +92,8 @@ pub struct FeeFigures {
 impl FeeFigures {
     /// The column-wise sum of many lines; `credit` is left to the caller (a balance, not a sum).
     fn sum<'a>(lines: impl Iterator<Item = &'a FeeFigures> + Clone) -> Result<FeeFigures, Error> {
-        let col = |f: fn(&FeeFigures) -> Money| {
-            Money::checked_sum(lines.clone().map(f)).ok_or_else(|| Error::internal("fee totals overflow"))
-        };
+        let col =
+            |f: fn(&FeeFigures) -> Money| Money::checked_sum(lines.clone().map(f)).ok_or_else(Error::out_of_range);
         Ok(FeeFigures {
             payroll_total: col(|l| l.payroll_total)?,
             fee_due: col(|l| l.fee_due)?,
@@ -752,7 +751,7 @@ fn rebalance(
     if spread.is_empty() {
         return Ok(());
     }
-    let total = Money::checked_sum(spread.iter().map(|(_, m)| *m)).ok_or_else(|| Error::internal("credit overflow"))?;
+    let total = Money::checked_sum(spread.iter().map(|(_, m)| *m)).ok_or_else(Error::out_of_range)?;
     let entry = JournalEntry::transfer(
         "fee_credit_applied",
         "credit applied to months in arrears",

@@ -129,7 +129,7 @@ fn source_of(r: &SourceRow) -> Result<(SourceKind, Money, Option<Ratio>), Error>
 fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow]) -> Result<FundView, Error> {
     let f = Figures::from_balances(balances);
     let matching = Matching::of(sources.iter().map(|s| source_of(s)).collect::<Result<Vec<_>, _>>()?)
-        .ok_or_else(|| Error::internal("matching figures overflow"))?;
+        .ok_or_else(Error::out_of_range)?;
     Ok(FundView {
         id: row.id,
         name: row.name,
@@ -156,8 +156,7 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
 /// The matching figures of one fund, inside the open transaction.
 pub fn matching(conn: &mut diesel::PgConnection, fund_id: Uuid) -> Result<Matching, Error> {
     let sources = db::funds::sources_of(conn, &[fund_id])?;
-    Matching::of(sources.iter().map(source_of).collect::<Result<Vec<_>, _>>()?)
-        .ok_or_else(|| Error::internal("matching figures overflow"))
+    Matching::of(sources.iter().map(source_of).collect::<Result<Vec<_>, _>>()?).ok_or_else(Error::out_of_range)
 }
 
 /// The fund as it stands inside the open transaction.

@@ -67,7 +67,12 @@ where
 /// An amount read back from the database as `Money`. Columns are NUMERIC(18,2) and checked, so
 /// a failure here is a bug or a tampered row, never the caller's fault: a 500.
 pub fn stored_money(d: rust_decimal::Decimal) -> Result<crate::domain::money::Money, Error> {
-    crate::domain::money::Money::from_decimal(d).map_err(|e| Error::internal(format!("stored amount {d}: {e}")))
+    use crate::domain::money::{Money, MoneyError};
+    Money::from_decimal(d).map_err(|e| match e {
+        // A sum of stored amounts past NUMERIC(18,2): the books cannot show it, a 409 and not a bug.
+        MoneyError::TooLarge => Error::out_of_range(),
+        e => Error::internal(format!("stored amount {d}: {e}")),
+    })
 }
 
 /// A resource version as an HTTP entity tag.
