@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use unionfund::domain::policy::Role;
 
 use crate::helpers::*;
@@ -94,5 +95,56 @@ async fn a_forged_x_forwarded_for_does_not_move_an_attempt_to_another_address() 
         .await
         .unwrap();
     problem(r, 429, "too_many_requests").await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_idempotency_table_never_holds_a_client_secret_and_a_replay_answers_without_it() {
+    let app = spawn_app().await;
+    let (id, secret) = client(&app, &[("idempotency-key", "bureau-client-1")]).await;
+    let holding = |needle: &str| {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM idempotency_keys \
+             WHERE position('{needle}' IN convert_from(response_body, 'UTF8')) > 0 OR position('{needle}' IN request_hash) > 0"
+        ))
+    };
+    assert_eq!(app.count("SELECT count(*) AS n FROM idempotency_keys WHERE key = 'bureau-client-1'"), 1);
+    assert_eq!(holding(&secret), 0, "the secret is not in the stored answer");
+    assert_eq!(holding(&id), 1, "the stored answer is there, without the secret");
+
+    // The replay: the same status and client, no secret, and nothing created twice.
+    let bureau = app.org("bureau").await;
+    let again = json!({"name": "Bureau", "role": "finance_bureau", "org_id": bureau});
+    let r = post(&app, "/api/v1/clients", again, &[("idempotency-key", "bureau-client-1")]).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let replay = body(r).await;
+    assert_eq!(replay["client_id"], id);
+    assert!(replay.get("client_secret").is_none(), "no secret in the replay: {replay}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM api_clients"), 1);
+
+    let dumped = dump(&app.db);
+    assert!(!dumped.contains(&secret), "no secret anywhere in a pg_dump");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_user_creation_s_fingerprint_is_keyed_so_no_password_can_be_checked_against_it() {
+    let app = spawn_app().await;
+    let body_sent = json!({"username": "keyed", "password": "guessable-password", "role": "auditor",
+        "org_id": app.federation_id});
+    let r = post(&app, "/api/v1/users", body_sent.clone(), &[("idempotency-key", "user-1")]).await;
+    assert_eq!(r.status(), 201);
+    // The plain SHA-256 of method, path and canonical body, as the extractor computes it.
+    let mut h = Sha256::new();
+    h.update(b"POST /api/v1/users\n");
+    h.update(body_sent.to_string().as_bytes());
+    let plain = hex::encode(h.finalize());
+    assert_eq!(app.count("SELECT count(*) AS n FROM idempotency_keys WHERE key = 'user-1'"), 1);
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM idempotency_keys WHERE request_hash = '{plain}'")), 0);
+    // It still replays.
+    let r = post(&app, "/api/v1/users", body_sent, &[("idempotency-key", "user-1")]).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
     app.finish().await;
 }

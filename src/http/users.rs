@@ -1,5 +1,6 @@
 //! `/api/v1/users` and `/api/v1/clients` (admin).
 
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::web::{Data, Path, Query};
 use actix_web::{HttpResponse, get, post};
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use super::extract::{Authorized, IdempotencyKey, JsonBody, PageQuery, perm};
 use crate::AppState;
+use crate::db::write::Stored;
 use crate::domain::FieldError;
 use crate::domain::policy::Role;
 use crate::error::{Error, Problem};
@@ -46,6 +48,13 @@ pub struct CreateClientRequest {
     pub org_id: Uuid,
 }
 
+/// An answer that holds a secret: never cached on the way.
+fn not_stored(s: Stored) -> HttpResponse {
+    let mut res = super::stored(s);
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 impl TryFrom<CreateUserRequest> for NewUser {
     type Error = Error;
     fn try_from(r: CreateUserRequest) -> Result<Self, Error> {
@@ -70,7 +79,8 @@ impl TryFrom<CreateUserRequest> for NewUser {
     }
 }
 
-/// Creates a person (admin).
+/// Creates a person (admin). The body's fingerprint is kept keyed (HMAC) for idempotent
+/// replay, so that the idempotency table holds nothing a guessed password could be checked against.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = UserView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
@@ -82,7 +92,8 @@ pub async fn create_user(
     body: JsonBody<CreateUserRequest>,
 ) -> Result<HttpResponse, Error> {
     let cmd = NewUser::try_from(body.value)?;
-    users::create(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+    let fingerprint = state.pii.lookup_hash("request", &body.fingerprint);
+    users::create(&state.pool, caller.write_ctx(), key.with(&fingerprint), cmd).await.map(super::stored)
 }
 
 /// Lists people (admin).
@@ -109,7 +120,9 @@ pub async fn get_user(
     Ok(HttpResponse::Ok().json(users::get(&state.pool, id.into_inner()).await?))
 }
 
-/// Creates a system client (admin). The answer holds `client_secret`: it is shown this once.
+/// Creates a system client (admin). The answer holds `client_secret`: it is shown this once
+/// and stored nowhere — a replay of the request's `Idempotency-Key` answers the same status and
+/// body without it.
 #[utoipa::path(post, path = "/api/v1/clients", tag = "users", request_body = CreateClientRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = ClientView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
@@ -125,7 +138,7 @@ pub async fn create_client(
         return Err(Error::invalid("name", "must be 1–200 characters"));
     }
     let cmd = NewClient { id: None, name: r.name.trim().to_owned(), role: r.role, org_id: r.org_id };
-    users::create_client(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+    users::create_client(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(not_stored)
 }
 
 /// Lists system clients (admin; never their secrets).

@@ -45,8 +45,9 @@ impl UserView {
     }
 }
 
-/// A system client as answered; `client_secret` only in the answer that created it.
-#[derive(Debug, Serialize, ToSchema)]
+/// A system client as answered; `client_secret` only in the answer that created it (a replay
+/// of it answers without: the secret is stored nowhere).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientView {
     /// The client id (use as `client_id` in the client_credentials grant).
     pub client_id: Uuid,
@@ -61,6 +62,13 @@ pub struct ClientView {
     pub client_secret: Option<String>,
     /// Created.
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ClientView {
+    /// The answer as kept for a replay: without the secret.
+    fn without_secret(&self) -> Self {
+        Self { client_secret: None, ..self.clone() }
+    }
 }
 
 /// A new user, validated.
@@ -141,9 +149,9 @@ pub async fn get(pool: &Pool, id: Uuid) -> Result<UserView, Error> {
     super::read(pool, move |conn| Ok(UserView::of(db::users::find(conn, id)?))).await
 }
 
-/// Creates a client; the answer carries its secret, the only time it is shown.
-/// A replay of the creating request answers the same body, secret included: the caller that
-/// sent the key is the one that was meant to receive it.
+/// Creates a client; the answer carries its secret, the only time it is shown. A replay of the
+/// creating request's `Idempotency-Key` answers the same status and body without the secret:
+/// it is stored nowhere.
 #[tracing::instrument(skip_all)]
 pub async fn create_client(
     pool: &Pool,
@@ -166,7 +174,7 @@ pub fn create_client_now(
     // 32 random bytes, hex: 256 bits that no one can guess.
     let secret = secret.unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
     let secret_hash = auth::hash_secret(&secret)?;
-    write::execute(pool, ctx, idem, |tx| {
+    let work = |tx: &mut write::Tx<'_>| {
         db::orgs::find(tx.conn(), Scope::All, cmd.org_id)
             .map_err(|_| Error::invalid("org_id", "no such organisation"))?;
         let row = ClientRow {
@@ -193,7 +201,8 @@ pub fn create_client_now(
             created_at: row.created_at,
         };
         Ok(Answer { status: 201, etag: None, body: view })
-    })
+    };
+    write::execute_keeping(pool, ctx, idem, work, ClientView::without_secret)
 }
 
 /// A page of clients (never their secrets).
