@@ -21,6 +21,9 @@ pub struct UserRow {
     pub disabled: bool,
     pub version: i32,
     pub created_at: DateTime<Utc>,
+    /// Bumped by every change that must end the user's tokens (disabled, role, organisation,
+    /// password); tokens carry it and are compared with it on each request.
+    pub token_version: i32,
 }
 
 /// A system client as stored (the secret only as its argon2id hash).
@@ -35,6 +38,9 @@ pub struct ClientRow {
     pub org_id: Uuid,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    pub version: i32,
+    /// Bumped when the client is disabled or its secret rotated (see `UserRow::token_version`).
+    pub token_version: i32,
 }
 
 /// The user with this name, if any.
@@ -91,4 +97,35 @@ pub fn list_clients(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) ->
 pub fn insert_client(conn: &mut PgConnection, row: &ClientRow) -> Result<(), Error> {
     diesel::insert_into(api_clients::table).values(row).execute(conn)?;
     Ok(())
+}
+
+/// What decides whether a token of a user or client still holds: read on each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectAccess {
+    /// The subject is disabled.
+    pub disabled: bool,
+    /// Its role, as stored.
+    pub role: String,
+    /// Its organisation.
+    pub org_id: Uuid,
+    /// Its current token version.
+    pub token_version: i32,
+}
+
+/// The access state of a user (`client == false`) or a client, if it exists.
+pub fn access(conn: &mut PgConnection, client: bool, id: Uuid) -> Result<Option<SubjectAccess>, Error> {
+    let row: Option<(bool, String, Uuid, i32)> = if client {
+        api_clients::table
+            .filter(api_clients::id.eq(id))
+            .select((api_clients::disabled, api_clients::role, api_clients::org_id, api_clients::token_version))
+            .first(conn)
+            .optional()?
+    } else {
+        users::table
+            .filter(users::id.eq(id))
+            .select((users::disabled, users::role, users::org_id, users::token_version))
+            .first(conn)
+            .optional()?
+    };
+    Ok(row.map(|(disabled, role, org_id, token_version)| SubjectAccess { disabled, role, org_id, token_version }))
 }

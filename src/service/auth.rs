@@ -4,11 +4,19 @@
 //! (including `none`) is refused before its signature is even looked at. Each key has a `kid`
 //! (a digest of the key), so keys can rotate: the current key signs, previous keys still verify
 //! until their tokens expire. Lifetimes are minutes (default 15).
+//!
+//! A token is not trusted on its signature alone: it carries its subject's token version
+//! (`ver`), and every request compares subject, role, organisation and version with the
+//! database (through a cache of a few seconds, [`SubjectCache`]). Disabling a user or client,
+//! changing its role or organisation, resetting its password or rotating its secret bumps the
+//! version, so every token issued before is refused at once: 401, as is a token whose subject
+//! does not exist.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -22,6 +30,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::JwtConfig;
+use crate::db::users::SubjectAccess;
 use crate::db::{self, Pool};
 use crate::domain::policy::{Caller, Role, SubjectKind};
 use crate::error::Error;
@@ -54,6 +63,18 @@ pub struct Claims {
     pub iat: i64,
     /// Token id.
     pub jti: String,
+    /// The subject's token version when the token was issued; a token whose version is no
+    /// longer the subject's is refused.
+    pub ver: i32,
+}
+
+/// What a genuine token says: its caller and the token version it was issued under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Who is calling.
+    pub caller: Caller,
+    /// The subject's token version in the token (`ver`).
+    pub version: i32,
 }
 
 /// Signing and verifying keys.
@@ -92,8 +113,8 @@ impl TokenKeys {
         self.ttl_secs
     }
 
-    /// A token for `caller`.
-    pub fn issue(&self, caller: &Caller, now: i64) -> Result<String, Error> {
+    /// A token for `caller`, whose subject's token version is `version`.
+    pub fn issue(&self, caller: &Caller, version: i32, now: i64) -> Result<String, Error> {
         let claims = Claims {
             sub: caller.subject.to_string(),
             role: caller.role,
@@ -105,6 +126,7 @@ impl TokenKeys {
             nbf: now,
             iat: now,
             jti: Uuid::new_v4().to_string(),
+            ver: version,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -112,7 +134,8 @@ impl TokenKeys {
     }
 
     /// The caller a token names, if the token is genuine, current and meant for this service.
-    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+    /// Whether its subject still holds that access is [`check_subject`]'s question.
+    pub fn verify(&self, token: &str) -> Result<Verified, Error> {
         let bad = || Error::Unauthorized("invalid or expired token".into());
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad())?;
         if header.alg != Algorithm::HS256 {
@@ -121,12 +144,13 @@ impl TokenKeys {
         let key = header.kid.as_deref().and_then(|k| self.verifying.get(k)).ok_or_else(bad)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|_| bad())?;
         let c = data.claims;
-        Ok(Caller {
+        let caller = Caller {
             subject: Uuid::parse_str(&c.sub).map_err(|_| bad())?,
             kind: c.sub_kind,
             role: c.role,
             org_id: c.org_id,
-        })
+        };
+        Ok(Verified { caller, version: c.ver })
     }
 }
 
@@ -275,6 +299,93 @@ impl Failures {
     }
 }
 
+/// Who a token's subject is now, as the database says, cached for a few seconds.
+///
+/// Every authenticated request needs its subject's row ([`check_subject`]); the cache keeps each
+/// row for `ttl` (`UNIONFUND_AUTH_CACHE_MS`, default 2 s; 0 turns it off). A change made
+/// through this process (disable, role, password, secret, …) drops the entry when it commits,
+/// so it takes effect on the very next request; a change made by another process sharing the
+/// database is seen within `ttl`. Entries are stored only when no change was committed while
+/// they were being read (a generation counter), so a read racing a change cannot keep the old
+/// row alive. Unknown subjects are not cached: they are refused, and a flood of forged
+/// subjects must not grow the map.
+pub struct SubjectCache {
+    ttl: Duration,
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(bool, Uuid), (Instant, SubjectAccess)>>,
+}
+
+/// Beyond this many entries, expired ones are dropped on the next insert.
+const SUBJECT_CACHE_SWEEP_ABOVE: usize = 10_000;
+
+impl SubjectCache {
+    /// A cache keeping rows for `ttl` (zero: no cache).
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, generation: AtomicU64::new(0), entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(bool, Uuid), (Instant, SubjectAccess)>> {
+        // Plain data: a poisoned lock is still usable.
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(kind: SubjectKind, id: Uuid) -> (bool, Uuid) {
+        (kind == SubjectKind::Client, id)
+    }
+
+    fn get(&self, key: (bool, Uuid), now: Instant) -> Option<SubjectAccess> {
+        self.entries().get(&key).filter(|(until, _)| *until > now).map(|(_, access)| access.clone())
+    }
+
+    fn put(&self, key: (bool, Uuid), access: SubjectAccess, generation: u64, now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries();
+        // Checked under the lock that `forget` also takes: a change committed since the read
+        // began has bumped the generation, and the row read may be the old one.
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if entries.len() > SUBJECT_CACHE_SWEEP_ABOVE {
+            entries.retain(|_, (until, _)| *until > now);
+        }
+        entries.insert(key, (now + self.ttl, access));
+    }
+
+    /// Drops a subject's entry; call after a change to its access has committed.
+    pub fn forget(&self, kind: SubjectKind, id: Uuid) {
+        let mut entries = self.entries();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(&Self::key(kind, id));
+    }
+}
+
+/// Whether a verified token's subject still holds the access the token grants: it exists, is
+/// not disabled, has the token's role and organisation, and its token version is the token's.
+/// Anything else is a 401 — the token was revoked, or names a subject this database does not
+/// know.
+pub async fn check_subject(pool: &Pool, cache: &SubjectCache, token: &Verified) -> Result<(), Error> {
+    let caller = &token.caller;
+    let key = SubjectCache::key(caller.kind, caller.subject);
+    let access = match cache.get(key, Instant::now()) {
+        Some(access) => Some(access),
+        None => {
+            let generation = cache.generation.load(Ordering::SeqCst);
+            let (client, id) = key;
+            let access = super::read(pool, move |conn| db::users::access(conn, client, id)).await?;
+            if let Some(access) = &access {
+                cache.put(key, access.clone(), generation, Instant::now());
+            }
+            access
+        }
+    };
+    let holds = access.is_some_and(|a| {
+        !a.disabled && a.token_version == token.version && a.role == caller.role.as_str() && a.org_id == caller.org_id
+    });
+    if holds { Ok(()) } else { Err(Error::Unauthorized("this token is no longer valid: log in again".into())) }
+}
+
 /// A login request (API.md: the password and client_credentials grants).
 #[derive(Debug)]
 pub enum Grant {
@@ -320,7 +431,7 @@ pub async fn token(
                 Some(u) if !u.disabled => {
                     let role = Role::parse(&u.role).ok_or_else(|| Error::internal("bad role in database"))?;
                     let caller = Caller { subject: u.id, kind: SubjectKind::User, role, org_id: u.org_id };
-                    (u.password_hash, Some(caller))
+                    (u.password_hash, Some((caller, u.token_version)))
                 }
                 _ => (DUMMY_HASH.clone(), None),
             },
@@ -333,7 +444,7 @@ pub async fn token(
                     Some(c) if !c.disabled => {
                         let role = Role::parse(&c.role).ok_or_else(|| Error::internal("bad role in database"))?;
                         let caller = Caller { subject: c.id, kind: SubjectKind::Client, role, org_id: c.org_id };
-                        (c.secret_hash, Some(caller))
+                        (c.secret_hash, Some((caller, c.token_version)))
                     }
                     _ => (DUMMY_HASH.clone(), None),
                 }
@@ -347,10 +458,10 @@ pub async fn token(
         Ok(caller.filter(|_| ok))
     })
     .await?;
-    let Some(caller) = found else { return Err(denied()) };
+    let Some((caller, version)) = found else { return Err(denied()) };
     throttle.succeeded(attempt);
     tracing::info!(caller = %caller.actor(), role = %caller.role, "token issued");
-    keys.issue(&caller, chrono::Utc::now().timestamp())
+    keys.issue(&caller, version, chrono::Utc::now().timestamp())
 }
 
 #[cfg(test)]
@@ -369,25 +480,25 @@ mod tests {
     #[test]
     fn a_token_round_trips() {
         let k = keys();
-        let t = k.issue(&caller(), chrono::Utc::now().timestamp()).unwrap();
-        assert_eq!(k.verify(&t).unwrap(), caller());
+        let t = k.issue(&caller(), 7, chrono::Utc::now().timestamp()).unwrap();
+        assert_eq!(k.verify(&t).unwrap(), Verified { caller: caller(), version: 7 });
     }
 
     #[test]
     fn an_expired_token_is_refused() {
         let k = keys();
-        let t = k.issue(&caller(), chrono::Utc::now().timestamp() - 3600).unwrap();
+        let t = k.issue(&caller(), 1, chrono::Utc::now().timestamp() - 3600).unwrap();
         assert!(k.verify(&t).is_err());
     }
 
     #[test]
     fn a_rotated_key_still_verifies_old_tokens() {
         let old = keys();
-        let t = old.issue(&caller(), chrono::Utc::now().timestamp()).unwrap();
+        let t = old.issue(&caller(), 1, chrono::Utc::now().timestamp()).unwrap();
         let mut config = JwtConfig::from_secret(&"n".repeat(32)).unwrap();
         config.previous = vec![secrecy::SecretBox::new(Box::new("k".repeat(32).into_bytes()))];
         let new = TokenKeys::new(&config, 900);
-        assert_eq!(new.verify(&t).unwrap(), caller());
+        assert_eq!(new.verify(&t).unwrap().caller, caller());
         let other = TokenKeys::new(&JwtConfig::from_secret(&"z".repeat(32)).unwrap(), 900);
         assert!(other.verify(&t).is_err());
     }
@@ -457,5 +568,21 @@ mod tests {
         f.spend("k", t0 + Duration::from_secs(12)).unwrap();
         f.shrink(t0 + Duration::from_secs(60));
         assert!(f.tats().is_empty(), "a key back to a full burst is forgotten");
+    }
+
+    #[test]
+    fn the_subject_cache_forgets_a_changed_subject_and_refuses_a_racing_read() {
+        let c = SubjectCache::new(Duration::from_secs(60));
+        let a = SubjectAccess { disabled: false, role: "admin".into(), org_id: Uuid::from_u128(2), token_version: 1 };
+        let key = SubjectCache::key(SubjectKind::User, Uuid::from_u128(1));
+        let now = Instant::now();
+        c.put(key, a.clone(), c.generation.load(Ordering::SeqCst), now);
+        assert_eq!(c.get(key, now), Some(a.clone()));
+        assert_eq!(c.get(key, now + Duration::from_secs(61)), None, "entries expire");
+        let read_began = c.generation.load(Ordering::SeqCst);
+        c.forget(SubjectKind::User, Uuid::from_u128(1));
+        assert_eq!(c.get(key, now), None);
+        c.put(key, a, read_began, now);
+        assert_eq!(c.get(key, now), None, "a row read before a change is not kept");
     }
 }

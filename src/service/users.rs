@@ -123,6 +123,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
             disabled: false,
             version: 1,
             created_at: tx.ctx().now,
+            token_version: 1,
         };
         db::users::insert(tx.conn(), &row)?;
         tx.record(Event {
@@ -185,6 +186,8 @@ pub fn create_client_now(
             org_id: cmd.org_id,
             disabled: false,
             created_at: tx.ctx().now,
+            version: 1,
+            token_version: 1,
         };
         db::users::insert_client(tx.conn(), &row)?;
         tx.record(Event {
