@@ -6,7 +6,9 @@
 //! Isolation and lock order. Transactions run at READ COMMITTED and take row locks explicitly,
 //! always in this order, so that two writers never wait on each other in a cycle:
 //!   1. the idempotency key (the claim's insert; a concurrent duplicate waits here, then replays);
-//!   2. business rows: organisations, then funds by id, then the items of a fund;
+//!   2. business rows: organisations, then funds by id, then the items of a fund; a change of a
+//!      user's role or `disabled` flag takes the admin-changes advisory lock before the user's
+//!      row (`db::users::lock_admin_changes`);
 //!   3. ledger accounts, touched only by the posting trigger, after the fund row that owns them
 //!      is locked, and in account order (entries sort their legs);
 //!   4. audit stream heads, last and briefly, in stream-name order.
