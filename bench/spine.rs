@@ -276,8 +276,21 @@ fn main() {
     let org: serde_json::Value =
         serde_json::from_slice(&unionfund::service::orgs::create_now(&pool, &sys, None, org).unwrap().body).unwrap();
     let org_id: Uuid = org["id"].as_str().unwrap().parse().unwrap();
-    let officer = Caller { subject: Uuid::now_v7(), kind: SubjectKind::User, role: Role::FinanceOfficer, org_id };
-    let ctx = WriteCtx { caller: Some(officer.clone()), ..sys };
+    // Tokens are checked against their subject on every request: the bench's callers are real users.
+    let user = |role: Role| -> Caller {
+        let cmd = unionfund::service::users::NewUser {
+            username: format!("bench_{}_{}", role.as_str(), Uuid::now_v7().simple()),
+            password: "bench-password-bench".to_owned().into(),
+            role,
+            org_id,
+            display_name: String::new(),
+        };
+        let stored = unionfund::service::users::create_now(&pool, &sys, None, cmd).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&stored.body).unwrap();
+        Caller { subject: v["id"].as_str().unwrap().parse().unwrap(), kind: SubjectKind::User, role, org_id }
+    };
+    let officer = user(Role::FinanceOfficer);
+    let ctx = WriteCtx { caller: Some(officer.clone()), ..sys.clone() };
     let funds: Vec<Uuid> = (0..n_funds)
         .map(|i| {
             let cmd = unionfund::service::funds::NewFund {
@@ -301,15 +314,16 @@ fn main() {
     // otherwise the sequencer runs every second, as in production, beside the writes it logs.
     config.log_sequence_ms = if part("log") { 0 } else { 1000 };
     config.pool_size = pool_size;
-    let token = TokenKeys::new(&config.jwt, 3600).issue(&officer, chrono::Utc::now().timestamp()).unwrap();
+    // A new user's token version is 1.
+    let token = TokenKeys::new(&config.jwt, 3600).issue(&officer, 1, chrono::Utc::now().timestamp()).unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
     let mut batch_rates = Vec::new();
     let mut campaign = Vec::new();
     let person = |role| {
-        let caller = Caller { subject: Uuid::now_v7(), kind: SubjectKind::User, role, org_id };
-        TokenKeys::new(&config.jwt, 3600).issue(&caller, chrono::Utc::now().timestamp()).unwrap()
+        let caller = user(role);
+        TokenKeys::new(&config.jwt, 3600).issue(&caller, 1, chrono::Utc::now().timestamp()).unwrap()
     };
     let (rights, leader) = (person(Role::RightsOfficer), person(Role::Leader));
     let base = rt.block_on(async {

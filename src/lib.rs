@@ -45,6 +45,8 @@ pub struct AppState {
     pub log_signer: std::sync::Arc<domain::note::LogSigner>,
     /// True when that key is the public development key.
     pub log_key_development: bool,
+    /// Tokens' subjects as last read, for a few seconds (`UNIONFUND_AUTH_CACHE_MS`).
+    pub subjects: service::auth::SubjectCache,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -191,6 +193,7 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         approval: domain::approval::ApprovalPolicy { leader_threshold: config.leader_threshold },
         log_signer: config.log_signer.clone(),
         log_key_development: config.log_key_development,
+        subjects: service::auth::SubjectCache::new(Duration::from_millis(config.auth_cache_ms)),
     });
     let origins = config.cors_origins.clone();
     let limits = config.http;

@@ -25,13 +25,20 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Claims the service would issue to an auditor of `org_id` (valid for 15 minutes from now).
-fn claims(org_id: Uuid) -> Value {
+/// The claims of a token, as the service wrote them.
+fn claims_of(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+/// Claims the service would issue to the auditor of the test app (valid for 15 minutes from
+/// now): a real subject, since a token for a subject the database does not know is refused.
+async fn claims(app: &TestApp) -> Value {
+    let real = claims_of(&app.token(Role::Auditor).await);
     let now = now();
     json!({
-        "sub": Uuid::new_v4().to_string(),
+        "sub": real["sub"],
         "role": "auditor",
-        "org_id": org_id,
+        "org_id": app.federation_id,
         "sub_kind": "user",
         "iss": "unionfund",
         "aud": "unionfund-api",
@@ -39,6 +46,7 @@ fn claims(org_id: Uuid) -> Value {
         "nbf": now,
         "iat": now,
         "jti": Uuid::new_v4().to_string(),
+        "ver": real["ver"],
     })
 }
 
@@ -84,6 +92,7 @@ async fn the_password_grant_gives_the_admin_a_bearer_jwt_for_fifteen_minutes() {
     assert_eq!(claims["iss"], "unionfund");
     assert_eq!(claims["aud"], "unionfund-api");
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(claims["ver"], 1, "a new user's token version");
     let r = funds_with(&app, Some(token)).await;
     assert_eq!(r.status(), 200, "the token works");
     app.finish().await;
@@ -121,8 +130,7 @@ async fn a_client_created_by_the_admin_exchanges_its_credentials_for_a_working_t
     assert_eq!(b["token_type"], "Bearer");
     assert_eq!(b["expires_in"], 900);
     let token = b["access_token"].as_str().unwrap();
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let claims = claims_of(token);
     assert_eq!(claims["sub"], client_id);
     assert_eq!(claims["sub_kind"], "client");
     assert_eq!(claims["role"], "finance_bureau");
@@ -188,7 +196,7 @@ async fn a_forged_token_is_accepted_only_when_key_algorithm_time_audience_and_is
     let app = spawn_app().await;
     let key = JWT_SECRET.as_bytes();
     let our_kid = kid(key);
-    let good = claims(app.federation_id);
+    let good = claims(&app).await;
 
     // The control: built the way the service builds its own, the token is accepted, so each
     // refusal below is due to the one thing changed.
@@ -235,6 +243,15 @@ async fn a_forged_token_is_accepted_only_when_key_algorithm_time_audience_and_is
     not_yet["nbf"] = json!(now() + 3600);
     not_yet["exp"] = json!(now() + 7200);
     problem(funds_with(&app, Some(&forge(&not_yet, key, &our_kid))).await, 401, "unauthorized").await;
+
+    // Signed with the right key, but for a subject this database does not know, or without the
+    // token version: refused too.
+    let mut stranger = good.clone();
+    stranger["sub"] = json!(Uuid::new_v4().to_string());
+    problem(funds_with(&app, Some(&forge(&stranger, key, &our_kid))).await, 401, "unauthorized").await;
+    let mut no_version = good.clone();
+    no_version.as_object_mut().unwrap().remove("ver");
+    problem(funds_with(&app, Some(&forge(&no_version, key, &our_kid))).await, 401, "unauthorized").await;
 
     // And the control again, after all the refusals: nothing was poisoned.
     let r = funds_with(&app, Some(&forge(&good, key, &our_kid))).await;

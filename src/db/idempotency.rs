@@ -3,6 +3,9 @@
 //! blocks on that insert until the first commits (then replays its answer) or rolls back (then
 //! acts itself). So one key acts at most once, across threads and across processes.
 //! Answers of failed requests are not stored: the transaction rolled back, so a retry acts anew.
+//! An answer that carries a secret shown once (a client's new or rotated secret) is stored
+//! without it (`write::execute_keeping`): its replay answers the same status and body, minus
+//! the secret. Answers that must not be kept at all (revealed personal data) take no key.
 
 use bytes::Bytes;
 use diesel::prelude::*;

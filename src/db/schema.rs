@@ -18,6 +18,8 @@ diesel::table! {
         org_id -> Uuid,
         disabled -> Bool,
         created_at -> Timestamptz,
+        version -> Int4,
+        token_version -> Int4,
     }
 }
 
@@ -353,6 +355,7 @@ diesel::table! {
         disabled -> Bool,
         version -> Int4,
         created_at -> Timestamptz,
+        token_version -> Int4,
     }
 }
 

@@ -6,7 +6,9 @@
 //! Isolation and lock order. Transactions run at READ COMMITTED and take row locks explicitly,
 //! always in this order, so that two writers never wait on each other in a cycle:
 //!   1. the idempotency key (the claim's insert; a concurrent duplicate waits here, then replays);
-//!   2. business rows: organisations, then funds by id, then the items of a fund;
+//!   2. business rows: organisations, then funds by id, then the items of a fund; a change of a
+//!      user's role or `disabled` flag takes the admin-changes advisory lock before the user's
+//!      row (`db::users::lock_admin_changes`);
 //!   3. ledger accounts, touched only by the posting trigger, after the fund row that owns them
 //!      is locked, and in account order (entries sort their legs);
 //!   4. audit stream heads, last and briefly, in stream-name order.
@@ -393,6 +395,44 @@ where
     T: Serialize,
     F: FnOnce(&mut Tx<'_>) -> Result<Answer<T>, Error>,
 {
+    run(pool, ctx, idempotency, work, |_, body| Ok(body.clone()))
+}
+
+/// `execute` for an answer that carries a secret shown once (a new or rotated client secret):
+/// the caller receives `work`'s answer whole, but what is stored for a replay of its
+/// `Idempotency-Key` is `keep(&answer)` — the answer without the secret — so that the secret
+/// is kept nowhere, not even for the 48 hours of a key (nor in any dump of the database).
+pub fn execute_keeping<T, K, F, R>(
+    pool: &Pool,
+    ctx: &WriteCtx,
+    idempotency: Option<&Idempotency>,
+    work: F,
+    keep: R,
+) -> Result<Stored, Error>
+where
+    T: Serialize,
+    K: Serialize,
+    F: FnOnce(&mut Tx<'_>) -> Result<Answer<T>, Error>,
+    R: FnOnce(&T) -> K,
+{
+    run(pool, ctx, idempotency, work, |answer, _| {
+        Ok(Bytes::from(serde_json::to_vec(&keep(answer)).map_err(Error::internal)?))
+    })
+}
+
+/// The write path itself; `stored_body` makes the body kept for replays from the answer.
+fn run<T, F, S>(
+    pool: &Pool,
+    ctx: &WriteCtx,
+    idempotency: Option<&Idempotency>,
+    work: F,
+    stored_body: S,
+) -> Result<Stored, Error>
+where
+    T: Serialize,
+    F: FnOnce(&mut Tx<'_>) -> Result<Answer<T>, Error>,
+    S: FnOnce(&T, &Bytes) -> Result<Bytes, Error>,
+{
     let mut conn = pool.get()?;
     conn.transaction(|conn| {
         let caller = ctx.actor();
@@ -406,10 +446,11 @@ where
         let answer = work(&mut tx)?;
         tx.append_events()?;
         let body = Bytes::from(serde_json::to_vec(&answer.body).map_err(Error::internal)?);
-        let stored = Stored { status: answer.status, etag: answer.etag, body, replayed: false };
         if let Some(idem) = idempotency {
-            idempotency::complete(tx.conn, &caller, idem, &stored)?;
+            let kept = stored_body(&answer.body, &body)?;
+            let kept = Stored { status: answer.status, etag: answer.etag.clone(), body: kept, replayed: false };
+            idempotency::complete(tx.conn, &caller, idem, &kept)?;
         }
-        Ok(stored)
+        Ok(Stored { status: answer.status, etag: answer.etag, body, replayed: false })
     })
 }

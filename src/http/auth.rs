@@ -47,8 +47,9 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
-/// Exchanges credentials for an access token. Attempts are throttled per username (or client)
-/// and per address: past the limit the answer is 429 with `Retry-After`.
+/// Exchanges credentials for an access token. Attempts are throttled per client address, and
+/// failures per username (or client) from one address: past either limit the answer is 429
+/// with `Retry-After`, so wrong guesses from one address never lock the account out elsewhere.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = TokenRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 422, body = Problem),
               (status = 429, body = Problem)))]
@@ -64,9 +65,12 @@ pub async fn create_token(
             Grant::ClientCredentials { client_id, client_secret }
         }
     };
-    // The peer address, not X-Forwarded-For: a client could forge that header to dodge the throttle.
-    let address = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let token = auth::token(&state.pool, &state.tokens, &state.throttle, &address, grant).await?;
+    // The socket's peer address, never X-Forwarded-For or Forwarded (nor actix's
+    // `realip_remote_addr`, which reads them): a client could forge those headers to dodge the
+    // throttle, or to throttle someone else. Behind a reverse proxy every client shares the
+    // proxy's address; there is no trusted-proxy setting yet.
+    let address = req.peer_addr().map(|a| a.ip());
+    let token = auth::token(&state.pool, &state.tokens, &state.throttle, address, grant).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
         access_token: token,
         token_type: "Bearer",

@@ -88,7 +88,10 @@ pub mod perm {
 }
 
 /// The authenticated caller, allowed to do `P` (else 401 without a good token, 403 without the
-/// role). Carries the request id, so that writes can stamp it into the trail.
+/// role). The token's subject is checked against the database on every request (through a
+/// cache of a few seconds): a disabled, changed, reset or rotated subject's token, or one
+/// naming a subject that does not exist, is a 401 before any permission is looked at.
+/// Carries the request id, so that writes can stamp it into the trail.
 pub struct Authorized<P> {
     /// Who is calling.
     pub caller: Caller,
@@ -123,21 +126,25 @@ fn bearer(req: &HttpRequest) -> Result<&str, Error> {
         .ok_or_else(|| Error::Unauthorized("expected a Bearer token".into()))
 }
 
-impl<P: perm::Perm> FromRequest for Authorized<P> {
+impl<P: perm::Perm + 'static> FromRequest for Authorized<P> {
     type Error = Error;
-    type Future = Ready<Result<Self, Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = (|| {
-            let state = req.app_data::<Data<AppState>>().ok_or_else(|| Error::internal("no app state"))?;
-            let caller = state.tokens.verify(bearer(req)?)?;
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let token = bearer(req).map(str::to_owned);
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let span = tracing::Span::current();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| Error::internal("no app state"))?;
+            let verified = state.tokens.verify(&token?)?;
+            crate::service::auth::check_subject(&state.pool, &state.subjects, &verified).await?;
+            let caller = verified.caller;
             if !allows(caller.role, P::PERMISSION) {
                 return Err(Error::forbidden());
             }
-            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-            tracing::Span::current().record("caller", tracing::field::display(caller.actor()));
+            span.record("caller", tracing::field::display(caller.actor()));
             Ok(Authorized { caller, request_id, _perm: PhantomData })
-        })();
-        ready(result)
+        })
     }
 }
 

@@ -24,7 +24,8 @@ impl Modify for Security {
     paths(
         health::healthz, health::readyz, auth::create_token,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org,
-        users::create_user, users::list_users, users::get_user, users::create_client, users::list_clients,
+        users::create_user, users::list_users, users::get_user, users::update_user, users::set_password,
+        users::create_client, users::list_clients, users::get_client, users::update_client, users::rotate_client_secret,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
         fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance,
         campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign, campaigns::add_beneficiaries,
