@@ -87,14 +87,20 @@ fn ensure_template() -> String {
             conn.batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"))
                 .unwrap();
             // Templates of older migration sets are of no more use: drop them, so that runs over
-            // a changing schema do not pile databases up.
+            // a changing schema do not pile databases up. Each template notes when it was built,
+            // and one built in the last day is kept: another checkout (a branch with other
+            // migrations) may be running its tests from it right now.
+            let built = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            conn.batch_execute(&format!("COMMENT ON DATABASE {name} IS 'built {built}'")).unwrap();
             #[derive(QueryableByName)]
             struct Name {
                 #[diesel(sql_type = Text)]
                 datname: String,
             }
             let stale: Vec<Name> = diesel::sql_query(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'unionfund\\_tpl\\_%' AND datname <> $1",
+                "SELECT datname FROM pg_database WHERE datname LIKE 'unionfund\\_tpl\\_%' AND datname <> $1 \
+                 AND coalesce(substring(shobj_description(oid, 'pg_database') FROM '^built ([0-9]+)$')::bigint, 0) \
+                     < extract(epoch FROM now())::bigint - 86400",
             )
             .bind::<Text, _>(&name)
             .load(&mut conn)
