@@ -215,11 +215,17 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value
         detail: format!("malformed JSON: {e}"),
         errors: vec![FieldError::new("body", format!("malformed JSON at line {} column {}", e.line(), e.column()))],
     })?;
-    let parsed = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let parsed = typed(&value)?;
+    Ok((parsed, value))
+}
+
+/// A body read as JSON and typed later, once the handler has checked what must come first (that
+/// the caller may see the object it names): the same 422 naming the field as `JsonBody<T>`.
+pub fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let message = e.inner().to_string();
         Error::Validation(vec![FieldError::new(field_of(&e.path().to_string(), &message), message)])
-    })?;
-    Ok((parsed, value))
+    })
 }
 
 /// The field a deserialisation error is about. serde reports a missing or unknown field at the
