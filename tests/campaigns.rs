@@ -278,7 +278,8 @@ async fn who_may_not_approve_a_campaign_learns_nothing_of_it() {
     let fund = app.fund("1000.00").await["id"].as_str().unwrap().to_owned();
     let township = app.org("township").await;
     let id = campaign(&app, &fund, "600.00").await;
-    let r = post(&app, Role::RightsOfficer, &id, "beneficiaries", json!({"rows": rows(township, 0..2, "100.00")})).await;
+    let r =
+        post(&app, Role::RightsOfficer, &id, "beneficiaries", json!({"rows": rows(township, 0..2, "100.00")})).await;
     assert_eq!(r.status(), 201);
     let path = format!("{CAMPAIGNS}/{id}/approve");
     let nowhere = format!("{CAMPAIGNS}/{}/approve", uuid::Uuid::now_v7());

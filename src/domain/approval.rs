@@ -224,7 +224,12 @@ fn separation(detail: impl Into<String>) -> DomainError {
 /// Decides whether `actor` may take `action` on `case` at all — its role, the leader threshold,
 /// separation of duties — whatever the case's state. Asked first, before `If-Match`, the state
 /// or the body are looked at, so that a caller without the right learns none of them.
-pub fn authorize(case: &Case<'_>, action: CaseAction, actor: &Actor, policy: &ApprovalPolicy) -> Result<(), DomainError> {
+pub fn authorize(
+    case: &Case<'_>,
+    action: CaseAction,
+    actor: &Actor,
+    policy: &ApprovalPolicy,
+) -> Result<(), DomainError> {
     use CaseAction as A;
     let reviewer = case.kind.reviewer();
     let own_side = (actor.role == Role::Clerk && actor.org_id == case.org_id) || actor.role == reviewer;
