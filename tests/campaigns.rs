@@ -271,3 +271,34 @@ async fn campaigns_stay_within_their_fund_and_their_order() {
     assert_eq!(fund_of(&app, &fund).await["available"], "300.00", "nothing of the refused batch was written");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn who_may_not_approve_a_campaign_learns_nothing_of_it() {
+    let app = spawn_app().await;
+    let fund = app.fund("1000.00").await["id"].as_str().unwrap().to_owned();
+    let township = app.org("township").await;
+    let id = campaign(&app, &fund, "600.00").await;
+    let r =
+        post(&app, Role::RightsOfficer, &id, "beneficiaries", json!({"rows": rows(township, 0..2, "100.00")})).await;
+    assert_eq!(r.status(), 201);
+    let path = format!("{CAMPAIGNS}/{id}/approve");
+    let nowhere = format!("{CAMPAIGNS}/{}/approve", uuid::Uuid::now_v7());
+    // Issue 15: a caller who may not approve was told 428 / 412 (and so the campaign's version)
+    // before it was told 403. Every role but the leader's is refused first, whatever it sends —
+    // no If-Match, a stale one, a body that is not even valid, or a campaign that does not exist.
+    for role in Role::ALL.into_iter().filter(|r| *r != Role::Leader) {
+        problem(app.post_with(role, &path, json!({}), &[]).await, 403, "forbidden").await;
+        problem(app.post_with(role, &path, json!({}), &[("If-Match", "\"7\"")]).await, 403, "forbidden").await;
+        problem(app.post_with(role, &path, json!({"x": 1}), &[]).await, 403, "forbidden").await;
+        problem(app.post_with(role, &nowhere, json!({}), &[]).await, 403, "forbidden").await;
+    }
+    // The leader is told what a leader needs to know.
+    problem(app.post_with(Role::Leader, &path, json!({}), &[]).await, 428, "precondition_required").await;
+    problem(app.post_with(Role::Leader, &path, json!({}), &[("If-Match", "\"7\"")]).await, 412, "precondition_failed")
+        .await;
+    problem(app.post_with(Role::Leader, &nowhere, json!({}), &[]).await, 404, "not_found").await;
+    let c = body(app.get_as(Role::Auditor, &format!("{CAMPAIGNS}/{id}")).await).await;
+    assert_eq!(c["status"], "draft");
+    assert_eq!(post(&app, Role::Leader, &id, "approve", json!({})).await.status(), 200);
+    app.finish().await;
+}

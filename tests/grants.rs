@@ -282,3 +282,54 @@ async fn grants_and_hardship_applications_run_through_one_machine() {
     problem(r, 403, "forbidden").await;
     app.finish().await;
 }
+
+/// Posts an action on a grant, as `token`, with the grant's current `ETag`.
+async fn grant_act(app: &TestApp, token: &str, id: &str, action: &str, b: Value) -> reqwest::Response {
+    let tag = etag_of(app, &format!("{GRANTS}/{id}")).await;
+    app.send(Method::POST, &format!("{GRANTS}/{id}/{action}"), Some(token), Some(b), &[("If-Match", &tag)]).await
+}
+
+#[tokio::test]
+async fn a_grant_is_decided_by_what_is_asked_and_by_people_with_one_duty_each() {
+    let app = spawn_app().await;
+    let township = app.org("township").await;
+    let fund = grant_fund(&app, 2022, "280000.00").await;
+    let (clerk, org_a, leader) =
+        (app.token(Role::Clerk).await, app.token(Role::OrgOfficer).await, app.token(Role::Leader).await);
+    let org_b = app.user_token("org_officer_b", Role::OrgOfficer, app.federation_id).await;
+    let file = json!({"fund_id": fund, "org_id": township, "purpose": "workers' home", "requested_amount": "50000.00"});
+    let id = body_id(app.send(Method::POST, GRANTS, Some(&clerk), Some(file), &[]).await).await;
+    assert_eq!(grant_act(&app, &clerk, &id, "submit", json!({})).await.status(), 200);
+    assert_eq!(grant_act(&app, &org_a, &id, "review", json!({})).await.status(), 200);
+    // 50,000.00 asked, 3,000.00 granted by the organisation department: a leader's decision.
+    let r = grant_act(&app, &org_b, &id, "approve", json!({"approved_amount": "3000.00"})).await;
+    problem(r, 403, "forbidden").await;
+    // Returned, resubmitted, reviewed again by someone else.
+    assert_eq!(grant_act(&app, &leader, &id, "return", json!({"reason": "budget"})).await.status(), 200);
+    assert_eq!(grant_act(&app, &clerk, &id, "submit", json!({})).await.status(), 200);
+    assert_eq!(grant_act(&app, &org_b, &id, "review", json!({})).await.status(), 200);
+    // The leader returned it (no duty of the chain) and may approve it, for all that was asked.
+    assert_eq!(grant_act(&app, &leader, &id, "approve", json!({})).await.status(), 200);
+    let g = body(app.get_as(Role::Auditor, &format!("{GRANTS}/{id}")).await).await;
+    assert_eq!((g["status"].as_str(), g["approved_amount"].as_str()), (Some("approved"), Some("50000.00")));
+
+    // The first reviewer, once the second round is reviewed by another, is refused for who it
+    // is — before If-Match, so it does not learn the grant's version either.
+    let again = json!({"fund_id": fund, "org_id": township, "purpose": "library", "requested_amount": "800.00"});
+    let id = body_id(app.send(Method::POST, GRANTS, Some(&clerk), Some(again), &[]).await).await;
+    assert_eq!(grant_act(&app, &clerk, &id, "submit", json!({})).await.status(), 200);
+    assert_eq!(grant_act(&app, &org_a, &id, "review", json!({})).await.status(), 200);
+    assert_eq!(grant_act(&app, &leader, &id, "return", json!({"reason": "plan"})).await.status(), 200);
+    assert_eq!(grant_act(&app, &clerk, &id, "submit", json!({})).await.status(), 200);
+    assert_eq!(grant_act(&app, &org_b, &id, "review", json!({})).await.status(), 200);
+    let path = format!("{GRANTS}/{id}/approve");
+    let r = app.send(Method::POST, &path, Some(&org_a), Some(json!({})), &[]).await;
+    problem(r, 403, "separation_of_duties").await;
+    // A rights officer, a finance officer: not their case kind, refused before If-Match.
+    for role in [Role::RightsOfficer, Role::FinanceOfficer, Role::Clerk] {
+        let r = app.post_with(role, &path, json!({}), &[("If-Match", "\"1\"")]).await;
+        problem(r, 403, "forbidden").await;
+    }
+    assert_eq!(grant_act(&app, &leader, &id, "approve", json!({})).await.status(), 200);
+    app.finish().await;
+}

@@ -393,9 +393,130 @@ async fn the_approval_machine_refuses_what_it_must() {
     assert_eq!(act(&app, &clerk, big, "submit", json!({})).await.status(), 200);
     assert_eq!(act(&app, &officer, big, "review", json!({})).await.status(), 200);
     problem(act(&app, &officer2, big, "approve", json!({})).await, 403, "forbidden").await;
-    // … unless the amount approved is within it.
-    let a = body(act(&app, &officer2, big, "approve", json!({"approved_amount": "3000.00"})).await).await;
+    // … even for less: what is asked decides whose decision it is (issue 15).
+    problem(act(&app, &officer2, big, "approve", json!({"approved_amount": "3000.00"})).await, 403, "forbidden").await;
+    let a = body(act(&app, &leader, big, "approve", json!({"approved_amount": "3000.00"})).await).await;
     assert_eq!(a["status"], "approved");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_large_request_granted_in_part_is_still_approved_by_a_leader_only() {
+    let app = spawn_app().await;
+    let fund = matched_fund(&app).await;
+    let (clerk, officer, leader) =
+        (app.token(Role::Clerk).await, app.token(Role::RightsOfficer).await, app.token(Role::Leader).await);
+    let officer2 = app.user_token("officer2", Role::RightsOfficer, app.federation_id).await;
+    let a = file(&app, &clerk, application(&fund, app.org("township").await, &id_number(20), "50000.00")).await;
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(act(&app, &clerk, id, "submit", json!({})).await.status(), 200);
+    assert_eq!(act(&app, &officer, id, "review", json!({})).await.status(), 200);
+    // The rights officer grants 3,000.00 of 50,000.00 asked: within the threshold granted, far
+    // above it asked. Refused, and nothing was written.
+    let p = problem(act(&app, &officer2, id, "approve", json!({"approved_amount": "3000.00"})).await, 403, "forbidden")
+        .await;
+    assert!(p["detail"].as_str().unwrap().contains("50000.00"), "{p}");
+    let a = body(app.get_as(Role::Auditor, &format!("{APPS}/{id}")).await).await;
+    assert_eq!((a["status"].as_str(), a["version"].as_i64()), (Some("reviewed"), Some(3)));
+    assert_eq!(app.count("SELECT count(*) AS n FROM items"), 0);
+    // The leader's decision, for what the leader grants.
+    let a = body(act(&app, &leader, id, "approve", json!({"approved_amount": "3000.00"})).await).await;
+    assert_eq!(a["status"], "approved");
+    assert_eq!(a["approved_amount"], "3000.00");
+    let ev = events(&app, "hardship_application", id).await;
+    let approved = ev.iter().find(|e| e["action"] == "hardship_application.approved").unwrap();
+    assert_eq!((approved["actor_role"].as_str(), approved["amount"].as_str()), (Some("leader"), Some("3000.00")));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn no_one_takes_two_duties_in_one_case_even_across_a_return() {
+    let app = spawn_app().await;
+    let fund = matched_fund(&app).await;
+    let (clerk, a_officer, leader) =
+        (app.token(Role::Clerk).await, app.token(Role::RightsOfficer).await, app.token(Role::Leader).await);
+    let b_officer = app.user_token("officer_b", Role::RightsOfficer, app.federation_id).await;
+    let township = app.org("township").await;
+
+    // Submitted by the clerk, reviewed by officer A, returned; resubmitted, reviewed by officer B.
+    let first = file(&app, &clerk, application(&fund, township, &id_number(30), "1000.00")).await;
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(act(&app, &clerk, id, "submit", json!({})).await.status(), 200);
+    let reviewed = body(act(&app, &a_officer, id, "review", json!({})).await).await;
+    let a_id = reviewed["reviewed_by"].as_str().unwrap().to_owned();
+    assert_eq!(act(&app, &leader, id, "return", json!({"reason": "income proof missing"})).await.status(), 200);
+    assert_eq!(act(&app, &clerk, id, "submit", json!({})).await.status(), 200, "the same duty again is no second one");
+    let r = body(act(&app, &b_officer, id, "review", json!({})).await).await;
+    assert_ne!(r["reviewed_by"].as_str(), Some(a_id.as_str()), "the row only remembers the last reviewer");
+    // Officer A reviewed it before the return: A may not approve it now.
+    let p = problem(act(&app, &a_officer, id, "approve", json!({})).await, 403, "separation_of_duties").await;
+    assert!(p["detail"].as_str().unwrap().contains("reviewed"), "{p}");
+    let now = body(app.get_as(Role::Auditor, &format!("{APPS}/{id}")).await).await;
+    assert_eq!(now["status"], "reviewed");
+    assert!(now["approved_by"].is_null());
+    assert_eq!(act(&app, &leader, id, "approve", json!({})).await.status(), 200);
+
+    // Nor may a former reviewer submit the case it sent back.
+    let second = file(&app, &a_officer, application(&fund, township, &id_number(31), "500.00")).await;
+    let id2 = second["id"].as_str().unwrap();
+    assert_eq!(act(&app, &clerk, id2, "submit", json!({})).await.status(), 200);
+    assert_eq!(act(&app, &a_officer, id2, "review", json!({})).await.status(), 200);
+    assert_eq!(act(&app, &b_officer, id2, "return", json!({"reason": "wrong category"})).await.status(), 200);
+    problem(act(&app, &a_officer, id2, "submit", json!({})).await, 403, "separation_of_duties").await;
+
+    // The database refuses it too, whatever writes the row; and the history is append-only.
+    let mut conn = app.db.conn();
+    use diesel::connection::SimpleConnection;
+    let sql = format!("INSERT INTO case_actors VALUES ('{id}', 'hardship_application', '{a_id}', 'approve', now())");
+    let e = conn.batch_execute(&sql).unwrap_err().to_string();
+    assert!(e.contains("separation of duties"), "{e}");
+    let e = conn.batch_execute(&format!("DELETE FROM case_actors WHERE case_id = '{id}'")).unwrap_err().to_string();
+    assert!(e.contains("append-only"), "{e}");
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM case_actors WHERE case_id = '{id}'")),
+        4,
+        "clerk submit, A review, B review, leader approve"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn who_may_not_act_on_an_application_is_refused_before_if_match_and_the_state() {
+    let app = spawn_app().await;
+    let fund = matched_fund(&app).await;
+    let (clerk, officer) = (app.token(Role::Clerk).await, app.token(Role::RightsOfficer).await);
+    let org_officer = app.token(Role::OrgOfficer).await;
+    let officer2 = app.user_token("officer2", Role::RightsOfficer, app.federation_id).await;
+    let township = app.org("township").await;
+    let big = file(&app, &clerk, application(&fund, township, &id_number(40), "5000.00")).await;
+    let id = big["id"].as_str().unwrap();
+    let post = |token: &str, action: &str, body: Value, headers: &'static [(&'static str, &'static str)]| {
+        let path = format!("{APPS}/{id}/{action}");
+        let token = token.to_owned();
+        let app = &app;
+        async move { app.send(Method::POST, &path, Some(&token), Some(body), headers).await }
+    };
+    const NONE: &[(&str, &str)] = &[];
+    const STALE: &[(&str, &str)] = &[("If-Match", "\"42\"")];
+    // Roles without the action: 403, not 428 (no If-Match), 412 (stale), 409 (a draft) or 422.
+    problem(post(&clerk, "review", json!({}), NONE).await, 403, "forbidden").await;
+    problem(post(&org_officer, "approve", json!({}), STALE).await, 403, "forbidden").await;
+    problem(post(&clerk, "approve", json!({"approved_amount": "1.234"}), NONE).await, 403, "forbidden").await;
+    assert_eq!(act(&app, &officer, id, "submit", json!({})).await.status(), 200);
+    // The submitter reviewing, an officer approving above the threshold: refused for who they
+    // are, before the precondition.
+    problem(post(&officer, "review", json!({}), NONE).await, 403, "separation_of_duties").await;
+    problem(post(&officer, "review", json!({}), STALE).await, 403, "separation_of_duties").await;
+    assert_eq!(act(&app, &officer2, id, "review", json!({})).await.status(), 200);
+    let b_officer = app.user_token("officer_b", Role::RightsOfficer, app.federation_id).await;
+    problem(post(&b_officer, "approve", json!({}), NONE).await, 403, "forbidden").await;
+    // Someone who may act still gets the precondition's answers.
+    let leader = app.token(Role::Leader).await;
+    problem(post(&leader, "approve", json!({}), NONE).await, 428, "precondition_required").await;
+    problem(post(&leader, "approve", json!({}), STALE).await, 412, "precondition_failed").await;
+    // Another organisation's clerk still learns nothing: 404.
+    let unit_clerk = app.user_token("unit_clerk", Role::Clerk, app.org("unit").await).await;
+    problem(post(&unit_clerk, "withdraw", json!({}), NONE).await, 404, "not_found").await;
     app.finish().await;
 }
 

@@ -16,6 +16,7 @@ mod log;
 mod openapi;
 mod orgs;
 mod performance;
+mod permissions;
 mod processes;
 mod reports;
 mod spine;

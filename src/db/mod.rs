@@ -3,6 +3,7 @@
 
 pub mod budgets;
 pub mod campaigns;
+pub mod case_actors;
 pub mod chain;
 pub mod fees;
 pub mod funds;

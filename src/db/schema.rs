@@ -71,6 +71,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_actors (case_id, actor_id, duty) {
+        case_id -> Uuid,
+        case_type -> Text,
+        actor_id -> Uuid,
+        duty -> Text,
+        first_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     fee_declarations (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -468,6 +478,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_beneficiaries,
     audit_events,
     audit_heads,
+    case_actors,
     fee_declarations,
     fee_rates,
     fee_remittances,

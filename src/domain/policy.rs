@@ -86,11 +86,11 @@ pub enum Permission {
     RecordFeePayments,
     /// Read hardship applications, masked (a clerk: only its own organisation's).
     ReadHardship,
-    /// File (and edit a draft of) a hardship application.
+    /// File a hardship application, submit it, withdraw it (a clerk: its own organisation's).
     FileHardship,
-    /// Act on an application or grant (submit, review, approve, …); the approval machine then
-    /// decides which action the role may take.
-    ActOnCases,
+    /// Review, return, reject or approve a hardship application (above the leader threshold the
+    /// approval machine leaves approving to a leader; no one takes two duties in one case).
+    ReviewHardship,
     /// See a person's ID number, phone and bank account whole (each reveal is audited).
     RevealPii,
     /// Let an application through despite the same person's active aid that year.
@@ -101,6 +101,12 @@ pub enum Permission {
     ReadGrants,
     /// Apply for a township grant (a clerk, for its own union).
     FileGrants,
+    /// Submit or withdraw a township grant application (a clerk: its own union's).
+    SubmitGrants,
+    /// Review, return, reject or approve a township grant application (as `ReviewHardship`).
+    ReviewGrants,
+    /// Approve a hardship campaign (never its creator).
+    ApproveCampaigns,
     /// Read the reconciliation checks and the annual reports.
     ReadReports,
     /// Read items and their traces (a clerk: only its own organisation's).
@@ -111,6 +117,41 @@ pub enum Permission {
     RecordItemUse,
     /// Set up a year's budget lines, record basic expenditure and fixed assets, explain variances.
     ManageBudget,
+}
+
+impl Permission {
+    /// Every permission, for tests and documentation (the README's "Who may do what" names each).
+    pub const ALL: [Permission; 29] = [
+        Permission::ReadOrgs,
+        Permission::ManageOrgs,
+        Permission::ManageUsers,
+        Permission::ReadFunds,
+        Permission::ManageFunds,
+        Permission::PostFundSources,
+        Permission::ReadAudit,
+        Permission::TakeCheckpoint,
+        Permission::ReadFees,
+        Permission::DeclareFees,
+        Permission::ManageFeeRates,
+        Permission::DeclareFeeBatches,
+        Permission::RecordFeePayments,
+        Permission::ReadHardship,
+        Permission::FileHardship,
+        Permission::ReviewHardship,
+        Permission::RevealPii,
+        Permission::OverrideDuplicates,
+        Permission::ManageCampaigns,
+        Permission::ReadGrants,
+        Permission::FileGrants,
+        Permission::SubmitGrants,
+        Permission::ReviewGrants,
+        Permission::ApproveCampaigns,
+        Permission::ReadReports,
+        Permission::ReadItems,
+        Permission::MoveItemMoney,
+        Permission::RecordItemUse,
+        Permission::ManageBudget,
+    ];
 }
 
 /// The policy table. Read it as "who may": each permission lists its roles.
@@ -129,12 +170,15 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::DeclareFeeBatches | P::RecordFeePayments => matches!(role, R::FinanceOfficer | R::FinanceBureau),
         P::ReadHardship => matches!(role, R::Clerk | R::RightsOfficer | R::FinanceOfficer | R::Leader | R::Auditor),
         P::FileHardship => matches!(role, R::Clerk | R::RightsOfficer),
-        P::ActOnCases => matches!(role, R::Clerk | R::RightsOfficer | R::OrgOfficer | R::Leader),
+        P::ReviewHardship => matches!(role, R::RightsOfficer | R::Leader),
         P::RevealPii => matches!(role, R::RightsOfficer | R::FinanceOfficer | R::Leader),
         P::OverrideDuplicates => role == R::Leader,
         P::ManageCampaigns => role == R::RightsOfficer,
         P::ReadGrants => matches!(role, R::Clerk | R::OrgOfficer | R::FinanceOfficer | R::Leader | R::Auditor),
         P::FileGrants => role == R::Clerk,
+        P::SubmitGrants => matches!(role, R::Clerk | R::OrgOfficer),
+        P::ReviewGrants => matches!(role, R::OrgOfficer | R::Leader),
+        P::ApproveCampaigns => role == R::Leader,
         P::ReadReports => matches!(role, R::Auditor | R::FinanceOfficer | R::Leader | R::FinanceBureau),
         P::ReadItems => role != R::Admin,
         P::MoveItemMoney => role == R::FinanceOfficer,

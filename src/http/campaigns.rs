@@ -200,7 +200,8 @@ pub async fn list_beneficiaries(
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
 
-/// Approves a draft campaign (a leader who did not create it): one item per beneficiary.
+/// Approves a draft campaign (a leader who did not create it): one item per beneficiary. Anyone
+/// else is refused (403) before `If-Match` or the campaign's state are looked at.
 #[utoipa::path(post, path = "/api/v1/hardship/campaigns/{id}/approve", tag = "hardship", request_body = EmptyRequest,
     params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CampaignView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
@@ -208,7 +209,7 @@ pub struct EmptyRequest {}
 #[post("/api/v1/hardship/campaigns/{id}/approve")]
 pub async fn approve_campaign(
     state: Data<AppState>,
-    caller: Authorized<perm::ActOnCases>,
+    caller: Authorized<perm::ApproveCampaigns>,
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,

@@ -73,12 +73,15 @@ pub mod perm {
         RecordFeePayments,
         ReadHardship,
         FileHardship,
-        ActOnCases,
+        ReviewHardship,
         RevealPii,
         OverrideDuplicates,
         ManageCampaigns,
         ReadGrants,
         FileGrants,
+        SubmitGrants,
+        ReviewGrants,
+        ApproveCampaigns,
         ReadReports,
         ReadItems,
         MoveItemMoney,
@@ -231,8 +234,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value
         Error::BadRequest { detail: at.clone(), errors: vec![FieldError::new("body", at)] }
     })?;
     refuse_nul(&value, &mut String::new())?;
-    let parsed = serde_path_to_error::deserialize(&value).map_err(|e| Error::Validation(vec![refusal(&e, &value)]))?;
+    let parsed = typed(&value)?;
     Ok((parsed, value))
+}
+
+/// A body read as JSON and typed later, once the handler has checked what must come first (that
+/// the caller may see the object it names): the same 422 naming the field as `JsonBody<T>`.
+pub fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| Error::Validation(vec![refusal(&e, value)]))
 }
 
 /// The public form of a deserialisation error: the field and what was expected, never what was

@@ -110,6 +110,7 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Submit,
+    SubmitGrants,
     "draft → submitted (the township union's clerk, or the organisation department)."
 );
 action_handler!(
@@ -119,7 +120,9 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Review,
-    "submitted → reviewed (the organisation department or a leader; never the submitter)."
+    ReviewGrants,
+    "submitted → reviewed (the organisation department or a leader; never someone who submitted or \
+     approved it at any point: 403 `separation_of_duties`)."
 );
 action_handler!(
     approve_grant,
@@ -128,7 +131,9 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Approve,
-    "reviewed → approved, creating the item (a second person; above the leader threshold, a leader)."
+    ReviewGrants,
+    "reviewed → approved, creating the item (never someone who submitted or reviewed it at any point; \
+     when more than the leader threshold is asked, a leader, whatever `approved_amount` grants)."
 );
 action_handler!(
     reject_grant,
@@ -137,6 +142,7 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Reject,
+    ReviewGrants,
     "submitted | reviewed → rejected, with a reason."
 );
 action_handler!(
@@ -146,6 +152,7 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Return,
+    ReviewGrants,
     "submitted | reviewed → draft, for revision, with a reason."
 );
 action_handler!(
@@ -155,6 +162,7 @@ action_handler!(
     crate::db::grants::GrantRow,
     GrantView,
     Withdraw,
+    SubmitGrants,
     "draft | submitted | reviewed → withdrawn, with a reason."
 );
 

@@ -168,7 +168,9 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Submit,
-    "draft → submitted (a clerk of the organisation, or a rights-protection officer). Refused with 409 \
+    FileHardship,
+    "draft → submitted (a clerk of the organisation, or a rights-protection officer; never someone who \
+     reviewed or approved it: 403 `separation_of_duties`). Refused with 409 \
      `duplicate_beneficiary` while the same ID number has other active aid in the year, unless a leader \
      has overridden the check."
 );
@@ -179,8 +181,9 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Review,
-    "submitted → reviewed (a rights-protection officer or a leader; never the submitter: 403 \
-     `separation_of_duties`)."
+    ReviewHardship,
+    "submitted → reviewed (a rights-protection officer or a leader; never someone who submitted or \
+     approved it at any point, returns included: 403 `separation_of_duties`)."
 );
 action_handler!(
     approve_application,
@@ -189,8 +192,10 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Approve,
-    "reviewed → approved, creating the item that will pay it (`item_id`). A second person: neither \
-     the submitter nor the reviewer (403 `separation_of_duties`); above the leader threshold, a leader."
+    ReviewHardship,
+    "reviewed → approved, creating the item that will pay it (`item_id`). Never someone who submitted \
+     or reviewed it at any point, returns included (403 `separation_of_duties`); when more than the \
+     leader threshold is asked, a leader, whatever `approved_amount` grants (403 `forbidden`)."
 );
 action_handler!(
     reject_application,
@@ -199,6 +204,7 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Reject,
+    ReviewHardship,
     "submitted | reviewed → rejected, with a reason."
 );
 action_handler!(
@@ -208,6 +214,7 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Return,
+    ReviewHardship,
     "submitted | reviewed → draft, for revision, with a reason."
 );
 action_handler!(
@@ -217,6 +224,7 @@ action_handler!(
     crate::db::hardship::ApplicationRow,
     ApplicationView,
     Withdraw,
+    FileHardship,
     "draft | submitted | reviewed → withdrawn (the organisation's side), with a reason."
 );
 

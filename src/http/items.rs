@@ -172,11 +172,15 @@ pub async fn create_use(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<UseRequest>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<HttpResponse, Error> {
+    // A clerk may report only on its own organisation's items: another's is 404 before the body
+    // is looked at, so that a 422 tells it nothing (the write checks the scope again).
+    let id = id.into_inner();
+    items::ensure_visible(&state.pool, caller.scope(), id).await?;
     let idem = key.with(&body.fingerprint);
-    let cmd = check_use(body.value)?;
-    items::report_use(&state.pool, caller.write_ctx(), idem, caller.scope(), if_match.0, id.into_inner(), cmd)
+    let cmd = check_use(super::extract::typed(&body.value)?)?;
+    items::report_use(&state.pool, caller.write_ctx(), idem, caller.scope(), if_match.0, id, cmd)
         .await
         .map(super::stored)
 }

@@ -2,9 +2,10 @@
 //! parse, call one service function, answer.
 
 /// One handler per action of the approval machine (API.md: `POST …/{id}/submit`, …), for any
-/// kind of case: `$row` is the kind's `service::cases::CaseRow`, `$view` its answer.
+/// kind of case: `$row` is the kind's `service::cases::CaseRow`, `$view` its answer, `$perm` the
+/// permission the action needs (checked before anything else is looked at).
 macro_rules! action_handler {
-    ($name:ident, $path:literal, $tag:literal, $row:ty, $view:ty, $action:ident, $doc:literal) => {
+    ($name:ident, $path:literal, $tag:literal, $row:ty, $view:ty, $action:ident, $perm:ident, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = $tag, request_body = crate::http::cases::ActionRequest,
             params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -13,7 +14,7 @@ macro_rules! action_handler {
         #[actix_web::post($path)]
         pub async fn $name(
             state: actix_web::web::Data<crate::AppState>,
-            caller: crate::http::extract::Authorized<crate::http::extract::perm::ActOnCases>,
+            caller: crate::http::extract::Authorized<crate::http::extract::perm::$perm>,
             key: crate::http::extract::IdempotencyKey,
             if_match: crate::http::extract::IfMatch,
             id: actix_web::web::Path<Uuid>,

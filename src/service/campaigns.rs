@@ -208,11 +208,16 @@ fn wrong_status(row: &CampaignRow, action: &str) -> Error {
 
 /// Locks the fund, then the campaign, and checks `If-Match`.
 fn lock(tx: &mut Tx<'_>, id: Uuid, if_match: Option<&str>) -> Result<CampaignRow, Error> {
-    let fund_id = db::campaigns::find(tx.conn(), id)?.fund_id;
-    db::funds::lock(tx.conn(), fund_id)?;
-    let row = db::campaigns::lock(tx.conn(), id)?;
+    let row = lock_rows(tx, id)?;
     check_if_match(if_match, row.version)?;
     Ok(row)
+}
+
+/// Locks the fund, then the campaign (`If-Match` is the caller's to check, after authorising).
+fn lock_rows(tx: &mut Tx<'_>, id: Uuid) -> Result<CampaignRow, Error> {
+    let fund_id = db::campaigns::find(tx.conn(), id)?.fund_id;
+    db::funds::lock(tx.conn(), fund_id)?;
+    db::campaigns::lock(tx.conn(), id)
 }
 
 /// Bumps the campaign's version and answers its view.
@@ -435,7 +440,10 @@ pub async fn add_beneficiaries(
     .await
 }
 
-/// Approves a draft campaign (a leader, never its creator): one item per beneficiary.
+/// Approves a draft campaign (a leader, never its creator): one item per beneficiary. Who may
+/// approve is decided first — the role before the campaign is read, its creator before
+/// `If-Match` and the state — so that a caller who may not approve learns nothing of the
+/// campaign (issue 15: it used to learn its version from a 428/412).
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
 pub async fn approve(
     pool: &Pool,
@@ -446,10 +454,10 @@ pub async fn approve(
     id: Uuid,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let mut campaign = lock(tx, id, if_match.as_deref())?;
         if caller.role != Role::Leader {
             return Err(DomainError::Forbidden { code: "forbidden", detail: "only a leader approves a campaign".into() }.into());
         }
+        let mut campaign = lock_rows(tx, id)?;
         if campaign.created_by == caller.subject {
             return Err(DomainError::Forbidden {
                 code: "separation_of_duties",
@@ -457,6 +465,7 @@ pub async fn approve(
             }
             .into());
         }
+        check_if_match(if_match.as_deref(), campaign.version)?;
         if campaign.status != "draft" {
             return Err(wrong_status(&campaign, "approve"));
         }

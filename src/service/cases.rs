@@ -1,8 +1,14 @@
 //! One action of the approval machine for any kind of case — a hardship application, a township
 //! grant. The rules are `domain::approval::decide`; this is the one place that applies its
-//! answer: the lock and `If-Match`, the approved amount, who submitted, reviewed and approved,
-//! the item an approval creates, and the audit events. Each kind of case only says how its row is
-//! read, written and answered (`CaseRow`).
+//! answer: the lock and `If-Match`, the approved amount, who submitted, reviewed and approved
+//! (the last ones on the case's row, every one of them in `case_actors`), the item an approval
+//! creates, and the audit events. Each kind of case only says how its row is read, written and
+//! answered (`CaseRow`).
+//!
+//! The order of the checks is part of the contract: scope (another organisation's case is 404),
+//! then authorisation (403: role, leader threshold, separation of duties), then `If-Match`
+//! (428/412), then the body (422) and the state (409) — so a caller who may not act learns
+//! neither the case's version nor its state.
 
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
@@ -10,10 +16,11 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{check_if_match, etag};
+use crate::db::case_actors::CaseActorRow;
 use crate::db::items::ItemRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
-use crate::domain::approval::{self, Actor, ApprovalPolicy, Case, CaseAction, CaseKind, CaseStatus};
+use crate::domain::approval::{self, Actor, ApprovalPolicy, Case, CaseAction, CaseActor, CaseKind, CaseStatus, Duty};
 use crate::domain::money::Money;
 use crate::domain::policy::Caller;
 use crate::error::Error;
@@ -105,7 +112,8 @@ pub trait CaseRow: Sized + Send + 'static {
 }
 
 /// Takes a case through one transition: lock, scope (another organisation's is "not found"),
-/// `If-Match`, the machine's decision, the row, the item on approval, and the audit events.
+/// authorisation, `If-Match`, the machine's decision, the row, the item on approval, the duty
+/// taken, and the audit events.
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(case.kind = R::ENTITY, case.id = %id, action = %act.action))]
 pub async fn act<R: CaseRow>(
@@ -123,9 +131,7 @@ pub async fn act<R: CaseRow>(
         if !caller.scope().sees(row.fields().org_id) {
             return Err(Error::NotFound);
         }
-        let version = *row.fields().version;
-        check_if_match(if_match.as_deref(), version)?;
-        transition(tx, &mut row, &caller, &policy, &act)?;
+        transition(tx, &mut row, &caller, &policy, if_match.as_deref(), &act)?;
         row.save(tx.conn())?;
         let version = *row.fields().version;
         Ok(Answer { status: 200, etag: Some(etag(version)), body: row.view()? })
@@ -133,36 +139,52 @@ pub async fn act<R: CaseRow>(
     .await
 }
 
-/// Checks and applies one transition to a locked row.
+/// Checks and applies one transition to a locked row, in the order of the module's docs.
 fn transition<R: CaseRow>(
     tx: &mut Tx<'_>,
     row: &mut R,
     caller: &Caller,
     policy: &ApprovalPolicy,
+    if_match: Option<&str>,
     act: &Act,
 ) -> Result<(), Error> {
     let before = row.summary();
     let f = row.fields();
-    let (id, fund_id, org_id, requested) = (f.id, f.fund_id, f.org_id, f.requested_amount);
+    let (id, fund_id, org_id, requested, version) = (f.id, f.fund_id, f.org_id, f.requested_amount, *f.version);
     let from = CaseStatus::parse(f.status).ok_or_else(|| Error::internal(format!("case {id}: bad status")))?;
+    let history = db::case_actors::of_case(tx.conn(), id)?
+        .into_iter()
+        .map(|r| {
+            let duty = Duty::parse(&r.duty).ok_or_else(|| Error::internal(format!("case {id}: bad duty")))?;
+            Ok(CaseActor { duty, actor: r.actor_id })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    // What would be granted: the threshold weighs it with what was asked, even before the body's
+    // amount is checked against the request below.
+    let amount = act.approved_amount.map_or(requested, |m| m.as_decimal());
+    let case = Case { kind: R::KIND, status: from, org_id, requested, granted: amount, history: &history };
+    let actor = Actor { id: caller.subject, role: caller.role, org_id: caller.org_id };
+    approval::authorize(&case, act.action, &actor, policy)?;
+    check_if_match(if_match, version)?;
     if act.approved_amount.is_some() && act.action != CaseAction::Approve {
         return Err(Error::invalid("approved_amount", "is only given when approving"));
     }
-    let amount = act.approved_amount.map_or(requested, |m| m.as_decimal());
     if amount > requested {
         return Err(Error::invalid("approved_amount", "may not exceed the requested amount"));
     }
-    let case = Case {
-        kind: R::KIND,
-        status: from,
-        org_id,
-        submitted_by: *f.submitted_by,
-        reviewed_by: *f.reviewed_by,
-        amount,
-    };
-    let actor = Actor { id: caller.subject, role: caller.role, org_id: caller.org_id };
     let reason = act.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let t = approval::decide(&case, act.action, &actor, reason, policy)?;
+    if let Some(duty) = act.action.duty() {
+        let now = tx.ctx().now;
+        let taken = CaseActorRow {
+            case_id: id,
+            case_type: R::ENTITY.into(),
+            actor_id: caller.subject,
+            duty: duty.as_str().into(),
+            first_at: now,
+        };
+        db::case_actors::record(tx.conn(), &taken)?;
+    }
     let now = tx.ctx().now;
     let stream = format!("fund:{fund_id}");
     let mut item_id = None;

@@ -205,6 +205,15 @@ pub fn stages_of(
     Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
 }
 
+/// 404 unless the caller's scope sees the item. For handlers that must answer it before they
+/// read the body; the write checks it again under its lock.
+pub async fn ensure_visible(pool: &Pool, scope: Scope, id: Uuid) -> Result<(), Error> {
+    if scope == Scope::All {
+        return Ok(());
+    }
+    super::read(pool, move |conn| visible(conn, scope, id).map(|_| ())).await
+}
+
 /// One item.
 pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ItemView, Error> {
     super::read(pool, move |conn| {
