@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod budgets;
 mod campaigns;
+mod csv;
 mod fees;
 mod grants;
 mod hardship;

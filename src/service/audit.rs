@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::csv_out::{Cell, CsvOut};
 use super::{Listed, Page};
 use crate::db::Pool;
 use crate::db::chain::{self, CheckpointRow, EventFilter, EventRow, KeptCheckpoint, Verification};
@@ -284,49 +285,40 @@ pub const EXPORT_COLUMNS: [&str; 20] = [
     "log_index",
 ];
 
-fn csv_field(out: &mut String, v: &str) {
-    if v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(v);
-    }
-}
-
-fn csv_line(e: &EventView) -> String {
+/// One event as a CSV row (`csv_out`): `seq`, `stream_seq`, `amount` and `log_index` are number
+/// cells, written as they are (an amount keeps its sign); every other column is text, neutralised
+/// against formula injection, so a request id `=1+2` is written `'=1+2`. The NDJSON export keeps
+/// every value exactly.
+fn csv_row(out: &mut CsvOut, e: &EventView) -> Result<(), Error> {
     let opt = |u: &Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    let fields = [
-        e.seq.to_string(),
-        e.stream.clone(),
-        e.stream_seq.to_string(),
-        e.occurred_at.clone(),
-        e.actor.clone(),
-        e.actor_role.clone(),
-        opt(&e.org_id),
-        e.request_id.clone(),
-        e.action.clone(),
-        e.entity_type.clone(),
-        e.entity_id.to_string(),
-        opt(&e.fund_id),
-        e.stage.clone().unwrap_or_default(),
-        e.amount.clone().unwrap_or_default(),
-        opt(&e.entry_id),
-        e.before.clone().unwrap_or_default(),
-        e.after.clone().unwrap_or_default(),
-        e.prev_hash.clone(),
-        e.hash.clone(),
-        e.log_index.map(|i| i.to_string()).unwrap_or_default(),
-    ];
-    let mut out = String::with_capacity(512);
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(&mut out, f);
-    }
-    out.push_str("\r\n");
-    out
+    let (seq, stream_seq) = (e.seq.to_string(), e.stream_seq.to_string());
+    let (org_id, entity_id, fund_id, entry_id) =
+        (opt(&e.org_id), e.entity_id.to_string(), opt(&e.fund_id), opt(&e.entry_id));
+    let log_index = e.log_index.map(|i| i.to_string()).unwrap_or_default();
+    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().to_owned();
+    let (stage, amount, before, after) = (text(&e.stage), text(&e.amount), text(&e.before), text(&e.after));
+    out.row(&[
+        Cell::Number(&seq),
+        Cell::Text(&e.stream),
+        Cell::Number(&stream_seq),
+        Cell::Text(&e.occurred_at),
+        Cell::Text(&e.actor),
+        Cell::Text(&e.actor_role),
+        Cell::Text(&org_id),
+        Cell::Text(&e.request_id),
+        Cell::Text(&e.action),
+        Cell::Text(&e.entity_type),
+        Cell::Text(&entity_id),
+        Cell::Text(&fund_id),
+        Cell::Text(&stage),
+        Cell::Number(&amount),
+        Cell::Text(&entry_id),
+        Cell::Text(&before),
+        Cell::Text(&after),
+        Cell::Text(&e.prev_hash),
+        Cell::Text(&e.hash),
+        Cell::Number(&log_index),
+    ])
 }
 
 const EXPORT_BATCH: i64 = 5_000;
@@ -338,28 +330,34 @@ pub fn export_into(pool: &Pool, format: ExportFormat, sink: tokio::sync::mpsc::S
     let run = || -> Result<(), Error> {
         let mut conn = pool.get()?;
         let to = chain::max_seq(&mut conn)?;
-        if format == ExportFormat::Csv
-            && sink.blocking_send(Ok(Bytes::from(EXPORT_COLUMNS.join(",") + "\r\n"))).is_err()
-        {
-            return Ok(());
+        if format == ExportFormat::Csv {
+            let mut header = CsvOut::default();
+            header.header(&EXPORT_COLUMNS)?;
+            if sink.blocking_send(Ok(Bytes::from(header.into_bytes()?))).is_err() {
+                return Ok(());
+            }
         }
         let mut after = 0;
         loop {
             let rows = chain::batch(&mut conn, after, to, EXPORT_BATCH)?;
             let Some(last) = rows.last() else { return Ok(()) };
             after = last.seq;
-            let mut chunk = String::with_capacity(rows.len() * 600);
+            let mut chunk = Vec::with_capacity(rows.len() * 600);
+            let mut csv = CsvOut::with_capacity(rows.len() * 600);
             let at = crate::db::log::positions(&mut conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?;
             for row in rows {
                 let i = at.get(&row.seq).copied();
                 let view = EventView::of(row, i);
                 match format {
-                    ExportFormat::Csv => chunk.push_str(&csv_line(&view)),
+                    ExportFormat::Csv => csv_row(&mut csv, &view)?,
                     ExportFormat::Ndjson => {
-                        chunk.push_str(&serde_json::to_string(&view).map_err(Error::internal)?);
-                        chunk.push('\n');
+                        serde_json::to_writer(&mut chunk, &view).map_err(Error::internal)?;
+                        chunk.push(b'\n');
                     }
                 }
+            }
+            if format == ExportFormat::Csv {
+                chunk = csv.into_bytes()?;
             }
             if sink.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                 return Ok(());

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod budgets;
 pub mod campaigns;
 pub mod cases;
+pub mod csv_out;
 pub mod demo;
 pub mod fees;
 pub mod funds;
