@@ -45,6 +45,10 @@ pub struct AppState {
     pub log_signer: std::sync::Arc<domain::note::LogSigner>,
     /// True when that key is the public development key.
     pub log_key_development: bool,
+    /// The heavy reads running now (verify, export, checks, annual report) and their limits.
+    pub heavy: std::sync::Arc<service::limits::HeavyReads>,
+    /// How an audit export reads the trail and how long it waits for its client.
+    pub export: service::audit::ExportSettings,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -125,6 +129,16 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         approval: domain::approval::ApprovalPolicy { leader_threshold: config.leader_threshold },
         log_signer: config.log_signer.clone(),
         log_key_development: config.log_key_development,
+        heavy: service::limits::HeavyReads::new(service::limits::HeavyLimits {
+            per_caller_max: config.heavy_per_caller_max,
+            queries_max: config.heavy_queries_max,
+            exports_max: config.exports_max,
+            retry_after_secs: config.heavy_retry_after_secs,
+        }),
+        export: service::audit::ExportSettings {
+            batch_events: config.export_batch_events.max(1),
+            send_timeout: Duration::from_secs(config.export_send_timeout_secs.max(1)),
+        },
     });
     let origins = config.cors_origins.clone();
     let server = HttpServer::new({

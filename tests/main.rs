@@ -11,6 +11,7 @@ mod csv;
 mod fees;
 mod grants;
 mod hardship;
+mod limits;
 mod log;
 mod openapi;
 mod orgs;

@@ -14,6 +14,7 @@ pub mod funds;
 pub mod grants;
 pub mod hardship;
 pub mod items;
+pub mod limits;
 pub mod log;
 pub mod orgs;
 pub mod performance;
