@@ -52,6 +52,23 @@ pub struct Config {
     /// version) is cached between database reads, default 2000; 0 reads it on every request.
     /// Changes made through this process take effect at once; another process's within this.
     pub auth_cache_ms: u64,
+    /// `UNIONFUND_EXPORT_SEND_TIMEOUT_SECS`: how long an audit export waits for its client to
+    /// take the next batch, default 30; past it the export ends (logged) and the transfer breaks.
+    pub export_send_timeout_secs: u64,
+    /// `UNIONFUND_EXPORT_BATCH_EVENTS`: events an export reads per query, default 1000. Each
+    /// query borrows a pooled connection and gives it back before its batch is sent.
+    pub export_batch_events: i64,
+    /// `UNIONFUND_EXPORTS_MAX`: audit exports running at once in the process, default 4.
+    pub exports_max: usize,
+    /// `UNIONFUND_HEAVY_PER_CALLER_MAX`: heavy reads (verify, export, checks, annual report) one
+    /// caller may run at once, default 2.
+    pub heavy_per_caller_max: usize,
+    /// `UNIONFUND_HEAVY_QUERIES_MAX`: verifications, checks and reports running at once in the
+    /// process. Each holds a connection throughout, so it must stay below the pool size, leaving
+    /// connections to ordinary requests; default half the pool, at most 4 (4 for a pool of 10).
+    pub heavy_queries_max: usize,
+    /// `UNIONFUND_HEAVY_RETRY_AFTER_SECS`: the `Retry-After` of a 429 from those limits, default 5.
+    pub heavy_retry_after_secs: u64,
 }
 
 /// What a connection may take of the server (README, "Security and limits"). A client that
@@ -171,6 +188,12 @@ impl Config {
             log_sequence_ms: 1000,
             leader_threshold: rust_decimal::Decimal::new(300_000, 2),
             auth_cache_ms: 2000,
+            export_send_timeout_secs: 30,
+            export_batch_events: 1000,
+            exports_max: 4,
+            heavy_per_caller_max: 2,
+            heavy_queries_max: 4,
+            heavy_retry_after_secs: 5,
         }
     }
 
@@ -256,6 +279,33 @@ impl Config {
         }
         if c.pool_size == 0 || c.workers == 0 || c.token_ttl_secs <= 0 {
             return Err(ConfigError("pool size, workers and token lifetime must be positive".into()));
+        }
+        c.export_send_timeout_secs = parsed("UNIONFUND_EXPORT_SEND_TIMEOUT_SECS", c.export_send_timeout_secs)?;
+        c.export_batch_events = parsed("UNIONFUND_EXPORT_BATCH_EVENTS", c.export_batch_events)?;
+        c.exports_max = parsed("UNIONFUND_EXPORTS_MAX", c.exports_max)?;
+        c.heavy_per_caller_max = parsed("UNIONFUND_HEAVY_PER_CALLER_MAX", c.heavy_per_caller_max)?;
+        // A heavy query holds a connection from start to end: fewer run at once than the pool
+        // has, so that ordinary requests always find one (an export holds one only while it reads
+        // a batch, so the export cap is not tied to the pool).
+        let pool = usize::try_from(c.pool_size).unwrap_or(usize::MAX);
+        c.heavy_queries_max = parsed("UNIONFUND_HEAVY_QUERIES_MAX", (pool / 2).clamp(1, 4))?;
+        if var("UNIONFUND_HEAVY_QUERIES_MAX").is_some() && c.heavy_queries_max >= pool {
+            return Err(ConfigError(format!(
+                "UNIONFUND_HEAVY_QUERIES_MAX ({}) must be below UNIONFUND_DB_POOL_SIZE ({})",
+                c.heavy_queries_max, c.pool_size
+            )));
+        }
+        c.heavy_retry_after_secs = parsed("UNIONFUND_HEAVY_RETRY_AFTER_SECS", c.heavy_retry_after_secs)?;
+        if c.export_send_timeout_secs == 0
+            || c.export_batch_events <= 0
+            || c.exports_max == 0
+            || c.heavy_per_caller_max == 0
+            || c.heavy_queries_max == 0
+            || c.heavy_retry_after_secs == 0
+        {
+            return Err(ConfigError(
+                "the export timeout and batch, the heavy-read limits and their Retry-After must be positive".into(),
+            ));
         }
         Ok(c)
     }

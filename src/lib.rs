@@ -47,6 +47,10 @@ pub struct AppState {
     pub log_key_development: bool,
     /// Tokens' subjects as last read, for a few seconds (`UNIONFUND_AUTH_CACHE_MS`).
     pub subjects: service::auth::SubjectCache,
+    /// The heavy reads running now (verify, export, checks, annual report) and their limits.
+    pub heavy: std::sync::Arc<service::limits::HeavyReads>,
+    /// How an audit export reads the trail and how long it waits for its client.
+    pub export: service::audit::ExportSettings,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -194,6 +198,16 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
         log_signer: config.log_signer.clone(),
         log_key_development: config.log_key_development,
         subjects: service::auth::SubjectCache::new(Duration::from_millis(config.auth_cache_ms)),
+        heavy: service::limits::HeavyReads::new(service::limits::HeavyLimits {
+            per_caller_max: config.heavy_per_caller_max,
+            queries_max: config.heavy_queries_max,
+            exports_max: config.exports_max,
+            retry_after_secs: config.heavy_retry_after_secs,
+        }),
+        export: service::audit::ExportSettings {
+            batch_events: config.export_batch_events.max(1),
+            send_timeout: Duration::from_secs(config.export_send_timeout_secs.max(1)),
+        },
     });
     let origins = config.cors_origins.clone();
     let limits = config.http;

@@ -12,6 +12,7 @@ use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
 use crate::service::audit::{self, CheckpointView, EventView, ExportFormat, VerifyView};
+use crate::service::limits::HeavyKind;
 use crate::service::log::{self as merkle_log, ConsistencyView, InclusionView, LogKeyView, LogView};
 
 /// Filters of the trail (API.md).
@@ -96,13 +97,16 @@ pub struct VerifyQuery {
 }
 
 /// Verifies the hash chains (all of it, or `from_seq..=to_seq`), every stream's head, every
-/// stored checkpoint, and a checkpoint you kept. Names the first broken event.
+/// stored checkpoint, and a checkpoint you kept. Names the first broken event. A heavy read: a
+/// caller runs at most `UNIONFUND_HEAVY_PER_CALLER_MAX` (default 2) heavy reads at once, the
+/// service `UNIONFUND_HEAVY_QUERIES_MAX` (default 4 with the default pool) verifications, checks
+/// and reports; past either, 429 `too_many_requests` with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
     responses((status = 200, body = VerifyView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/verify")]
 pub async fn verify_audit(
     state: Data<AppState>,
-    _caller: Authorized<perm::ReadAudit>,
+    caller: Authorized<perm::ReadAudit>,
     q: Query<VerifyQuery>,
 ) -> Result<HttpResponse, Error> {
     let kept = match (q.checkpoint_id, &q.checkpoint_hash) {
@@ -115,7 +119,10 @@ pub async fn verify_audit(
     {
         return Err(Error::invalid("to_seq", "must not be below from_seq"));
     }
-    Ok(HttpResponse::Ok().json(audit::verify(&state.pool, q.from_seq, q.to_seq, kept).await?))
+    let permit = state.heavy.try_acquire(&caller, HeavyKind::Query)?;
+    let (pool, from_seq, to_seq) = (state.pool.clone(), q.from_seq, q.to_seq);
+    let view = permit.run(async move { audit::verify(&pool, from_seq, to_seq, kept).await }).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Export format.
@@ -127,21 +134,25 @@ pub struct ExportQuery {
     pub format: Option<ExportFormat>,
 }
 
-/// Streams the whole trail, for offline verification (`unionfund audit verify-export FILE`).
+/// Streams the whole trail, for offline verification (`unionfund audit verify-export FILE`), up
+/// to the newest event at the start. In CSV, a text cell that begins with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return is written with a `'` before it (formula injection); NDJSON carries
+/// every value exactly. A heavy read: at most `UNIONFUND_EXPORTS_MAX` (default 4) exports at once,
+/// and a caller's share of heavy reads (`UNIONFUND_HEAVY_PER_CALLER_MAX`, default 2); past either,
+/// 429 `too_many_requests` with `Retry-After`. A client that takes no data for
+/// `UNIONFUND_EXPORT_SEND_TIMEOUT_SECS` (default 30) is cut off: the transfer ends broken.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
     responses((status = 200, description = "text/csv or application/x-ndjson, streamed", content_type = "application/x-ndjson"),
               (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/export")]
 pub async fn export_audit(
     state: Data<AppState>,
-    _caller: Authorized<perm::ReadAudit>,
+    caller: Authorized<perm::ReadAudit>,
     q: Query<ExportQuery>,
 ) -> Result<HttpResponse, Error> {
     let format = q.format.unwrap_or(ExportFormat::Ndjson);
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let pool = state.pool.clone();
-    tokio::task::spawn_blocking(move || audit::export_into(&pool, format, tx));
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let permit = state.heavy.try_acquire(&caller, HeavyKind::Export)?;
+    let body = audit::export(state.pool.clone(), format, state.export, permit);
     let (content_type, ext) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::extract::{Authorized, perm};
 use crate::AppState;
 use crate::error::{Error, Problem};
+use crate::service::limits::HeavyKind;
 use crate::service::performance::{self, PerformanceReport, render};
 use crate::service::reports::{self, ChecksView};
 
@@ -21,17 +22,20 @@ pub struct YearQuery {
 }
 
 /// The reconciliation checks of a year (auditor, finance officer, leader, finance bureau): each
-/// with its code, description, pass or fail, and the figures behind it.
+/// with its code, description, pass or fail, and the figures behind it. A heavy read (see
+/// `GET /api/v1/audit/verify`): past the caller's or the service's limit, 429 with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/reports/checks", tag = "reports", params(YearQuery),
     responses((status = 200, body = ChecksView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/reports/checks")]
 pub async fn get_checks(
     state: Data<AppState>,
-    _caller: Authorized<perm::ReadReports>,
+    caller: Authorized<perm::ReadReports>,
     q: Query<YearQuery>,
 ) -> Result<HttpResponse, Error> {
-    super::extract::year(q.year)?;
-    Ok(HttpResponse::Ok().json(reports::checks(&state.pool, q.year).await?))
+    let year = super::extract::year(q.year)?;
+    let permit = state.heavy.try_acquire(&caller, HeavyKind::Query)?;
+    let pool = state.pool.clone();
+    Ok(HttpResponse::Ok().json(permit.run(async move { reports::checks(&pool, year).await }).await?))
 }
 
 /// How the annual report is written.
@@ -61,7 +65,8 @@ pub struct PerformanceQuery {
 /// finance bureau): overview, budget and execution per line and project, outputs, carry-over,
 /// assets, the checks that fail and a conclusion written from them. `format=md` answers
 /// `text/markdown`, `format=html` one self-contained `text/html` page; amounts there are in
-/// thousand yuan, headings in Chinese as in the source document.
+/// thousand yuan, headings in Chinese as in the source document. A heavy read (see
+/// `GET /api/v1/audit/verify`): past the caller's or the service's limit, 429 with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/reports/performance", tag = "reports", params(PerformanceQuery),
     responses((status = 200, body = PerformanceReport, content_type = "application/json"),
         (status = 200, body = String, content_type = "text/markdown"),
@@ -70,11 +75,13 @@ pub struct PerformanceQuery {
 #[get("/api/v1/reports/performance")]
 pub async fn get_performance(
     state: Data<AppState>,
-    _caller: Authorized<perm::ReadReports>,
+    caller: Authorized<perm::ReadReports>,
     q: Query<PerformanceQuery>,
 ) -> Result<HttpResponse, Error> {
-    super::extract::year(q.year)?;
-    let report = performance::build(&state.pool, q.year).await?;
+    let year = super::extract::year(q.year)?;
+    let permit = state.heavy.try_acquire(&caller, HeavyKind::Query)?;
+    let pool = state.pool.clone();
+    let report = permit.run(async move { performance::build(&pool, year).await }).await?;
     Ok(match q.format.unwrap_or(ReportFormat::Json) {
         ReportFormat::Json => HttpResponse::Ok().json(report),
         ReportFormat::Md => {

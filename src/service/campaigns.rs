@@ -621,17 +621,23 @@ pub async fn disburse(
     .await
 }
 
-/// The bank payment file of a disbursed campaign: CSV (RFC 4180, UTF-8), a header, then one row
-/// per payment still `pending`: `row_no,beneficiary_id,worker_name,bank_account,amount`. It
-/// holds whole account numbers, so producing it is audited (`hardship_campaign.bank_file_exported`,
-/// with the file's SHA-256, row count and total) and it is never cached.
+/// The bank payment file of a disbursed campaign: CSV (RFC 4180, UTF-8, written by
+/// `csv_out`), a header, then one row per payment still `pending`:
+/// `row_no,beneficiary_id,worker_name,bank_account,amount`. `worker_name` and `bank_account` are
+/// text cells, neutralised against formula injection (a name beginning with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return gets a `'` before it); `row_no` and `amount` are numbers, written
+/// as they are. It holds whole account numbers, so producing it is audited
+/// (`hardship_campaign.bank_file_exported`, with the SHA-256 of the very bytes answered, row
+/// count and total) and it is never cached.
 pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) -> Result<String, Error> {
+    use super::csv_out::{Cell, CsvOut};
     let stored = super::write(pool, ctx, None, move |tx| {
         let campaign = db::campaigns::find(tx.conn(), id)?;
         if campaign.status != "disbursed" {
             return Err(wrong_status(&campaign, "export the bank file of"));
         }
-        let mut csv = String::from("row_no,beneficiary_id,worker_name,bank_account,amount\r\n");
+        let mut csv = CsvOut::default();
+        csv.header(&["row_no", "beneficiary_id", "worker_name", "bank_account", "amount"])?;
         let mut total = Decimal::ZERO;
         let mut n = 0_usize;
         for b in db::campaigns::beneficiaries(tx.conn(), id)? {
@@ -639,10 +645,17 @@ pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) 
                 continue;
             }
             let account = pii.open(purpose::BANK_ACCOUNT, &b.bank_account_sealed)?;
-            csv.push_str(&format!("{},{},{},{},{}\r\n", b.row_no, b.id, csv_field(&b.worker_name), account, b.amount));
+            csv.row(&[
+                Cell::Number(&b.row_no.to_string()),
+                Cell::Text(&b.id.to_string()),
+                Cell::Text(&b.worker_name),
+                Cell::Text(&account),
+                Cell::Number(&b.amount.to_string()),
+            ])?;
             total += b.amount;
             n += 1;
         }
+        let csv = String::from_utf8(csv.into_bytes()?).map_err(Error::internal)?;
         let digest = hex::encode(Sha256::digest(csv.as_bytes()));
         tx.record(Event {
             fund_id: Some(campaign.fund_id),
@@ -654,11 +667,6 @@ pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) 
     })
     .await?;
     serde_json::from_slice(&stored.body).map_err(Error::internal)
-}
-
-/// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
 }
 
 /// What recording a result file answers.
