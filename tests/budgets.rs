@@ -264,3 +264,34 @@ async fn fixed_assets_are_recorded_and_listed_as_held_on_a_day() {
     assert_eq!(body(app.get_as(Role::Auditor, path).await).await["items"].as_array().unwrap().len(), 2);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_fund_spent_beyond_its_budget_lists_with_a_negative_available_instead_of_a_500() {
+    let app = spawn_demo_app().await;
+    // Every page of every role's first call: the demo's 2022 books hold the document's gap.
+    let mut funds = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/funds?limit=5&cursor={c}"),
+            None => "/api/v1/funds?limit=5".to_owned(),
+        };
+        let r = app.get_as(Role::Auditor, &path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let page = body(r).await;
+        funds.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let over: Vec<&serde_json::Value> =
+        funds.iter().filter(|f| f["available"].as_str().unwrap().starts_with('-')).collect();
+    assert_eq!(over.len(), 1, "one fund is over budget: {over:?}");
+    assert_eq!(over[0]["budget"], "0.00");
+    assert_eq!(over[0]["available"], "-1091830.00");
+    let id = over[0]["id"].as_str().unwrap();
+    let one = body(app.get_as(Role::FinanceOfficer, &format!("/api/v1/funds/{id}")).await).await;
+    assert_eq!(one["available"], "-1091830.00");
+    app.finish().await;
+}

@@ -435,6 +435,65 @@ impl utoipa::PartialSchema for Money {
 
 impl utoipa::ToSchema for Money {}
 
+/// A figure of the books that can be negative: money spent beyond a line's budget, remitted
+/// beyond what is due, a credit. Only ever read from the ledger and shown, never taken from a
+/// request: what a caller sends is [`Money`]. Two decimals, at most 16 integer digits either way.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct SignedMoney(Decimal);
+
+impl SignedMoney {
+    /// The figure `d`, exact to the fen.
+    pub fn from_decimal(d: Decimal) -> Result<SignedMoney, MoneyError> {
+        let magnitude = Money::from_decimal(d.abs())?;
+        let mut value = magnitude.as_decimal();
+        value.set_sign_negative(d.is_sign_negative() && !d.is_zero());
+        Ok(SignedMoney(value))
+    }
+
+    /// The figure as a decimal with two places.
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+
+    /// Whether the figure is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+}
+
+impl From<Money> for SignedMoney {
+    fn from(m: Money) -> Self {
+        SignedMoney(m.as_decimal())
+    }
+}
+
+impl fmt::Display for SignedMoney {
+    /// Always two decimals, a minus sign when negative: "-1091830.00", "0.00".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for SignedMoney {
+    /// A JSON string with two decimals, like [`Money`]: `"-1091830.00"`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl utoipa::PartialSchema for SignedMoney {
+    /// A string with an optional minus sign, up to 16 integer digits and two decimals.
+    fn schema() -> RefOr<Schema> {
+        string_schema(
+            r"^-?[0-9]{1,16}\.[0-9]{2}$",
+            "-1091830.00",
+            "CNY figure with two decimals, as a string; negative where the books are over budget, over-paid or in credit",
+        )
+    }
+}
+
+impl utoipa::ToSchema for SignedMoney {}
+
 /// Maps the shared parse errors onto [`RateError`], with `max` as the bound shown
 /// for values that are too large.
 fn rate_error(e: PlainError, max: &'static str) -> RateError {
@@ -916,5 +975,18 @@ mod tests {
             let result = Money::from_fen(a).unwrap().checked_add(Money::from_fen(b).unwrap());
             prop_assert_eq!(result.map(|m| m.as_decimal().mantissa()), (sum <= MAX_FEN).then_some(sum));
         }
+    }
+
+    #[test]
+    fn a_signed_figure_keeps_its_sign_and_two_decimals() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let over = SignedMoney::from_decimal(d("-1091830")).unwrap();
+        assert_eq!(over.to_string(), "-1091830.00");
+        assert!(over.is_negative());
+        assert_eq!(serde_json::to_string(&over).unwrap(), "\"-1091830.00\"");
+        assert_eq!(SignedMoney::from_decimal(d("-0.00")).unwrap().to_string(), "0.00");
+        assert_eq!(SignedMoney::from_decimal(d("12.5")).unwrap().to_string(), "12.50");
+        assert_eq!(SignedMoney::from_decimal(d("-10000000000000000.00")), Err(MoneyError::TooLarge));
+        assert_eq!(SignedMoney::from_decimal(d("-0.001")), Err(MoneyError::TooManyDecimals));
     }
 }

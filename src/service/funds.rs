@@ -15,7 +15,7 @@ use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::funds::{Figures, FundKind, Matching, SourceKind};
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
-use crate::domain::money::{Money, Ratio};
+use crate::domain::money::{Money, Ratio, SignedMoney};
 use crate::error::Error;
 
 /// A fund with its derived balances (API.md: the shape other teams rely on).
@@ -42,8 +42,9 @@ pub struct FundView {
     pub used: Money,
     /// Unused money returned to the fund.
     pub returned: Money,
-    /// Budget not yet committed.
-    pub available: Money,
+    /// Budget not yet committed. Negative when more was spent than budgeted (a basic line that
+    /// received and spent in-year money with no budget): the books say so, they do not hide it.
+    pub available: SignedMoney,
     /// Received from the fund's sources.
     pub funded: Money,
     /// Unused money carried over to next year's fund of the same kind at settlement.
@@ -141,7 +142,7 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
         disbursed: money(f.disbursed)?,
         used: money(f.used)?,
         returned: money(f.returned)?,
-        available: money(f.available)?,
+        available: super::stored_signed(f.available)?,
         funded: money(f.funded)?,
         carried_over: money(f.carried_over)?,
         carried_in: money(f.carried_in)?,
@@ -277,7 +278,7 @@ pub async fn update(
                         "over_allocation",
                         format!(
                             "the budget cannot fall below what is already committed ({} available)",
-                            money(figures.available)?
+                            super::stored_signed(figures.available)?
                         ),
                     )
                     .into());

@@ -77,6 +77,16 @@ pub fn stored_money(d: rust_decimal::Decimal) -> Result<crate::domain::money::Mo
     })
 }
 
+/// A stored figure that may be below zero (over budget, over-remitted, in credit), as the
+/// books hold it; only its size is bounded.
+pub fn stored_signed(d: rust_decimal::Decimal) -> Result<crate::domain::money::SignedMoney, Error> {
+    use crate::domain::money::{MoneyError, SignedMoney};
+    SignedMoney::from_decimal(d).map_err(|e| match e {
+        MoneyError::TooLarge => Error::out_of_range(),
+        e => Error::internal(format!("stored figure {d}: {e}")),
+    })
+}
+
 /// A resource version as an HTTP entity tag.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
