@@ -69,22 +69,22 @@ where
 /// An amount read back from the database as `Money`. Columns are NUMERIC(18,2) and checked, so
 /// a failure here is a bug or a tampered row, never the caller's fault: a 500.
 pub fn stored_money(d: rust_decimal::Decimal) -> Result<crate::domain::money::Money, Error> {
-    use crate::domain::money::{Money, MoneyError};
-    Money::from_decimal(d).map_err(|e| match e {
-        // A sum of stored amounts past NUMERIC(18,2): the books cannot show it, a 409 and not a bug.
-        MoneyError::TooLarge => Error::out_of_range(),
-        e => Error::internal(format!("stored amount {d}: {e}")),
-    })
+    crate::domain::money::Money::from_decimal(d).map_err(|e| unreadable_amount(d, e))
 }
 
 /// A stored figure that may be below zero (over budget, over-remitted, in credit), as the
 /// books hold it; only its size is bounded.
 pub fn stored_signed(d: rust_decimal::Decimal) -> Result<crate::domain::money::SignedMoney, Error> {
-    use crate::domain::money::{MoneyError, SignedMoney};
-    SignedMoney::from_decimal(d).map_err(|e| match e {
-        MoneyError::TooLarge => Error::out_of_range(),
-        e => Error::internal(format!("stored figure {d}: {e}")),
-    })
+    crate::domain::money::SignedMoney::from_decimal(d).map_err(|e| unreadable_amount(d, e))
+}
+
+/// Why a stored figure cannot be shown: a sum past NUMERIC(18,2) is a 409 (the books cannot
+/// show it; not a bug), anything else a 500.
+fn unreadable_amount(d: rust_decimal::Decimal, e: crate::domain::money::MoneyError) -> Error {
+    match e {
+        crate::domain::money::MoneyError::TooLarge => Error::out_of_range(),
+        e => Error::internal(format!("stored amount {d}: {e}")),
+    }
 }
 
 /// A resource version as an HTTP entity tag.

@@ -225,6 +225,22 @@ fn is_enabled_admin(row: &UserRow) -> bool {
     row.role == Role::Admin.as_str() && !row.disabled
 }
 
+/// Sets `current` to `new` when it is given and differs, noting the field's value before and
+/// after for the audit event.
+fn note_change<T: PartialEq + serde::Serialize>(
+    was: &mut Map<String, Value>,
+    is: &mut Map<String, Value>,
+    field: &str,
+    current: &mut T,
+    new: Option<T>,
+) {
+    if let Some(new) = new.filter(|n| n != current) {
+        was.insert(field.into(), json!(current));
+        is.insert(field.into(), json!(new));
+        *current = new;
+    }
+}
+
 /// Changes a user (admin; `If-Match` required). Disabling it, or changing its role or
 /// organisation, ends its tokens; the last enabled admin cannot be disabled or demoted (409
 /// `last_admin`).
@@ -246,34 +262,10 @@ pub async fn update(
         check_if_match(if_match.as_deref(), before.version)?;
         let mut row = before.clone();
         let (mut was, mut is) = (Map::new(), Map::new());
-        if let Some(disabled) = changes.disabled
-            && disabled != row.disabled
-        {
-            was.insert("disabled".into(), json!(row.disabled));
-            is.insert("disabled".into(), json!(disabled));
-            row.disabled = disabled;
-        }
-        if let Some(role) = changes.role
-            && role.as_str() != row.role
-        {
-            was.insert("role".into(), json!(row.role));
-            is.insert("role".into(), json!(role.as_str()));
-            row.role = role.as_str().into();
-        }
-        if let Some(org_id) = changes.org_id
-            && org_id != row.org_id
-        {
-            was.insert("org_id".into(), json!(row.org_id));
-            is.insert("org_id".into(), json!(org_id));
-            row.org_id = org_id;
-        }
-        if let Some(name) = changes.display_name
-            && name != row.display_name
-        {
-            was.insert("display_name".into(), json!(row.display_name));
-            is.insert("display_name".into(), json!(name));
-            row.display_name = name;
-        }
+        note_change(&mut was, &mut is, "disabled", &mut row.disabled, changes.disabled);
+        note_change(&mut was, &mut is, "role", &mut row.role, changes.role.map(|r| r.as_str().to_owned()));
+        note_change(&mut was, &mut is, "org_id", &mut row.org_id, changes.org_id);
+        note_change(&mut was, &mut is, "display_name", &mut row.display_name, changes.display_name);
         if row.role != before.role || row.org_id != before.org_id {
             let role = Role::parse(&row.role).ok_or_else(|| Error::internal("bad role"))?;
             check_assignment(tx.conn(), role, row.org_id)?;
