@@ -110,6 +110,20 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Checks a request's bearer token, when it has one, before routing and extraction, and leaves
+/// the outcome for `Authorized<P>` (see `http::extract::Authentication`): so authorisation is
+/// decided before any body, `If-Match` or path is looked at.
+async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let outcome = http::extract::authenticate(req.request()).await;
+        req.extensions_mut().insert(http::extract::Authentication(outcome));
+    }
+    next.call(req).await
+}
+
 /// Answers 422 for a NUL character (U+0000) in a query parameter, naming it: PostgreSQL's text
 /// cannot hold one, so it would otherwise reach the database as a 500.
 async fn refuse_nul_in_query(
@@ -236,6 +250,7 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
                     };
                     unreadable("query", message, sent)
                 }))
+                .wrap(from_fn(authenticate))
                 .wrap(from_fn(refuse_nul_in_query))
                 .wrap(cors(&origins))
                 .wrap(TracingLogger::<RequestSpan>::new())

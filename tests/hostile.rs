@@ -275,3 +275,21 @@ async fn a_dump_of_the_database_holds_no_submitted_id_number_phone_or_account() 
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_role_is_refused_before_the_body_is_read_even_when_the_subject_check_goes_to_the_database() {
+    // No subject cache: every request's token is checked against the database, an await that
+    // a body's 422 could answer before (extractors are polled together).
+    let app = spawn_app_with(|c| c.auth_cache_ms = 0).await;
+    let fund = app.fund("1000.00").await["id"].as_str().unwrap().to_owned();
+    let leader = app.token(Role::Leader).await;
+    for _ in 0..20 {
+        let r =
+            app.send(Method::POST, &format!("/api/v1/funds/{fund}/sources"), Some(&leader), Some(json!({})), &[]).await;
+        problem(r, 403, "forbidden").await;
+    }
+    let r =
+        app.send(Method::POST, &format!("/api/v1/funds/{fund}/sources"), Some("forged"), Some(json!({})), &[]).await;
+    problem(r, 401, "unauthorized").await;
+    app.finish().await;
+}

@@ -129,25 +129,39 @@ fn bearer(req: &HttpRequest) -> Result<&str, Error> {
         .ok_or_else(|| Error::Unauthorized("expected a Bearer token".into()))
 }
 
-impl<P: perm::Perm + 'static> FromRequest for Authorized<P> {
+/// What the `authenticate` middleware found of a request's bearer token, left in the request's
+/// extensions for `Authorized<P>`. The check (signature, then the subject against the database)
+/// is async, so it runs before the handler's extractors: extractors are polled together, and an
+/// async check inside one let a body's 422 answer before the caller's 403 or 401.
+pub struct Authentication(pub Result<Caller, Error>);
+
+/// Checks the request's bearer token: genuine and current, and its subject still as the token
+/// says (not disabled, changed, reset or unknown). A failure is a 401.
+pub async fn authenticate(req: &HttpRequest) -> Result<Caller, Error> {
+    let state = req.app_data::<Data<AppState>>().ok_or_else(|| Error::internal("no app state"))?;
+    let verified = state.tokens.verify(bearer(req)?)?;
+    crate::service::auth::check_subject(&state.pool, &state.subjects, &verified).await?;
+    Ok(verified.caller)
+}
+
+impl<P: perm::Perm> FromRequest for Authorized<P> {
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+    type Future = Ready<Result<Self, Error>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<Data<AppState>>().cloned();
-        let token = bearer(req).map(str::to_owned);
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let span = tracing::Span::current();
-        Box::pin(async move {
-            let state = state.ok_or_else(|| Error::internal("no app state"))?;
-            let verified = state.tokens.verify(&token?)?;
-            crate::service::auth::check_subject(&state.pool, &state.subjects, &verified).await?;
-            let caller = verified.caller;
+        let checked = req.extensions_mut().remove::<Authentication>();
+        let result = (|| {
+            let caller = match checked {
+                Some(Authentication(outcome)) => outcome?,
+                None => return Err(Error::Unauthorized("missing bearer token".into())),
+            };
             if !allows(caller.role, P::PERMISSION) {
                 return Err(Error::forbidden());
             }
-            span.record("caller", tracing::field::display(caller.actor()));
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            tracing::Span::current().record("caller", tracing::field::display(caller.actor()));
             Ok(Authorized { caller, request_id, _perm: PhantomData })
-        })
+        })();
+        ready(result)
     }
 }
 
