@@ -100,11 +100,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    fee_remit_refunds (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        period -> Text,
+        amount -> Numeric,
+        reason -> Text,
+        fund_id -> Uuid,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
     fee_remittances (id) {
         id -> Uuid,
         org_id -> Uuid,
         period -> Text,
         amount -> Numeric,
+        fund_id -> Uuid,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    fee_payments (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        period -> Text,
+        amount -> Numeric,
+        reference -> Text,
         fund_id -> Uuid,
         entry_id -> Uuid,
         created_at -> Timestamptz,
@@ -147,6 +175,7 @@ diesel::table! {
         description -> Text,
         entry_id -> Uuid,
         created_at -> Timestamptz,
+        reference -> Text,
     }
 }
 
@@ -439,6 +468,12 @@ diesel::joinable!(audit_events -> journal_entries (entry_id));
 diesel::joinable!(fee_declarations -> funds (fund_id));
 diesel::joinable!(fee_declarations -> journal_entries (entry_id));
 diesel::joinable!(fee_declarations -> orgs (org_id));
+diesel::joinable!(fee_payments -> funds (fund_id));
+diesel::joinable!(fee_payments -> journal_entries (entry_id));
+diesel::joinable!(fee_payments -> orgs (org_id));
+diesel::joinable!(fee_remit_refunds -> funds (fund_id));
+diesel::joinable!(fee_remit_refunds -> journal_entries (entry_id));
+diesel::joinable!(fee_remit_refunds -> orgs (org_id));
 diesel::joinable!(fee_remittances -> funds (fund_id));
 diesel::joinable!(fee_remittances -> journal_entries (entry_id));
 diesel::joinable!(fee_remittances -> orgs (org_id));
@@ -481,6 +516,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_actors,
     fee_declarations,
     fee_rates,
+    fee_payments,
+    fee_remit_refunds,
     fee_remittances,
     fee_settlements,
     fund_sources,
