@@ -72,6 +72,9 @@ pub enum Error {
     /// 428: a state-changing action needs `If-Match`.
     #[error("this action requires an If-Match header with the resource's ETag")]
     PreconditionRequired,
+    /// 428: a system client moved money without an `Idempotency-Key` (its retry would post again).
+    #[error("a system client must send an Idempotency-Key with every request that moves money")]
+    IdempotencyKeyRequired,
     /// 429: too many attempts; try again later.
     #[error("too many attempts; retry after {retry_after_secs} s")]
     TooManyRequests {
@@ -111,6 +114,14 @@ impl Error {
         }
     }
 
+    /// A 409 for a document reference already recorded (never quoting it: it is what the caller sent).
+    pub fn duplicate_reference() -> Self {
+        Self::Conflict {
+            code: "duplicate_reference",
+            detail: "this reference was already recorded; a retry must reuse its Idempotency-Key".into(),
+        }
+    }
+
     /// A 500 whose cause is logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
@@ -130,6 +141,7 @@ impl Error {
             Error::Validation(_) => "validation_failed",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
             Error::PreconditionRequired => "precondition_required",
+            Error::IdempotencyKeyRequired => "idempotency_key_required",
             Error::TooManyRequests { .. } => "too_many_requests",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -172,7 +184,7 @@ impl ResponseError for Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Validation(_) | Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Error::PreconditionRequired | Error::IdempotencyKeyRequired => StatusCode::PRECONDITION_REQUIRED,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -249,6 +261,16 @@ impl From<diesel::result::Error> for Error {
                 Error::out_of_range()
             }
             D::DatabaseError(K::Unknown, info) if info.message() == "numeric field overflow" => Error::out_of_range(),
+            // The bureau's document reference used a second time (the service checks first; this
+            // is the database's own refusal, for a race or a path that forgot to).
+            D::DatabaseError(K::UniqueViolation, info)
+                if matches!(
+                    info.constraint_name(),
+                    Some("fund_sources_fund_reference_key" | "fee_payments_unit_year_reference_key")
+                ) =>
+            {
+                Error::duplicate_reference()
+            }
             other => Error::Internal(other.to_string()),
         }
     }

@@ -31,7 +31,7 @@ use super::pool::Pool;
 use super::schema::audit_events;
 use crate::domain::audit::{AuditRecord, GENESIS_HASH};
 use crate::domain::ledger::JournalEntry;
-use crate::domain::policy::Caller;
+use crate::domain::policy::{Caller, SubjectKind};
 use crate::error::Error;
 
 /// Above this many rows, inserts use COPY (a multi-row INSERT of 19 columns would also hit
@@ -150,6 +150,8 @@ pub struct Tx<'a> {
     conn: &'a mut PgConnection,
     ctx: &'a WriteCtx,
     events: Vec<Event>,
+    /// Whether a journal entry was posted: money moved.
+    posted: bool,
 }
 
 #[derive(Insertable)]
@@ -252,6 +254,7 @@ impl<'a> Tx<'a> {
         if inserted != legs.len() {
             return Err(Error::internal(format!("journal entry {id}: {inserted} of {} legs posted", legs.len())));
         }
+        self.posted = true;
         Ok(id)
     }
 
@@ -442,8 +445,13 @@ where
                 Claim::Replay(stored) => return Ok(stored),
             }
         }
-        let mut tx = Tx { conn, ctx, events: Vec::new() };
+        let mut tx = Tx { conn, ctx, events: Vec::new(), posted: false };
         let answer = work(&mut tx)?;
+        // A system client retries: money moved without a key would move again on its retry.
+        // `http::extract::MONEY_POSTS` refuses this before any work; this catches a route missing there.
+        if tx.posted && idempotency.is_none() && ctx.caller.as_ref().is_some_and(|c| c.kind == SubjectKind::Client) {
+            return Err(Error::IdempotencyKeyRequired);
+        }
         tx.append_events()?;
         let body = Bytes::from(serde_json::to_vec(&answer.body).map_err(Error::internal)?);
         if let Some(idem) = idempotency {

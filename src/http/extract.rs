@@ -159,6 +159,9 @@ impl<P: perm::Perm> FromRequest for Authorized<P> {
             }
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
             tracing::Span::current().record("caller", tracing::field::display(caller.actor()));
+            // Left for `IdempotencyKey`, which needs to know a system client from a person
+            // whichever of the two is extracted first.
+            req.extensions_mut().insert(Authentication(Ok(caller.clone())));
             Ok(Authorized { caller, request_id, _perm: PhantomData })
         })();
         ready(result)
@@ -172,7 +175,37 @@ pub type AnyCaller = Authorized<perm::ReadFunds>;
 #[allow(dead_code)]
 const _ALL_PERMISSIONS_HAVE_MARKERS: Permission = Permission::ReadOrgs;
 
-/// The `Idempotency-Key` header, if sent (1–255 visible ASCII characters).
+/// Every `POST` that moves money (posts a journal entry), by its route pattern. A system client
+/// (a `client_credentials` token) retries, and a retry without a key would post again: these
+/// refuse it without an `Idempotency-Key` (428 `idempotency_key_required`); people in a browser
+/// may leave the key out. The OpenAPI description of each says so (`http::openapi`), and the
+/// write path refuses a client's unkeyed posting on any other route too (`db::write`).
+pub const MONEY_POSTS: &[&str] = &[
+    "/api/v1/funds",
+    "/api/v1/funds/{id}/sources",
+    "/api/v1/union-fees/declarations",
+    "/api/v1/union-fees/declarations/batch",
+    "/api/v1/union-fees/payments",
+    "/api/v1/union-fees/remittances",
+    "/api/v1/union-fees/remittance-refunds",
+    "/api/v1/budgets/{year}/lines",
+    "/api/v1/budgets/{year}/appropriations",
+    "/api/v1/budgets/{year}/lines/{id}/expenditures",
+    "/api/v1/items/{id}/allocations",
+    "/api/v1/items/{id}/disbursements",
+    "/api/v1/items/{id}/uses",
+    "/api/v1/items/{id}/settlement",
+    "/api/v1/township-grants/formula",
+    "/api/v1/hardship/campaigns/{id}/disbursement",
+    "/api/v1/hardship/campaigns/{id}/bank-results",
+];
+
+/// What the OpenAPI description of each of `MONEY_POSTS` adds.
+pub const MONEY_POST_NOTE: &str = "Moves money: a system client (`client_credentials`) must send `Idempotency-Key` \
+     (428 `idempotency_key_required` without it) and retries with the same key; a person may leave it out.";
+
+/// The `Idempotency-Key` header, if sent (1–255 visible ASCII characters). Required of a system
+/// client on the routes of `MONEY_POSTS`.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub Option<String>);
 
@@ -189,8 +222,25 @@ impl FromRequest for IdempotencyKey {
                 _ => Err(Error::bad_request("Idempotency-Key", "must be 1–255 visible ASCII characters")),
             },
         };
+        let key = key.and_then(|k| match k {
+            None if moves_money(req) && is_client(req) => Err(Error::IdempotencyKeyRequired),
+            k => Ok(k),
+        });
         ready(key.map(IdempotencyKey))
     }
+}
+
+/// Whether the request is a `POST` to one of `MONEY_POSTS`.
+fn moves_money(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::POST
+        && req.match_pattern().is_some_and(|p| MONEY_POSTS.contains(&p.as_str()))
+}
+
+/// Whether the request's token is a system client's (a bad or missing token is `Authorized`'s
+/// to refuse, first).
+fn is_client(req: &HttpRequest) -> bool {
+    use crate::domain::policy::SubjectKind;
+    matches!(req.extensions().get::<Authentication>(), Some(Authentication(Ok(c))) if c.kind == SubjectKind::Client)
 }
 
 impl IdempotencyKey {
@@ -218,8 +268,8 @@ pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
 
 /// A JSON body, parsed strictly: malformed JSON is a 400; a wrong type, a missing or unknown
 /// field, a bad amount is a 422 that names the field (via `serde_path_to_error`). Also keeps the
-/// request's fingerprint for idempotency: method, path and the body in canonical form (keys
-/// sorted, no white space), so that a retry that re-serialises the same JSON still matches.
+/// request's fingerprint for idempotency: method, path and the body in RFC 8785 canonical form,
+/// so that a retry that re-serialises the same JSON still matches.
 pub struct JsonBody<T> {
     /// The parsed body.
     pub value: T,
@@ -240,6 +290,19 @@ fn timeout_ms(d: std::time::Duration) -> u64 {
 /// Where a body-size limit other than the default applies (app data of a route).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// SHA-256 (hex) of `head` (method and path) and the body as RFC 8785 canonical JSON (JCS):
+/// keys sorted by UTF-16 code units, numbers in their shortest ECMAScript form, strings with the
+/// minimal escapes. So two spellings of one JSON value — keys in another order, `1.0` for `1`,
+/// `\u0041` for `A` — are one request. `serde_json::Value::to_string()` sorted keys only as long
+/// as no crate in the tree enabled `preserve_order`, and kept `1.0` apart from `1`.
+pub fn fingerprint(head: &str, body: &serde_json::Value) -> Result<String, Error> {
+    let canonical = serde_json_canonicalizer::to_vec(body).map_err(Error::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(head.as_bytes());
+    hasher.update(&canonical);
+    Ok(hex::encode(hasher.finalize()))
+}
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), Error> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
@@ -457,10 +520,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 .map_err(|_| Error::RequestTimeout { limit_ms: timeout_ms(timeout) })??;
             let bytes = body.freeze();
             let (value, canonical) = parse_json(&bytes)?;
-            let mut hasher = Sha256::new();
-            hasher.update(head.as_bytes());
-            hasher.update(canonical.to_string().as_bytes());
-            Ok(JsonBody { value, fingerprint: hex::encode(hasher.finalize()) })
+            Ok(JsonBody { value, fingerprint: fingerprint(&head, &canonical)? })
         })
     }
 }
@@ -477,6 +537,32 @@ mod tests {
         assert_eq!(field_of("kind", "unknown field `kind`, expected `name`"), "kind");
         assert_eq!(field_of(".", "invalid type: integer `5`, expected a map"), "body");
         assert_eq!(field_of(".", "unknown field `11010519491231002X`, expected `a`"), "?");
+    }
+
+    #[test]
+    fn spellings_that_jcs_equates_have_one_fingerprint() {
+        let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let head = "POST /api/v1/union-fees/payments\n";
+        let a = parse(r#"{"org_id":"u","period":"2022-01","amount":"10.00","reference":"A-1","n":1,"x":[1e2,0.5]}"#);
+        // Keys in another order, white space, an escaped letter, other number spellings.
+        let b = parse(
+            r#" { "x" : [100.0, 5E-1], "n": 1.0, "reference": "\u0041-1", "amount": "10.00",
+                  "period": "2022-01", "org_id": "\u0075" } "#,
+        );
+        assert_eq!(super::fingerprint(head, &a).unwrap(), super::fingerprint(head, &b).unwrap());
+        // Another value, or the same body on another path, is another request.
+        let c = parse(r#"{"org_id":"u","period":"2022-01","amount":"10.01","reference":"A-1","n":1,"x":[1e2,0.5]}"#);
+        assert_ne!(super::fingerprint(head, &a).unwrap(), super::fingerprint(head, &c).unwrap());
+        assert_ne!(
+            super::fingerprint(head, &a).unwrap(),
+            super::fingerprint("POST /api/v1/union-fees/remittances\n", &a).unwrap()
+        );
+        // Nested objects are canonical too; a string of digits is not the number.
+        let d = parse(r#"{"a":{"z":1,"b":[{"y":true,"c":null}]},"s":"1"}"#);
+        let e = parse(r#"{"s":"1","a":{"b":[{"c":null,"y":true}],"z":1}}"#);
+        assert_eq!(super::fingerprint(head, &d).unwrap(), super::fingerprint(head, &e).unwrap());
+        let f = parse(r#"{"s":1,"a":{"b":[{"c":null,"y":true}],"z":1}}"#);
+        assert_ne!(super::fingerprint(head, &d).unwrap(), super::fingerprint(head, &f).unwrap());
     }
 
     #[test]

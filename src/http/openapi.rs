@@ -18,6 +18,22 @@ impl Modify for Security {
     }
 }
 
+/// Adds `extract::MONEY_POST_NOTE` to the description of every money-moving `POST`, from the one
+/// list that also enforces it (`extract::MONEY_POSTS`).
+struct MoneyPosts;
+
+impl Modify for MoneyPosts {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for path in super::extract::MONEY_POSTS {
+            if let Some(op) = doc.paths.paths.get_mut(*path).and_then(|item| item.post.as_mut()) {
+                let description = op.description.take().unwrap_or_default();
+                let sep = if description.is_empty() { "" } else { "\n\n" };
+                op.description = Some(format!("{description}{sep}{}", super::extract::MONEY_POST_NOTE));
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "unionfund", description = "Earmarked money of a city trade-union federation: funds, approvals, a double-entry ledger and a hash-chained audit trail. Money is a string with two decimals; errors are RFC 9457 problem+json with a stable `code`; lists take `limit` and `cursor`; writes take `Idempotency-Key`; state changes take `If-Match`."),
@@ -27,7 +43,7 @@ impl Modify for Security {
         users::create_user, users::list_users, users::get_user, users::update_user, users::set_password,
         users::create_client, users::list_clients, users::get_client, users::update_client, users::rotate_client_secret,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
-        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance,
+        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance, fees::create_remit_refund,
         campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign, campaigns::add_beneficiaries,
         campaigns::list_beneficiaries, campaigns::approve_campaign, campaigns::disburse_campaign, campaigns::bank_file,
         campaigns::record_bank_results,
@@ -48,7 +64,7 @@ impl Modify for Security {
         audit::latest_checkpoint, audit::get_log, audit::get_log_key, audit::get_inclusion_proof, audit::get_consistency_proof,
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError)),
-    modifiers(&Security),
+    modifiers(&Security, &MoneyPosts),
     tags(
         (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "budgets"), (name = "reports"), (name = "audit"),
     )
