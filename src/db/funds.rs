@@ -38,6 +38,7 @@ pub struct SourceRow {
     pub description: String,
     pub entry_id: Uuid,
     pub created_at: DateTime<Utc>,
+    pub reference: String,
 }
 
 /// These sources.
@@ -133,6 +134,19 @@ pub fn sources(
 /// All sources of several funds (for the matching figures).
 pub fn sources_of(conn: &mut PgConnection, fund_ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
     Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::fund_id.eq_any(fund_ids)).load(conn)?)
+}
+
+/// The fund's source with this document reference, if any.
+pub fn source_by_reference(
+    conn: &mut PgConnection,
+    fund_id: Uuid,
+    reference: &str,
+) -> Result<Option<SourceRow>, Error> {
+    Ok(fund_sources::table
+        .select(SourceRow::as_select())
+        .filter(fund_sources::fund_id.eq(fund_id).and(fund_sources::reference.eq(reference)))
+        .first(conn)
+        .optional()?)
 }
 
 /// Inserts a source.

@@ -51,8 +51,29 @@ pub struct CreateSourceRequest {
     pub amount: Money,
     /// For an upper allocation that requires local matching: local money required per yuan.
     pub matching_ratio: Option<Ratio>,
-    /// What it is (document number, …).
+    /// What it is.
     pub description: Option<String>,
+    /// The sender's own document reference (its voucher or document number): trimmed, 1–64
+    /// characters, no control characters; unique within the fund, so that a retry sent under a
+    /// new `Idempotency-Key` is refused (409 `duplicate_reference`) instead of counted twice.
+    #[schema(example = "沅财预〔2022〕17号")]
+    pub reference: String,
+}
+
+/// The longest document reference a payment or a source takes.
+pub const REFERENCE_CHARS_MAX: usize = 64;
+
+/// A document reference as the API takes it (a source's, a payment's): trimmed, 1–64
+/// characters, no control characters. A refusal names `field` and never quotes the value.
+pub fn reference(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > REFERENCE_CHARS_MAX || v.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1–{REFERENCE_CHARS_MAX} characters, without control characters"),
+        ));
+    }
+    v.to_owned()
 }
 
 fn check_name(errors: &mut Vec<FieldError>, name: &str) {
@@ -96,10 +117,11 @@ impl TryFrom<CreateSourceRequest> for NewSource {
         if description.chars().count() > 500 {
             errors.push(FieldError::new("description", "must be at most 500 characters"));
         }
+        let reference = reference(&mut errors, "reference", &r.reference);
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        Ok(NewSource { kind: r.kind, amount: r.amount, matching_ratio: r.matching_ratio, description })
+        Ok(NewSource { kind: r.kind, amount: r.amount, matching_ratio: r.matching_ratio, description, reference })
     }
 }
 
@@ -187,7 +209,8 @@ pub async fn update_fund(
 }
 
 /// Records money received from a source (finance officer or the finance bureau's system).
-/// `If-Match` is optional; when sent it must be the fund's current `ETag`.
+/// `If-Match` is optional; when sent it must be the fund's current `ETag`. The `reference` is
+/// unique within the fund: a second source with it is 409 `duplicate_reference`.
 #[utoipa::path(post, path = "/api/v1/funds/{id}/sources", tag = "funds", request_body = CreateSourceRequest,
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<String>, Header)),
     responses((status = 201, body = SourceView), (status = "4XX", body = Problem)), security(("bearer" = [])))]

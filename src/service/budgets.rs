@@ -484,6 +484,7 @@ pub async fn appropriate(
                 amount: cmd.amount,
                 matching_ratio: None,
                 description: format!("{} {}", cmd.reference, cmd.description).trim().to_owned(),
+                reference: cmd.reference.clone(),
             },
         )?;
         let row = AppropriationRow {

@@ -78,6 +78,9 @@ pub struct SourceView {
     pub matching_ratio: Option<Ratio>,
     /// What it is.
     pub description: String,
+    /// The sender's document reference (unique within the fund).
+    #[schema(example = "沅财预〔2022〕17号")]
+    pub reference: String,
     /// The journal entry that recorded it.
     pub entry_id: Uuid,
     /// Recorded.
@@ -117,6 +120,9 @@ pub struct NewSource {
     pub matching_ratio: Option<Ratio>,
     /// Description.
     pub description: String,
+    /// The sender's document reference: a second source with it in the same fund is a 409
+    /// `duplicate_reference` (a retry under a new key, not new money).
+    pub reference: String,
 }
 
 use super::stored_money as money;
@@ -176,6 +182,7 @@ pub fn source_view(r: SourceRow) -> Result<SourceView, Error> {
         amount,
         matching_ratio,
         description: r.description,
+        reference: r.reference,
         entry_id: r.entry_id,
         created_at: r.created_at,
     })
@@ -297,7 +304,7 @@ pub async fn update(
 
 /// Records money received from a source (a journal entry: funding ← source).
 /// `If-Match` is optional here: sources are added by systems that retry with an idempotency
-/// key; when given, it must be current.
+/// key; when given, it must be current. The source's `reference` is unique within the fund.
 #[tracing::instrument(skip_all, fields(fund.id = %fund_id))]
 pub async fn add_source(
     pool: &Pool,
@@ -340,6 +347,11 @@ pub fn add_source_now(
 /// the journal entry (funding ← source), the source row, a new version of the fund, the event.
 pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Result<SourceRow, Error> {
     let fund_id = fund.id;
+    // The fund is locked, so no other writer can record this reference between here and the insert
+    // (the UNIQUE constraint refuses it anyway).
+    if db::funds::source_by_reference(tx.conn(), fund_id, &cmd.reference)?.is_some() {
+        return Err(Error::duplicate_reference());
+    }
     let entry = JournalEntry::transfer(
         "source",
         format!("{} received", cmd.kind),
@@ -358,6 +370,7 @@ pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Resul
         description: cmd.description,
         entry_id,
         created_at: tx.ctx().now,
+        reference: cmd.reference,
     };
     db::funds::insert_source(tx.conn(), &row)?;
     fund.version += 1;
@@ -368,7 +381,8 @@ pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Resul
         fund_id: Some(fund_id),
         amount: Some(row.amount),
         entry_id: Some(entry_id),
-        after: Some(serde_json::json!({"kind": row.kind, "matching_ratio": row.matching_ratio.map(|r| r.normalize().to_string())})),
+        after: Some(serde_json::json!({"kind": row.kind, "reference": row.reference,
+            "matching_ratio": row.matching_ratio.map(|r| r.normalize().to_string())})),
         ..Event::new(stream(fund_id), "fund.source_added", "fund_source", id)
     });
     Ok(row)
