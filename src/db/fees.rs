@@ -183,6 +183,130 @@ pub struct RemittanceRow {
     pub created_by: String,
 }
 
+/// A payment as received (how it settled is in its settlements, under the same entry).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::fee_payments)]
+#[allow(missing_docs)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub period: String,
+    pub amount: Decimal,
+    pub reference: String,
+    pub fund_id: Uuid,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// The unit's payment of `year` with this reference, if any.
+pub fn payment_by_reference(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    year: i32,
+    reference: &str,
+) -> Result<Option<PaymentRow>, Error> {
+    use super::schema::fee_payments as p;
+    Ok(p::table
+        .select(PaymentRow::as_select())
+        .filter(p::org_id.eq(org_id).and(p::period.like(format!("{year}-%"))).and(p::reference.eq(reference)))
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a payment.
+pub fn insert_payment(conn: &mut PgConnection, row: &PaymentRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_payments::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// Money the upper level gave back for a unit's month (a remittance beyond what is now due).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::fee_remit_refunds)]
+#[allow(missing_docs)]
+pub struct RefundRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub period: String,
+    pub amount: Decimal,
+    pub reason: String,
+    pub fund_id: Uuid,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A unit's remittance refunds in a year.
+pub fn refunds_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<RefundRow>, Error> {
+    use super::schema::fee_remit_refunds as r;
+    Ok(r::table
+        .select(RefundRow::as_select())
+        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
+        .order(r::id.asc())
+        .load(conn)?)
+}
+
+/// Inserts a remittance refund.
+pub fn insert_refund(conn: &mut PgConnection, row: &RefundRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_remit_refunds::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// What the federation holds of a unit's month: remitted less refunded.
+pub fn remitted_net(conn: &mut PgConnection, org_id: Uuid, period: &str) -> Result<Decimal, Error> {
+    #[derive(QueryableByName)]
+    struct Net {
+        #[diesel(sql_type = diesel::sql_types::Numeric)]
+        net: Decimal,
+    }
+    Ok(diesel::sql_query(
+        "SELECT coalesce((SELECT sum(amount) FROM fee_remittances WHERE org_id = $1 AND period = $2), 0) \
+              - coalesce((SELECT sum(amount) FROM fee_remit_refunds WHERE org_id = $1 AND period = $2), 0) AS net",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org_id)
+    .bind::<diesel::sql_types::Text, _>(period)
+    .get_result::<Net>(conn)?
+    .net)
+}
+
+/// Which of these (unit, period) pairs money has moved for: paid, credited or remitted.
+/// One query for a whole batch.
+pub fn months_with_money(
+    conn: &mut PgConnection,
+    org_ids: &[Uuid],
+    periods: &[String],
+) -> Result<std::collections::HashSet<(Uuid, String)>, Error> {
+    #[derive(QueryableByName)]
+    struct Month {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        period: String,
+    }
+    let rows: Vec<Month> = diesel::sql_query(
+        "SELECT org_id, period FROM fee_settlements WHERE org_id = ANY($1) AND period = ANY($2) \
+         UNION SELECT org_id, period FROM fee_remittances WHERE org_id = ANY($1) AND period = ANY($2)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(periods)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|m| (m.org_id, m.period)).collect())
+}
+
+/// The id of one version of a unit's declaration for a period.
+pub fn version_id(conn: &mut PgConnection, org_id: Uuid, period: &str, version: i32) -> Result<Option<Uuid>, Error> {
+    Ok(fee_declarations::table
+        .select(fee_declarations::id)
+        .filter(
+            fee_declarations::org_id
+                .eq(org_id)
+                .and(fee_declarations::period.eq(period))
+                .and(fee_declarations::version.eq(version)),
+        )
+        .first(conn)
+        .optional()?)
+}
+
 /// A unit's settlements in a year.
 pub fn settlements_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<SettlementRow>, Error> {
     use super::schema::fee_settlements as s;
@@ -264,11 +388,14 @@ pub struct UnitYear {
     pub arrears: Decimal,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub credit: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remit_receivable: Decimal,
 }
 
 /// The year per unit (a page, by unit id), or — with `whole` — one row summing every unit.
 /// The same rules as a unit's statement: the current declaration of each month; paid is
-/// payments and credit applied less corrections refunded; arrears are counted per month.
+/// payments and credit applied less corrections refunded; remitted is net of refunds; arrears
+/// and what the upper level owes back (remitted beyond remit_due) are counted per month.
 pub fn year_by_unit(
     conn: &mut PgConnection,
     year: i32,
@@ -287,19 +414,23 @@ pub fn year_by_unit(
                       sum(CASE kind WHEN 'overpayment' THEN amount WHEN 'correction_refund' THEN amount \
                                     WHEN 'credit_applied' THEN -amount ELSE 0 END) AS credit \
                     FROM fee_settlements WHERE period LIKE $1 GROUP BY org_id, period), \
-              r AS (SELECT org_id, period, sum(amount) AS remitted FROM fee_remittances WHERE period LIKE $1 \
+              r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
+                      (SELECT org_id, period, amount FROM fee_remittances WHERE period LIKE $1 \
+                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE period LIKE $1) x \
                     GROUP BY org_id, period), \
               m AS (SELECT coalesce(d.org_id, s.org_id) AS org_id, coalesce(d.payroll_total, 0) AS payroll_total, \
                       coalesce(d.fee_due, 0) AS fee_due, coalesce(d.remit_due, 0) AS remit_due, \
                       coalesce(d.retained, 0) AS retained, coalesce(s.settled, 0) AS paid, \
                       coalesce(s.credit, 0) AS credit, coalesce(r.remitted, 0) AS remitted, \
-                      greatest(coalesce(d.fee_due, 0) - coalesce(s.settled, 0), 0) AS arrears \
+                      greatest(coalesce(d.fee_due, 0) - coalesce(s.settled, 0), 0) AS arrears, \
+                      greatest(coalesce(r.remitted, 0) - coalesce(d.remit_due, 0), 0) AS remit_receivable \
                     FROM d FULL JOIN s ON s.org_id = d.org_id AND s.period = d.period \
                     LEFT JOIN r ON r.org_id = coalesce(d.org_id, s.org_id) AND r.period = coalesce(d.period, s.period)) \
          SELECT {group} AS org_id, coalesce(sum(payroll_total), 0) AS payroll_total, coalesce(sum(fee_due), 0) AS fee_due, \
                 coalesce(sum(remit_due), 0) AS remit_due, coalesce(sum(retained), 0) AS retained, \
                 coalesce(sum(paid), 0) AS paid, coalesce(sum(remitted), 0) AS remitted, \
-                coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit \
+                coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit, \
+                coalesce(sum(remit_receivable), 0) AS remit_receivable \
          FROM m WHERE ($2::uuid IS NULL OR org_id = $2) AND ($3::uuid IS NULL OR org_id > $3) \
          GROUP BY 1 ORDER BY 1 LIMIT $4"
     );

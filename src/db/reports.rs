@@ -78,6 +78,45 @@ pub fn broken_fee_splits(conn: &mut PgConnection, year: i32) -> Result<(i64, Bre
     Ok((total, bad))
 }
 
+/// Unit-months of a year remitted beyond what is now due to the federation, and by how much.
+#[derive(Debug, QueryableByName)]
+pub struct OverRemitted {
+    /// Unit-months with remittances.
+    #[diesel(sql_type = BigInt)]
+    pub checked: i64,
+    /// Of them, remitted (net of refunds) beyond the current `remit_due`.
+    #[diesel(sql_type = BigInt)]
+    pub failing: i64,
+    /// What the upper level owes back over them.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub excess: rust_decimal::Decimal,
+    /// Up to ten of them, as `org_id period`.
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    pub sample: Vec<String>,
+}
+
+/// The unit-months of `year` whose net remittances exceed the current declaration's `remit_due`
+/// (a correction downwards after remitting): money due back from the upper level.
+pub fn over_remitted(conn: &mut PgConnection, year: i32) -> Result<OverRemitted, Error> {
+    Ok(diesel::sql_query(
+        "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, remit_due FROM fee_declarations \
+                    WHERE period LIKE $1::text || '-%' ORDER BY org_id, period, version DESC), \
+              r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
+                      (SELECT org_id, period, amount FROM fee_remittances WHERE period LIKE $1::text || '-%' \
+                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE period LIKE $1::text || '-%') x \
+                    GROUP BY org_id, period), \
+              m AS (SELECT r.org_id, r.period, r.remitted - coalesce(d.remit_due, 0) AS excess \
+                    FROM r LEFT JOIN d ON d.org_id = r.org_id AND d.period = r.period) \
+         SELECT count(*) AS checked, count(*) FILTER (WHERE excess > 0) AS failing, \
+                coalesce(sum(excess) FILTER (WHERE excess > 0), 0) AS excess, \
+                coalesce((SELECT array_agg(k) FROM (SELECT org_id::text || ' ' || period AS k FROM m \
+                          WHERE excess > 0 ORDER BY 1 LIMIT 10) s), '{}') AS sample \
+         FROM m",
+    )
+    .bind::<Int4, _>(year)
+    .get_result(conn)?)
+}
+
 /// The items of the year's funds.
 pub fn item_ids(conn: &mut PgConnection, year: i32) -> Result<Vec<Uuid>, Error> {
     use super::schema::{funds, items};

@@ -8,6 +8,7 @@ use super::ids::Period;
 use super::ledger::{AccountRef, JournalEntry};
 use super::money::{Money, Rate};
 use super::orgs::UnitKind;
+use super::policy::Role;
 use uuid::Uuid;
 
 /// A row of the rate table: what a kind of unit pays from a date on.
@@ -91,6 +92,48 @@ pub fn declaration_entry(fund: Uuid, new: Split, old: Option<Split>) -> Result<O
         Err(DomainError::Unbalanced) if new.fee_due == old.map_or(Money::ZERO, |o| o.fee_due) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The stable code of a refusal to change a month's books after money moved for it.
+pub const RESERVED_TO_FINANCE_OFFICE: &str = "reserved_to_finance_office";
+
+/// Whether a declaration may replace a month's current one. A month that money has moved for
+/// (paid, credited or remitted) is settled business: correcting it rewrites what the unit owes,
+/// what it has in credit and what the federation holds, so it is for the finance office alone,
+/// with a reason for the trail — not for a unit's clerk, nor for the bureau's system, whose batch
+/// once turned a paid and remitted 50,000 into 0 without any check noticing (issue 16). A month
+/// no money has moved for is corrected by whoever may declare it. `by` is `None` for the service
+/// itself (start-up, demo data).
+pub fn may_correct(by: Option<Role>, money_moved: bool, reason: Option<&str>) -> Result<(), DomainError> {
+    if !money_moved {
+        return Ok(());
+    }
+    match by {
+        None => Ok(()),
+        Some(Role::FinanceOfficer) if reason.is_some_and(|r| !r.trim().is_empty()) => Ok(()),
+        Some(Role::FinanceOfficer) => Err(DomainError::invalid(
+            "reason",
+            "required to correct a month that has been paid or remitted (it is kept in the audit trail)",
+        )),
+        Some(_) => Err(DomainError::Forbidden {
+            code: RESERVED_TO_FINANCE_OFFICE,
+            detail: "a month that has been paid or remitted is corrected by the finance office only, with a reason"
+                .into(),
+        }),
+    }
+}
+
+/// Whether a declaration repeats the current one: the same payroll under the same rates. Such a
+/// declaration changes nothing and writes nothing (a re-sent batch under a new key wrote 40,000
+/// versions and events that moved no money).
+pub fn repeats(current: (Money, Rate, Rate), payroll: Money, rate: &FeeRate) -> bool {
+    current == (payroll, rate.fee_rate, rate.remit_rate)
+}
+
+/// What the upper level owes back for a month: what was remitted (net of refunds) beyond what is
+/// now due to it — after a correction downwards. Zero when within what is due.
+pub fn remit_receivable(remitted_net: rust_decimal::Decimal, remit_due: Money) -> rust_decimal::Decimal {
+    (remitted_net - remit_due.as_decimal()).max(rust_decimal::Decimal::ZERO)
 }
 
 /// How a payment against a month divides: what the month still owed, and the rest, kept as
@@ -194,6 +237,42 @@ mod tests {
         );
         assert_eq!(spread, [(p("2022-02"), m("30.00")), (p("2022-03"), m("20.00"))]);
         assert!(spread_credit(m("0.00"), &[(p("2022-02"), m("30.00"))]).is_empty());
+    }
+
+    #[test]
+    fn a_paid_month_is_corrected_by_the_finance_office_with_a_reason() {
+        let reason = Some("payroll re-audited");
+        // No money moved: anyone who may declare corrects it.
+        assert_eq!(may_correct(Some(Role::Clerk), false, None), Ok(()));
+        assert_eq!(may_correct(Some(Role::FinanceBureau), false, None), Ok(()));
+        for role in [Role::Clerk, Role::FinanceBureau] {
+            match may_correct(Some(role), true, reason) {
+                Err(DomainError::Forbidden { code, .. }) => assert_eq!(code, RESERVED_TO_FINANCE_OFFICE),
+                other => panic!("{role:?}: {other:?}"),
+            }
+        }
+        assert_eq!(may_correct(Some(Role::FinanceOfficer), true, reason), Ok(()));
+        for missing in [None, Some(""), Some("   ")] {
+            assert!(matches!(may_correct(Some(Role::FinanceOfficer), true, missing), Err(DomainError::Invalid(_))));
+        }
+        assert_eq!(may_correct(None, true, None), Ok(()));
+    }
+
+    #[test]
+    fn a_declaration_repeats_only_with_the_same_payroll_and_rates() {
+        let r = standard("2000-01-01");
+        let current = (m("1000.00"), r.fee_rate, r.remit_rate);
+        assert!(repeats(current, m("1000.00"), &r));
+        assert!(!repeats(current, m("1000.01"), &r));
+        let mut other = r;
+        other.fee_rate = Rate::parse("0.025").unwrap();
+        assert!(!repeats(current, m("1000.00"), &other));
+    }
+
+    #[test]
+    fn only_what_was_remitted_beyond_the_due_is_receivable() {
+        assert_eq!(remit_receivable(Decimal::new(80000, 2), m("720.00")), Decimal::new(8000, 2));
+        assert_eq!(remit_receivable(Decimal::new(70000, 2), m("720.00")), Decimal::ZERO);
     }
 
     proptest! {

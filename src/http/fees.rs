@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::extract::{Authorized, IdempotencyKey, JsonBody, PageQuery, perm};
 use crate::AppState;
+use crate::domain::FieldError;
 use crate::domain::fees::FeeRate;
 use crate::domain::ids::Period;
 use crate::domain::money::{Money, Rate};
@@ -42,6 +43,26 @@ pub struct DeclareRequest {
     pub period: Period,
     /// Total payroll (工资总额) for the month.
     pub payroll_total: Money,
+    /// Why the month is corrected: required when money has moved for it (paid, credited or
+    /// remitted), which only the finance office may correct; kept in the audit event. 1–500
+    /// characters.
+    pub reason: Option<String>,
+}
+
+/// The longest `reason` a correction or a refund takes.
+const REASON_CHARS_MAX: usize = 500;
+
+/// A reason as the API takes it: trimmed, 1–500 characters when given.
+fn reason(errors: &mut Vec<FieldError>, value: Option<String>) -> Option<String> {
+    let v = value?.trim().to_owned();
+    if v.is_empty() || v.chars().count() > REASON_CHARS_MAX {
+        errors.push(FieldError::new("reason", format!("must be 1–{REASON_CHARS_MAX} characters")));
+    }
+    Some(v)
+}
+
+fn refused(errors: Vec<FieldError>) -> Result<(), Error> {
+    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
 /// Lists the fee-rate table.
@@ -79,10 +100,14 @@ pub async fn create_fee_rate(
 
 /// Declares a member unit's payroll for a month → `fee_due`, `remit_due`, `retained`. Declaring
 /// the same unit and month again is a correction: a new version, the old one kept, the ledger
-/// posting the difference. A clerk declares only for its own unit.
+/// posting the difference. A clerk declares only for its own unit. A month that has been paid or
+/// remitted is corrected by the finance office only (403 `reserved_to_finance_office`), with a
+/// `reason` (422 without), which the audit event keeps. A declaration repeating the current one
+/// (same payroll, same rates in force) writes nothing: 200 with the current version, `unchanged`.
 #[utoipa::path(post, path = "/api/v1/union-fees/declarations", tag = "union-fees", request_body = DeclareRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = DeclarationView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = DeclarationView), (status = 200, description = "the current version, unchanged", body = DeclarationView),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[post("/api/v1/union-fees/declarations")]
 pub async fn create_declaration(
     state: Data<AppState>,
@@ -91,7 +116,10 @@ pub async fn create_declaration(
     body: JsonBody<DeclareRequest>,
 ) -> Result<HttpResponse, Error> {
     let r = body.value;
-    let cmd = Declare { org_id: r.org_id, period: r.period, payroll_total: r.payroll_total };
+    let mut errors = Vec::new();
+    let reason = reason(&mut errors, r.reason);
+    refused(errors)?;
+    let cmd = Declare { org_id: r.org_id, period: r.period, payroll_total: r.payroll_total, reason };
     fees::declare(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), caller.scope(), cmd)
         .await
         .map(super::stored)
@@ -154,6 +182,9 @@ pub struct DeclareBatchRequest {
     /// 1 to 10,000 rows.
     #[schema(value_type = Vec<fees::BatchRow>)]
     pub rows: Vec<serde_json::Value>,
+    /// Why, when a row corrects a month that has been paid or remitted (the finance office only);
+    /// kept in each corrected row's audit event.
+    pub reason: Option<String>,
 }
 
 /// The batch endpoint's body limit: 10,000 rows fit in well under this.
@@ -162,20 +193,87 @@ pub const BATCH_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 /// Declares up to 10,000 rows at once (finance bureau, finance officer), each naming its unit
 /// by `org_id` or `credit_code`: all or nothing, idempotent with `Idempotency-Key`. A bad batch
 /// is a 422 naming every bad row (`rows[i].field`) and writes nothing; a body over 4 MiB is a 413.
+/// A row repeating its unit's current declaration writes nothing and is answered
+/// `"unchanged": true` (a batch of only such rows answers 200). A row correcting a month that
+/// has been paid or remitted needs the finance office (403 `reserved_to_finance_office`) and the
+/// batch's `reason`.
 #[utoipa::path(post, path = "/api/v1/union-fees/declarations/batch", tag = "union-fees", request_body = DeclareBatchRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 201, body = fees::BatchView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = fees::BatchView), (status = 200, description = "every row unchanged", body = fees::BatchView),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn create_declaration_batch(
     state: Data<AppState>,
     caller: Authorized<perm::DeclareFeeBatches>,
     key: IdempotencyKey,
     body: JsonBody<DeclareBatchRequest>,
 ) -> Result<HttpResponse, Error> {
+    let mut errors = Vec::new();
+    let reason = reason(&mut errors, body.value.reason);
+    refused(errors)?;
     let rows = super::extract::parse_rows(body.value.rows, fees::BATCH_ROWS_MAX)?;
-    fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows).await.map(super::stored)
+    fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows, reason)
+        .await
+        .map(super::stored)
 }
 
-/// A payment or a remittance for a unit's month.
+/// A payment received for a unit's month.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month, `YYYY-MM`.
+    pub period: Period,
+    /// More than zero.
+    pub amount: Money,
+    /// The sender's own document reference (the bureau's voucher number): trimmed, 1–64
+    /// characters, no control characters; unique per unit and year, so that a retry sent under
+    /// a new `Idempotency-Key` is refused (409 `duplicate_reference`) instead of paid twice.
+    #[schema(example = "沅财缴〔2022〕0113号")]
+    pub reference: String,
+}
+
+impl TryFrom<PaymentRequest> for fees::Payment {
+    type Error = Error;
+    fn try_from(r: PaymentRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than zero"));
+        }
+        let reference = super::funds::reference(&mut errors, "reference", &r.reference);
+        refused(errors)?;
+        Ok(fees::Payment { org_id: r.org_id, period: r.period, amount: r.amount, reference })
+    }
+}
+
+/// Money the upper level gave back for a unit's over-remitted month.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemitRefundRequest {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month, `YYYY-MM`.
+    pub period: Period,
+    /// More than zero, at most the month's `remit_receivable`.
+    pub amount: Money,
+    /// Why (the upper level's document, the correction it follows): 1–500 characters.
+    pub reason: String,
+}
+
+impl TryFrom<RemitRefundRequest> for fees::Refund {
+    type Error = Error;
+    fn try_from(r: RemitRefundRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than zero"));
+        }
+        let reason = reason(&mut errors, Some(r.reason)).unwrap_or_default();
+        refused(errors)?;
+        Ok(fees::Refund { org_id: r.org_id, period: r.period, amount: r.amount, reason })
+    }
+}
+
+/// A remittance for a unit's month.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonthAmountRequest {
@@ -199,8 +297,9 @@ impl TryFrom<MonthAmountRequest> for fees::MonthAmount {
 
 /// Records a unit's payment for a month (finance officer, finance bureau): applied to what the
 /// month owes; anything beyond is kept as credit and applied to the unit's months in arrears,
-/// oldest first — never lost.
-#[utoipa::path(post, path = "/api/v1/union-fees/payments", tag = "union-fees", request_body = MonthAmountRequest,
+/// oldest first — never lost. The `reference` is unique per unit and year: a second payment
+/// with it is 409 `duplicate_reference`.
+#[utoipa::path(post, path = "/api/v1/union-fees/payments", tag = "union-fees", request_body = PaymentRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = fees::PaymentView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[post("/api/v1/union-fees/payments")]
@@ -208,9 +307,9 @@ pub async fn create_fee_payment(
     state: Data<AppState>,
     caller: Authorized<perm::RecordFeePayments>,
     key: IdempotencyKey,
-    body: JsonBody<MonthAmountRequest>,
+    body: JsonBody<PaymentRequest>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = fees::MonthAmount::try_from(body.value)?;
+    let cmd = fees::Payment::try_from(body.value)?;
     fees::record_payment(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
 }
 
@@ -227,6 +326,26 @@ pub async fn create_fee_remittance(
 ) -> Result<HttpResponse, Error> {
     let cmd = fees::MonthAmount::try_from(body.value)?;
     fees::record_remittance(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+}
+
+/// Records money the upper level gave back for a unit's month remitted beyond what is now due
+/// (after a correction downwards; the statement's `remit_receivable`): the finance officer only
+/// (403 `reserved_to_finance_office`), at most what the month has receivable (409 `over_refund`).
+/// The check `remittances_within_due` fails until every such month is refunded.
+#[utoipa::path(post, path = "/api/v1/union-fees/remittance-refunds", tag = "union-fees", request_body = RemitRefundRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::RemitRefundView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/union-fees/remittance-refunds")]
+pub async fn create_remit_refund(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<RemitRefundRequest>,
+) -> Result<HttpResponse, Error> {
+    let cmd = fees::Refund::try_from(body.value)?;
+    fees::record_remit_refund(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd)
+        .await
+        .map(super::stored)
 }
 
 /// Which year, and a page of units.

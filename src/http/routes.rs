@@ -49,6 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::get_fee_summary)
         .service(fees::create_fee_payment)
         .service(fees::create_fee_remittance)
+        .service(fees::create_remit_refund)
         .service(campaigns::create_campaign)
         .service(campaigns::list_campaigns)
         .service(campaigns::get_campaign)

@@ -248,10 +248,17 @@ pub async fn load(pool: &Pool, pii: std::sync::Arc<crate::pii::PiiKeys>) -> Resu
         )?;
         let fund = id_of(&stored, "id")?;
         let ratio = Ratio::parse("0.5").map_err(Error::internal)?;
-        for (kind, amount, matching_ratio) in
-            [(SourceKind::UpperAllocation, "40000.00", Some(ratio)), (SourceKind::LocalMatching, "20000.00", None)]
-        {
-            let cmd = NewSource { kind, amount: money(amount)?, matching_ratio, description: String::new() };
+        for (kind, amount, matching_ratio, reference) in [
+            (SourceKind::UpperAllocation, "40000.00", Some(ratio), "DEMO-2023-UPPER"),
+            (SourceKind::LocalMatching, "20000.00", None, "DEMO-2023-MATCHING"),
+        ] {
+            let cmd = NewSource {
+                kind,
+                amount: money(amount)?,
+                matching_ratio,
+                description: String::new(),
+                reference: reference.into(),
+            };
             super::funds::add_source_now(&fund_pool, &officer, None, None, fund, cmd)?;
         }
         Ok(())
@@ -306,6 +313,7 @@ async fn year_2022(pool: &Pool, pii: &std::sync::Arc<crate::pii::PiiKeys>, cast:
             amount: money("819988.00")?,
             matching_ratio: None,
             description: "益阳市总工会送温暖、金秋助学、夏送清凉专项".into(),
+            reference: "DEMO-2022-UPPER".into(),
         };
         super::blocking(move || super::funds::add_source_now(&p, &o, None, None, upper, cmd)).await?;
     }
@@ -519,14 +527,16 @@ async fn fees_2022(pool: &Pool, cast: &Cast) -> Result<(), Error> {
             rows.push(BatchRow { org_id: Some(*org_id), credit_code: None, period, payroll_total: *payroll });
         }
     }
-    fees::declare_batch(pool, cast.bureau.clone(), None, rows).await?;
+    // The bureau is a system client: its money moves under an Idempotency-Key, as over HTTP.
+    let key = crate::db::write::Idempotency { key: "demo-2022-declarations".into(), fingerprint: "demo".into() };
+    fees::declare_batch(pool, cast.bureau.clone(), Some(key), rows, None).await?;
     let two = crate::domain::money::Rate::parse("0.02").map_err(Error::internal)?;
     let forty = crate::domain::money::Rate::parse("0.40").map_err(Error::internal)?;
     for month in 1..=12 {
         for (org_id, payroll) in &cast.units {
             let period = Period::new(2022, month).map_err(Error::internal)?;
             let fee = payroll.times(two);
-            let cmd = MonthAmount { org_id: *org_id, period, amount: fee };
+            let cmd = fees::Payment { org_id: *org_id, period, amount: fee, reference: format!("DEMO-{period}") };
             fees::record_payment(pool, cast.officer.clone(), None, cmd).await?;
             let cmd = MonthAmount { org_id: *org_id, period, amount: fee.times(forty) };
             fees::record_remittance(pool, cast.officer.clone(), None, cmd).await?;

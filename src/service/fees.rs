@@ -66,6 +66,9 @@ pub struct DeclarationView {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Declared by.
     pub created_by: String,
+    /// True when the declaration answered repeats the current one (same payroll, same rates):
+    /// nothing was written, and this is the current version.
+    pub unchanged: bool,
 }
 
 /// A month's, a year's or a unit's union-fee figures (API.md: the statement's columns).
@@ -81,12 +84,16 @@ pub struct FeeFigures {
     pub retained: Money,
     /// Paid (payments and credit applied, less corrections refunded).
     pub paid: Money,
-    /// Remitted to the federation.
+    /// Remitted to the federation, net of what the upper level refunded.
     pub remitted: Money,
     /// Due and not paid (欠缴).
     pub arrears: Money,
     /// Credit: received in the month, or still held (totals).
     pub credit: Money,
+    /// Remitted beyond `remit_due` (after a correction downwards): money the upper level owes
+    /// back, until a remittance refund settles it; the check `remittances_within_due` fails
+    /// while any month has some.
+    pub remit_receivable: Money,
 }
 
 impl FeeFigures {
@@ -103,6 +110,7 @@ impl FeeFigures {
             remitted: col(|l| l.remitted)?,
             arrears: col(|l| l.arrears)?,
             credit: Money::ZERO,
+            remit_receivable: col(|l| l.remit_receivable)?,
         })
     }
 }
@@ -148,6 +156,10 @@ fn rate_view(r: FeeRateRow) -> Result<FeeRateView, Error> {
 }
 
 fn declaration_view(r: DeclarationRow, supersedes: Option<Uuid>) -> Result<DeclarationView, Error> {
+    declaration_view_of(r, supersedes, false)
+}
+
+fn declaration_view_of(r: DeclarationRow, supersedes: Option<Uuid>, unchanged: bool) -> Result<DeclarationView, Error> {
     Ok(DeclarationView {
         id: r.id,
         org_id: r.org_id,
@@ -164,7 +176,18 @@ fn declaration_view(r: DeclarationRow, supersedes: Option<Uuid>) -> Result<Decla
         entry_id: r.entry_id,
         created_at: r.created_at,
         created_by: r.created_by,
+        unchanged,
     })
+}
+
+/// The current declaration's payroll and rates, to tell a repeat from a correction.
+fn terms_of(r: &DeclarationRow) -> Result<(Money, Rate, Rate), Error> {
+    Ok((money(r.payroll_total)?, rate(r.fee_rate)?, rate(r.remit_rate)?))
+}
+
+/// The role of whoever writes, for the rules that depend on it (`None`: the service itself).
+fn role_of(tx: &crate::db::write::Tx<'_>) -> Option<crate::domain::policy::Role> {
+    tx.ctx().caller.as_ref().map(|c| c.role)
 }
 
 fn split_of(r: &DeclarationRow) -> Result<Split, Error> {
@@ -215,10 +238,15 @@ pub struct Declare {
     pub period: Period,
     /// Total payroll.
     pub payroll_total: Money,
+    /// Why a month already paid or remitted is corrected (required then; kept in the trail).
+    pub reason: Option<String>,
 }
 
 /// Declares a unit's payroll for a month, or corrects its declaration: the new version is
-/// stored beside the old, and the ledger takes the difference.
+/// stored beside the old, and the ledger takes the difference. A declaration that repeats the
+/// current one writes nothing and answers 200 with the current version (`unchanged`). A month
+/// money has moved for is corrected by the finance office only, with a reason
+/// (`fees::may_correct`).
 #[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
 pub async fn declare(
     pool: &Pool,
@@ -249,6 +277,17 @@ pub async fn declare(
         })?;
         let period = cmd.period.to_string();
         let old = db::fees::current(tx.conn(), cmd.org_id, &period)?;
+        if let Some(current) = &old {
+            if fees::repeats(terms_of(current)?, cmd.payroll_total, &fee_rate) {
+                let before = match current.version {
+                    1 => None,
+                    v => db::fees::version_id(tx.conn(), cmd.org_id, &period, v - 1)?,
+                };
+                return Ok(Answer { status: 200, etag: None, body: declaration_view_of(current.clone(), before, true)? });
+            }
+            let moved = !db::fees::months_with_money(tx.conn(), &[cmd.org_id], std::slice::from_ref(&period))?.is_empty();
+            fees::may_correct(role_of(tx), moved, cmd.reason.as_deref())?;
+        }
         let new = fees::split(cmd.payroll_total, &fee_rate);
         let old_split = old.as_ref().map(split_of).transpose()?;
         let entry = fees::declaration_entry(fund.id, new, old_split)?;
@@ -275,13 +314,17 @@ pub async fn declare(
         let figures = |s: &Split, payroll: String| {
             serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
         };
+        let mut after = figures(&new, cmd.payroll_total.to_string());
+        if let (Some(reason), Some(_)) = (&cmd.reason, &old) {
+            after["reason"] = serde_json::json!(reason);
+        }
         tx.record(Event {
             org_id: Some(cmd.org_id),
             fund_id: Some(fund.id),
             amount: Some(row.fee_due),
             entry_id,
             before: old.as_ref().zip(old_split.as_ref()).map(|(o, s)| figures(s, o.payroll_total.to_string())),
-            after: Some(figures(&new, cmd.payroll_total.to_string())),
+            after: Some(after),
             ..Event::new(
                 format!("org:{}", cmd.org_id),
                 if old.is_some() { "fee.declaration_corrected" } else { "fee.declared" },
@@ -332,20 +375,26 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
         for r in db::fees::remittances_of(conn, org_id, year)? {
             *remitted.entry(r.period).or_default() += r.amount;
         }
+        for r in db::fees::refunds_of(conn, org_id, year)? {
+            *remitted.entry(r.period).or_default() -= r.amount;
+        }
         let mut periods: Vec<StatementLine> = Vec::new();
         for (period, (due, settled)) in &pos.months {
             let d = current.get(period);
+            let remit_due = d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO);
+            let remitted_net = remitted.get(period).copied().unwrap_or_default();
             periods.push(StatementLine {
                 period: Some(period.clone()),
                 figures: FeeFigures {
                     payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
                     fee_due: *due,
-                    remit_due: d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO),
+                    remit_due,
                     retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
                     paid: money(*settled)?,
-                    remitted: money(remitted.get(period).copied().unwrap_or_default())?,
+                    remitted: money(remitted_net)?,
                     arrears: pos.owed(period),
                     credit: money(credit_in.get(period).copied().unwrap_or_default())?,
+                    remit_receivable: money(fees::remit_receivable(remitted_net, remit_due))?,
                 },
             });
         }
@@ -378,8 +427,10 @@ pub struct BatchRow {
 /// The answer to a batch: every declaration made, in the order of the rows.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchView {
-    /// Rows declared.
+    /// Rows in the batch.
     pub count: usize,
+    /// Of them, rows that repeated the current declaration and wrote nothing.
+    pub unchanged: usize,
     /// Fee due over the batch.
     pub fee_due: Money,
     /// The declarations, one per row, in order (the full record: `GET …/declarations`).
@@ -404,6 +455,9 @@ pub struct BatchLine {
     pub remit_due: Money,
     /// Retained.
     pub retained: Money,
+    /// True when the row repeated the current declaration (same payroll, same rates): nothing
+    /// was written for it, and `id` and `version` are the current declaration's.
+    pub unchanged: bool,
 }
 
 /// At most this many rows in one batch.
@@ -411,13 +465,17 @@ pub const BATCH_ROWS_MAX: usize = 10_000;
 
 /// Declares many units' payroll at once, all or nothing: every row is checked first and a bad
 /// batch is refused naming every bad row; a good one is written set-based in one transaction —
-/// a few statements whatever the number of rows, never a round trip per row.
+/// a few statements whatever the number of rows, never a round trip per row. A row that repeats
+/// its unit's current declaration writes nothing and is answered `unchanged` (a batch of nothing
+/// but such rows is a 200). A row correcting a month that money has moved for needs the finance
+/// office and `reason`, as a single declaration does.
 #[tracing::instrument(skip_all, fields(rows = rows.len()))]
 pub async fn declare_batch(
     pool: &Pool,
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     rows: Vec<BatchRow>,
+    reason: Option<String>,
 ) -> Result<Stored, Error> {
     use crate::domain::FieldError;
     use crate::domain::ids::CreditCode;
@@ -535,11 +593,41 @@ pub async fn declare_batch(
             let Some((unit, period, rate)) = res else { return Err(Error::internal("unresolved row")) };
             let fund = *fund_of_year.get(&period.year()).ok_or_else(|| Error::internal("fund not locked"))?;
             let old = current.get(&(*unit, period.to_string()));
+            let unchanged = old.map(terms_of).transpose()?.is_some_and(|t| fees::repeats(t, r.payroll_total, rate));
             let new = fees::split(r.payroll_total, rate);
             let old_split = old.map(split_of).transpose()?;
-            let t = totals.entry(fund).or_insert((zero, zero));
-            *t = (add(t.0, new)?, add(t.1, old_split.unwrap_or(zero))?);
-            planned.push((*unit, *period, *rate, fund, new, old, old_split, r.payroll_total));
+            if !unchanged {
+                let t = totals.entry(fund).or_insert((zero, zero));
+                *t = (add(t.0, new)?, add(t.1, old_split.unwrap_or(zero))?);
+            }
+            planned.push((*unit, *period, *rate, fund, new, old, old_split, r.payroll_total, unchanged));
+        }
+        // Corrections of months money has moved for: the finance office's, with a reason.
+        let corrected: Vec<(usize, Uuid, String)> = planned
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.5.is_some() && !p.8)
+            .map(|(i, p)| (i, p.0, p.1.to_string()))
+            .collect();
+        if !corrected.is_empty() {
+            let (units, periods): (Vec<Uuid>, Vec<String>) = corrected.iter().map(|(_, u, p)| (*u, p.clone())).unzip();
+            let moved = db::fees::months_with_money(tx.conn(), &units, &periods)?;
+            let paid: Vec<usize> =
+                corrected.iter().filter(|(_, u, p)| moved.contains(&(*u, p.clone()))).map(|(i, _, _)| *i).collect();
+            if let Some(first) = paid.first() {
+                fees::may_correct(role_of(tx), true, reason.as_deref()).map_err(|e| match e {
+                    // Name the rows (by index: never a value sent) that correct a paid month.
+                    DomainError::Forbidden { code, detail } => {
+                        let rows: Vec<String> = paid.iter().take(10).map(|i| format!("rows[{i}]")).collect();
+                        Error::Forbidden { code, detail: format!("{detail}: {}", rows.join(", ")) }
+                    }
+                    DomainError::Invalid(_) => Error::invalid(
+                        "reason",
+                        format!("required: rows[{first}] corrects a month that has been paid or remitted"),
+                    ),
+                    other => other.into(),
+                })?;
+            }
         }
         let mut entry_of_fund: HashMap<Uuid, Option<Uuid>> = HashMap::new();
         let batch_id = Uuid::now_v7();
@@ -553,7 +641,25 @@ pub async fn declare_batch(
         let mut stored_rows = Vec::with_capacity(planned.len());
         let mut views = Vec::with_capacity(planned.len());
         let mut fee_total = Money::ZERO;
-        for (unit, period, rate, fund, new, old, old_split, payroll) in planned {
+        let mut repeated = 0;
+        for (unit, period, rate, fund, new, old, old_split, payroll, unchanged) in planned {
+            fee_total = fee_total
+                .checked_add(new.fee_due)
+                .ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))?;
+            if let (true, Some(current)) = (unchanged, old) {
+                repeated += 1;
+                views.push(BatchLine {
+                    id: current.id,
+                    org_id: unit,
+                    period,
+                    version: current.version,
+                    fee_due: new.fee_due,
+                    remit_due: new.remit_due,
+                    retained: new.retained,
+                    unchanged: true,
+                });
+                continue;
+            }
             let entry_id = entry_of_fund.get(&fund).copied().flatten();
             let row = DeclarationRow {
                 id: Uuid::now_v7(),
@@ -573,14 +679,18 @@ pub async fn declare_batch(
             };
             let figures =
                 |s: &Split| serde_json::json!({"fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained});
+            let mut after = serde_json::json!({"payroll_total": payroll, "batch_id": batch_id,
+                "fee_due": new.fee_due, "remit_due": new.remit_due, "retained": new.retained});
+            if let (Some(reason), Some(_)) = (&reason, old) {
+                after["reason"] = serde_json::json!(reason);
+            }
             tx.record(Event {
                 org_id: Some(unit),
                 fund_id: Some(fund),
                 amount: Some(row.fee_due),
                 entry_id,
                 before: old_split.as_ref().map(figures),
-                after: Some(serde_json::json!({"payroll_total": payroll, "batch_id": batch_id,
-                    "fee_due": new.fee_due, "remit_due": new.remit_due, "retained": new.retained})),
+                after: Some(after),
                 ..Event::new(
                     format!("org:{unit}"),
                     if old.is_some() { "fee.declaration_corrected" } else { "fee.declared" },
@@ -588,9 +698,6 @@ pub async fn declare_batch(
                     row.id,
                 )
             });
-            fee_total = fee_total
-                .checked_add(new.fee_due)
-                .ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))?;
             views.push(BatchLine {
                 id: row.id,
                 org_id: unit,
@@ -599,10 +706,13 @@ pub async fn declare_batch(
                 fee_due: new.fee_due,
                 remit_due: new.remit_due,
                 retained: new.retained,
+                unchanged: false,
             });
             stored_rows.push(row);
         }
-        db::fees::insert_many(tx.conn(), &stored_rows)?;
+        if !stored_rows.is_empty() {
+            db::fees::insert_many(tx.conn(), &stored_rows)?;
+        }
         // Units with payments on record in these years may now be overpaid or have credit to
         // apply; most batches have none, and pay nothing for this.
         let touched: Vec<(Uuid, i32, String)> = stored_rows
@@ -615,9 +725,10 @@ pub async fn declare_batch(
             rebalance(tx, unit, fund, year, Some(&period))?;
         }
         Ok(Answer {
-            status: 201,
+            // Nothing written (every row a repeat) is not a creation.
+            status: if stored_rows.is_empty() { 200 } else { 201 },
             etag: None,
-            body: BatchView { count: views.len(), fee_due: fee_total, declarations: views },
+            body: BatchView { count: views.len(), unchanged: repeated, fee_due: fee_total, declarations: views },
         })
     })
     .await
@@ -787,9 +898,40 @@ pub struct MonthAmount {
     pub amount: Money,
 }
 
+/// A payment received, validated.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// The amount (more than zero).
+    pub amount: Money,
+    /// The sender's document reference, unique per unit and year.
+    pub reference: String,
+}
+
+/// A refund of an over-remittance by the upper level, validated.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    /// The member unit whose month was over-remitted.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// The amount given back (more than zero, at most the month's `remit_receivable`).
+    pub amount: Money,
+    /// Why (the upper level's document, the correction it follows), for the trail.
+    pub reason: String,
+}
+
 /// A payment as answered.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentView {
+    /// Id.
+    pub id: Uuid,
+    /// The sender's document reference.
+    #[schema(example = "沅财缴〔2022〕0113号")]
+    pub reference: String,
     /// The journal entry that recorded it.
     pub entry_id: Uuid,
     /// The member unit.
@@ -831,18 +973,24 @@ fn lock_unit_and_fund(tx: &mut crate::db::write::Tx<'_>, org_id: Uuid, year: i32
 }
 
 /// Records a unit's payment for a month: applied to what the month owes, the rest kept as
-/// credit, and credit applied to the unit's months in arrears, oldest first.
+/// credit, and credit applied to the unit's months in arrears, oldest first. A `reference`
+/// already recorded for the unit in the year is 409 `duplicate_reference`: a retry under a new
+/// key, not a second payment (a true retry reuses its key and is answered from the store).
 #[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
 pub async fn record_payment(
     pool: &Pool,
     ctx: WriteCtx,
     idem: Option<Idempotency>,
-    cmd: MonthAmount,
+    cmd: Payment,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         use fees::accounts as a;
         let year = cmd.period.year();
+        // The unit is locked: no other payment of it can take the reference before the insert.
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
+        if db::fees::payment_by_reference(tx.conn(), cmd.org_id, year, &cmd.reference)?.is_some() {
+            return Err(Error::duplicate_reference());
+        }
         let period = cmd.period.to_string();
         let pos = position(tx.conn(), cmd.org_id, year)?;
         let (applied, to_credit) = fees::apply_payment(pos.owed(&period), cmd.amount);
@@ -859,18 +1007,39 @@ pub async fn record_payment(
         if !to_credit.is_zero() {
             rows.push(settlement(tx, cmd.org_id, &period, "overpayment", to_credit, fund_id, entry_id));
         }
+        let payment = db::fees::PaymentRow {
+            id: Uuid::now_v7(),
+            org_id: cmd.org_id,
+            period: period.clone(),
+            amount: cmd.amount.as_decimal(),
+            reference: cmd.reference,
+            fund_id,
+            entry_id,
+            created_at: tx.ctx().now,
+            created_by: tx.ctx().actor(),
+        };
+        db::fees::insert_payment(tx.conn(), &payment)?;
         tx.record(Event {
             org_id: Some(cmd.org_id),
             fund_id: Some(fund_id),
             amount: Some(cmd.amount.as_decimal()),
             entry_id: Some(entry_id),
-            after: Some(serde_json::json!({"period": period, "applied": applied, "to_credit": to_credit})),
+            after: Some(serde_json::json!({"period": period, "applied": applied, "to_credit": to_credit,
+                "payment_id": payment.id, "reference": payment.reference})),
             ..Event::new(format!("org:{}", cmd.org_id), "fee.payment_received", "fee_settlement", entry_id)
         });
         db::fees::insert_settlements(tx.conn(), &rows)?;
         rebalance(tx, cmd.org_id, fund_id, year, None)?;
-        let body =
-            PaymentView { entry_id, org_id: cmd.org_id, period: cmd.period, amount: cmd.amount, applied, to_credit };
+        let body = PaymentView {
+            id: payment.id,
+            reference: payment.reference,
+            entry_id,
+            org_id: cmd.org_id,
+            period: cmd.period,
+            amount: cmd.amount,
+            applied,
+            to_credit,
+        };
         Ok(Answer { status: 201, etag: None, body })
     })
     .await
@@ -891,11 +1060,8 @@ pub async fn record_remittance(
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();
         let due = db::fees::current(tx.conn(), cmd.org_id, &period)?.map_or(Decimal::ZERO, |d| d.remit_due);
-        let done: Decimal = db::fees::remittances_of(tx.conn(), cmd.org_id, year)?
-            .iter()
-            .filter(|r| r.period == period)
-            .map(|r| r.amount)
-            .sum();
+        // What the federation holds of the month: a refund of an over-remittance makes room again.
+        let done = db::fees::remitted_net(tx.conn(), cmd.org_id, &period)?;
         if done + cmd.amount.as_decimal() > due {
             return Err(DomainError::conflict(
                 "over_remittance",
@@ -940,6 +1106,104 @@ pub async fn record_remittance(
     .await
 }
 
+/// A remittance refund as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemitRefundView {
+    /// Id.
+    pub id: Uuid,
+    /// The member unit.
+    pub org_id: Uuid,
+    /// The month.
+    pub period: Period,
+    /// Given back by the upper level.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// What the upper level still owes back for the month after this refund.
+    pub remit_receivable: Money,
+    /// The journal entry.
+    pub entry_id: Uuid,
+}
+
+/// Records money the upper level gave back for a unit's month remitted beyond what is now due
+/// (after a correction downwards): the finance office only (403 `reserved_to_finance_office`),
+/// at most the month's `remit_receivable` (409 `over_refund`). It settles the receivable, and
+/// the check `remittances_within_due` passes again once none is left.
+#[tracing::instrument(skip_all, fields(org.id = %cmd.org_id, period = %cmd.period))]
+pub async fn record_remit_refund(
+    pool: &Pool,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    cmd: Refund,
+) -> Result<Stored, Error> {
+    super::write(pool, ctx, idem, move |tx| {
+        use fees::accounts as a;
+        if role_of(tx).is_some_and(|r| r != crate::domain::policy::Role::FinanceOfficer) {
+            return Err(DomainError::Forbidden {
+                code: fees::RESERVED_TO_FINANCE_OFFICE,
+                detail: "a remittance refund is recorded by the finance office only".into(),
+            }
+            .into());
+        }
+        let year = cmd.period.year();
+        let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
+        let period = cmd.period.to_string();
+        let due = db::fees::current(tx.conn(), cmd.org_id, &period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
+        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.conn(), cmd.org_id, &period)?, due);
+        if cmd.amount.as_decimal() > receivable {
+            return Err(DomainError::conflict(
+                "over_refund",
+                format!("the month was remitted {receivable} beyond what is due to the federation"),
+            )
+            .into());
+        }
+        let entry = crate::domain::ledger::JournalEntry::transfer(
+            "fee_remit_refund",
+            "over-remittance given back by the upper level",
+            fee_account(fund_id, a::REMIT_PAYABLE),
+            fee_account(fund_id, a::CASH),
+            cmd.amount,
+        )?;
+        let id = Uuid::now_v7();
+        let entry_id = tx.post(&entry, Some(fund_id), "fee_remit_refund", id)?;
+        let row = db::fees::RefundRow {
+            id,
+            org_id: cmd.org_id,
+            period: period.clone(),
+            amount: cmd.amount.as_decimal(),
+            reason: cmd.reason,
+            fund_id,
+            entry_id,
+            created_at: tx.ctx().now,
+            created_by: tx.ctx().actor(),
+        };
+        db::fees::insert_refund(tx.conn(), &row)?;
+        tx.record(Event {
+            org_id: Some(cmd.org_id),
+            fund_id: Some(fund_id),
+            amount: Some(row.amount),
+            entry_id: Some(entry_id),
+            after: Some(serde_json::json!({"period": period, "reason": row.reason})),
+            ..Event::new(format!("org:{}", cmd.org_id), "fee.remittance_refunded", "fee_remit_refund", id)
+        });
+        let left = money(receivable - row.amount)?;
+        Ok(Answer {
+            status: 201,
+            etag: None,
+            body: RemitRefundView {
+                id,
+                org_id: cmd.org_id,
+                period: cmd.period,
+                amount: cmd.amount,
+                reason: row.reason,
+                remit_receivable: left,
+                entry_id,
+            },
+        })
+    })
+    .await
+}
+
 /// One unit's year in a summary.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnitYearView {
@@ -976,6 +1240,7 @@ fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView,
             remitted: money(u.remitted)?,
             arrears: money(u.arrears)?,
             credit: money(u.credit)?,
+            remit_receivable: money(u.remit_receivable)?,
         },
     })
 }

@@ -132,6 +132,14 @@ pub fn run_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Chec
         "every union-fee declaration of the year: remitted + retained = fee due",
         db::reports::broken_fee_splits(conn, year)?,
     ));
+    let over = db::reports::over_remitted(conn, year)?;
+    items.push(Check {
+        code: "remittances_within_due",
+        description: "no unit's month has more remitted to the federation (net of refunds) than its current declaration makes due; an excess, left by a correction downwards, is owed back by the upper level until a remittance refund settles it",
+        passed: over.failing == 0,
+        figures: json!({"checked": over.checked, "failing": over.failing,
+            "remit_receivable": two_places(over.excess), "sample": over.sample}),
+    });
     let v = db::chain::verify(conn, None, None, None)?;
     items.push(Check {
         code: "audit_chain_verifies",
