@@ -79,7 +79,7 @@ async fn drive(base: &str, token: &str, funds: &[Uuid], conns: usize, secs: u64)
                         .post(format!("{base}/api/v1/funds/{fund}/sources"))
                         .bearer_auth(&token)
                         .header("Idempotency-Key", Uuid::new_v4().to_string())
-                        .json(&json!({"kind": "finance_appropriation", "amount": "1.00"}))
+                        .json(&json!({"kind": "finance_appropriation", "amount": "1.00", "reference": Uuid::now_v7().to_string()}))
                         .send()
                         .await;
                     match r {

@@ -114,7 +114,7 @@ async fn a_request_id_that_is_a_formula_is_inert_in_the_audit_csv_and_exact_in_n
             .post_as(
                 Role::FinanceOfficer,
                 &format!("/api/v1/funds/{fund}/sources"),
-                json!({"kind": "other", "amount": amount}),
+                json!({"kind": "other", "amount": amount, "reference": format!("CSV-{amount}")}),
             )
             .await;
         assert_eq!(r.status(), 201);

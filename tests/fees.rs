@@ -345,7 +345,9 @@ async fn an_oversized_batch_is_a_413_and_roles_are_checked() {
 const PAY: &str = "/api/v1/union-fees/payments";
 
 async fn pay(app: &TestApp, unit: uuid::Uuid, period: &str, amount: &str) -> Value {
-    let r = app.post_as(Role::FinanceBureau, PAY, json!({"org_id": unit, "period": period, "amount": amount})).await;
+    let reference = uuid::Uuid::now_v7().to_string();
+    let payment = json!({"org_id": unit, "period": period, "amount": amount, "reference": reference});
+    let r = app.post_as(Role::FinanceBureau, PAY, payment).await;
     assert_eq!(r.status(), 201);
     body(r).await
 }
@@ -409,7 +411,15 @@ async fn credit_waits_for_a_later_declaration_and_a_correction_below_what_was_pa
     );
     assert_eq!(s["totals"]["credit"], "100.00");
     // A correction halves the fee: the month is now overpaid by 100, which returns to credit.
-    declare(&app, Role::FinanceOfficer, unit, "2022-03", "5000.00").await;
+    // The month was paid, so the finance office corrects it, with a reason.
+    let corrected = app
+        .post_as(
+            Role::FinanceOfficer,
+            DECLARE,
+            json!({"org_id": unit, "period": "2022-03", "payroll_total": "5000.00", "reason": "payroll re-audited"}),
+        )
+        .await;
+    assert_eq!(corrected.status(), 201);
     let s = statement(&app, unit).await;
     assert_eq!(
         (month(&s, "2022-03")["fee_due"].as_str(), month(&s, "2022-03")["paid"].as_str()),
@@ -444,7 +454,12 @@ async fn remittances_are_recorded_per_month_and_never_above_the_federations_shar
         (Some("800.00"), Some("800.00"))
     );
     let p = problem(
-        app.post_as(Role::FinanceOfficer, PAY, json!({"org_id": unit, "period": "2022-01", "amount": "0.00"})).await,
+        app.post_as(
+            Role::FinanceOfficer,
+            PAY,
+            json!({"org_id": unit, "period": "2022-01", "amount": "0.00", "reference": "B-0"}),
+        )
+        .await,
         422,
         "validation_failed",
     )
@@ -509,5 +524,117 @@ async fn a_year_whose_totals_pass_what_the_books_hold_reads_as_a_409_not_a_500()
     problem(r, 409, "amount_out_of_range").await;
     let r = app.get_as(Role::Auditor, "/api/v1/union-fees/summary?year=2022").await;
     problem(r, 409, "amount_out_of_range").await;
+    app.finish().await;
+}
+
+/// Rows and audit events, counted in SQL: what a repeat must not add to.
+fn written(app: &TestApp) -> (i64, i64) {
+    (app.count("SELECT count(*) AS n FROM fee_declarations"), app.count("SELECT count(*) AS n FROM audit_events"))
+}
+
+#[tokio::test]
+async fn an_identical_batch_under_a_new_key_writes_nothing_and_says_so_per_row() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app, 2022).await;
+    let units = units(&app, 3);
+    let rows = rows(&units, 1);
+    let first = app.post_with(Role::FinanceBureau, BATCH, json!({"rows": rows}), &[("Idempotency-Key", "b-1")]).await;
+    assert_eq!(first.status(), 201);
+    let first = body(first).await;
+    assert_eq!(first["unchanged"], 0);
+    assert!(first["declarations"].as_array().unwrap().iter().all(|d| d["unchanged"] == false));
+    let before = written(&app);
+    assert_eq!(before.0, 3);
+    let receivable = balance(&app, &fund, "fee_receivable");
+    // The bureau re-sends the same batch under a new key: nothing is written, each row says so.
+    let again = app.post_with(Role::FinanceBureau, BATCH, json!({"rows": rows}), &[("Idempotency-Key", "b-2")]).await;
+    assert_eq!(again.status(), 200, "nothing was created");
+    assert!(!again.headers().contains_key("idempotent-replayed"), "not a replay: a repeat");
+    let again = body(again).await;
+    assert_eq!((again["count"].as_u64(), again["unchanged"].as_u64()), (Some(3), Some(3)));
+    for (a, b) in first["declarations"].as_array().unwrap().iter().zip(again["declarations"].as_array().unwrap()) {
+        assert_eq!(b["unchanged"], true);
+        assert_eq!((&b["id"], &b["version"], &b["fee_due"]), (&a["id"], &a["version"], &a["fee_due"]));
+    }
+    assert_eq!(written(&app), before, "no declaration version and no audit event");
+    assert_eq!(app.count("SELECT count(*) AS n FROM journal_entries WHERE kind = 'fee_declaration'"), 1);
+    assert_eq!(balance(&app, &fund, "fee_receivable"), receivable);
+    // One row changed among repeats: that row alone is a new version.
+    let mut changed = rows.clone();
+    changed[1]["payroll_total"] = json!("20000.00");
+    let r = app.post_with(Role::FinanceBureau, BATCH, json!({"rows": changed}), &[("Idempotency-Key", "b-3")]).await;
+    assert_eq!(r.status(), 201);
+    let b = body(r).await;
+    let flags: Vec<bool> =
+        b["declarations"].as_array().unwrap().iter().map(|d| d["unchanged"].as_bool().unwrap()).collect();
+    assert_eq!(flags, [true, false, true]);
+    assert_eq!(b["declarations"][1]["version"], 2);
+    assert_eq!(b["unchanged"], 2);
+    assert_eq!(written(&app), (before.0 + 1, before.1 + 1));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_identical_declaration_answers_200_with_the_current_version_and_writes_nothing() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let unit = app.org("unit").await;
+    let first = body(declare(&app, Role::FinanceOfficer, unit, "2022-05", "10000.00").await).await;
+    let second = body(declare(&app, Role::FinanceOfficer, unit, "2022-05", "12000.00").await).await;
+    let before = written(&app);
+    let r = declare(&app, Role::FinanceOfficer, unit, "2022-05", "12000.00").await;
+    assert_eq!(r.status(), 200);
+    let same = body(r).await;
+    assert_eq!(same["unchanged"], true);
+    assert_eq!((&same["id"], &same["version"], &same["supersedes"]), (&second["id"], &second["version"], &first["id"]));
+    assert_eq!(same["fee_due"], "240.00");
+    assert_eq!(written(&app), before);
+    // A clerk of the unit repeating it is no correction either (and no money moved anyway).
+    let clerk = app.user_token("unit_clerk", Role::Clerk, unit).await;
+    let before = written(&app);
+    let body_ = json!({"org_id": unit, "period": "2022-05", "payroll_total": "12000.00"});
+    let r = app.send(reqwest::Method::POST, DECLARE, Some(&clerk), Some(body_), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(written(&app), before);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_batch_correcting_a_paid_month_needs_the_finance_office_and_a_reason() {
+    let app = spawn_app().await;
+    fee_fund(&app, 2022).await;
+    let units = units(&app, 3);
+    let rows = rows(&units, 1);
+    assert_eq!(app.post_as(Role::FinanceBureau, BATCH, json!({"rows": rows})).await.status(), 201);
+    // Unit 2's January is paid; the others are not.
+    pay(&app, units[2].0, "2022-01", "50.00").await;
+    let mut changed = rows.clone();
+    for row in &mut changed {
+        row["payroll_total"] = json!("1.00");
+    }
+    let before = written(&app);
+    let p = problem(
+        app.post_as(Role::FinanceBureau, BATCH, json!({"rows": changed})).await,
+        403,
+        "reserved_to_finance_office",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().ends_with("rows[2]"), "{p}");
+    let p = problem(app.post_as(Role::FinanceOfficer, BATCH, json!({"rows": changed})).await, 422, "validation_failed")
+        .await;
+    assert_eq!(fields(&p), ["reason"]);
+    assert_eq!(written(&app), before, "a refused batch writes nothing");
+    let r = app
+        .post_as(Role::FinanceOfficer, BATCH, json!({"rows": changed, "reason": "bureau payroll file re-issued"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let events = body(
+        app.get_as(Role::Auditor, &format!("/api/v1/audit/events?org_id={}&entity_type=fee_declaration", units[2].0))
+            .await,
+    )
+    .await;
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "fee.declaration_corrected");
+    assert!(last["after"].as_str().unwrap().contains("\"reason\":\"bureau payroll file re-issued\""), "{last}");
     app.finish().await;
 }

@@ -20,9 +20,10 @@ fn id_number(n: u32) -> String {
 async fn matched_fund(app: &TestApp) -> String {
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/funds/{fund}/sources");
-    let upper = json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5"});
+    let upper =
+        json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5", "reference": "UPPER-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &path, upper).await.status(), 201);
-    let local = json!({"kind": "local_matching", "amount": "20000.00"});
+    let local = json!({"kind": "local_matching", "amount": "20000.00", "reference": "LOCAL-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &path, local).await.status(), 201);
     fund
 }
@@ -692,7 +693,8 @@ async fn no_allocation_while_the_funds_local_matching_is_missing() {
     let app = spawn_app().await;
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/funds/{fund}/sources");
-    let upper = json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5"});
+    let upper =
+        json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5", "reference": "UPPER-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &path, upper).await.status(), 201);
     let a = approved(&app, &fund, &id_number(10), "500.00").await;
     let item = a["item_id"].as_str().unwrap().to_owned();
@@ -704,7 +706,7 @@ async fn no_allocation_while_the_funds_local_matching_is_missing() {
     )
     .await;
     assert!(p["detail"].as_str().unwrap().contains("20000.00"), "{p}");
-    let local = json!({"kind": "local_matching", "amount": "20000.00"});
+    let local = json!({"kind": "local_matching", "amount": "20000.00", "reference": "LOCAL-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &path, local).await.status(), 201);
     assert_eq!(stage(&app, &finance, &item, "allocations", json!({"amount": "500.00"})).await.status(), 201);
     // More than the fund has available is an over-allocation too.

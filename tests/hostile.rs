@@ -138,10 +138,15 @@ async fn sums_past_what_the_books_hold_are_a_409_not_a_500() {
     let app = spawn_app().await;
     let fund = app.fund("9999999999999999.99").await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/funds/{fund}/sources");
-    let max = json!({"kind": "finance_appropriation", "amount": "9999999999999999.99"});
-    assert_eq!(app.post_as(Role::FinanceOfficer, &path, max.clone()).await.status(), 201);
-    for _ in 0..2 {
-        let p = problem(app.post_as(Role::FinanceOfficer, &path, max.clone()).await, 409, "amount_out_of_range").await;
+    let max = |reference: &str| json!({"kind": "finance_appropriation", "amount": "9999999999999999.99", "reference": reference});
+    assert_eq!(app.post_as(Role::FinanceOfficer, &path, max("MAX-0")).await.status(), 201);
+    for i in 1..=2 {
+        let p = problem(
+            app.post_as(Role::FinanceOfficer, &path, max(&format!("MAX-{i}"))).await,
+            409,
+            "amount_out_of_range",
+        )
+        .await;
         assert!(p["detail"].as_str().unwrap().contains("9999999999999999.99"));
     }
     // Nothing was half-written: one source, and the fund still reads.

@@ -21,7 +21,7 @@ async fn some_events(app: &TestApp, amounts: &[&str]) {
             .post_as(
                 Role::FinanceOfficer,
                 &format!("/api/v1/funds/{fund}/sources"),
-                json!({"kind": "other", "amount": a}),
+                json!({"kind": "other", "amount": a, "reference": uuid::Uuid::now_v7().to_string()}),
             )
             .await;
         assert_eq!(r.status(), 201);

@@ -21,4 +21,5 @@ mod performance;
 mod permissions;
 mod processes;
 mod reports;
+mod retries;
 mod spine;

@@ -117,7 +117,7 @@ async fn add_source(
     http.post(format!("{base}/api/v1/funds/{fund}/sources"))
         .bearer_auth(token)
         .header("Idempotency-Key", key)
-        .json(&json!({"kind": "other", "amount": "1.00"}))
+        .json(&json!({"kind": "other", "amount": "1.00", "reference": key}))
         .send()
         .await
 }

@@ -12,7 +12,7 @@ use crate::helpers::*;
 async fn an_export_passes_both_offline_verifiers_and_fails_both_once_a_line_is_edited() {
     let app = spawn_app().await;
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    let source = json!({"kind": "local_matching", "amount": "1234.56"});
+    let source = json!({"kind": "local_matching", "amount": "1234.56", "reference": "LOCAL-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &format!("/api/v1/funds/{fund}/sources"), source).await.status(), 201);
     let r = app.get_as(Role::Auditor, "/api/v1/audit/export?format=ndjson").await;
     assert_eq!(r.status(), 200);
@@ -53,7 +53,8 @@ async fn an_export_passes_both_offline_verifiers_and_fails_both_once_a_line_is_e
 async fn the_years_checks_pass_on_sound_books_and_name_what_breaks() {
     let app = spawn_app().await;
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    let upper = json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5"});
+    let upper =
+        json!({"kind": "upper_allocation", "amount": "40000.00", "matching_ratio": "0.5", "reference": "UPPER-1"});
     assert_eq!(app.post_as(Role::FinanceOfficer, &format!("/api/v1/funds/{fund}/sources"), upper).await.status(), 201);
     problem(app.get_as(Role::Clerk, "/api/v1/reports/checks?year=2022").await, 403, "forbidden").await;
     let c = body(app.get_as(Role::Auditor, "/api/v1/reports/checks?year=2022").await).await;

@@ -22,7 +22,11 @@ async fn create_fund(app: &TestApp, budget: &str) -> (String, String) {
     (body(r).await["id"].as_str().unwrap().to_owned(), etag)
 }
 
-async fn add_source(app: &TestApp, fund: &str, source: Value) -> reqwest::Response {
+/// Posts a source; one without a `reference` is given a fresh one (each source is another document).
+async fn add_source(app: &TestApp, fund: &str, mut source: Value) -> reqwest::Response {
+    if source.get("reference").is_none() {
+        source["reference"] = json!(uuid::Uuid::now_v7().to_string());
+    }
     app.post_as(Role::FinanceOfficer, &format!("/api/v1/funds/{fund}/sources"), source).await
 }
 

@@ -540,6 +540,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn spellings_that_jcs_equates_have_one_fingerprint() {
         let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
         let head = "POST /api/v1/union-fees/payments\n";

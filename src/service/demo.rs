@@ -268,6 +268,12 @@ pub async fn load(pool: &Pool, pii: std::sync::Arc<crate::pii::PiiKeys>) -> Resu
     Ok(true)
 }
 
+/// The bureau is a system client: its money moves under an `Idempotency-Key`, as over HTTP
+/// (the write path refuses a client's unkeyed posting).
+fn bureau_key(what: &str) -> crate::db::write::Idempotency {
+    crate::db::write::Idempotency { key: format!("demo-2022-{what}"), fingerprint: "demo".into() }
+}
+
 fn day(y: i32, m: u32, d: u32) -> Result<NaiveDate, Error> {
     NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| Error::internal("bad demo date"))
 }
@@ -350,7 +356,7 @@ async fn year_2022(pool: &Pool, pii: &std::sync::Arc<crate::pii::PiiKeys>, cast:
         (grant_line, "280000.00", "沅财预〔2022〕6号", SourceKind::FinanceAppropriation, (1, 10)),
         (in_year, "1091830.00", "沅财追〔2022〕8号", SourceKind::FinanceAppropriation, (8, 15)),
     ];
-    for (line_id, amount, reference, source_kind, (m, d)) in appropriations {
+    for (i, (line_id, amount, reference, source_kind, (m, d))) in appropriations.into_iter().enumerate() {
         let cmd = NewAppropriation {
             line_id,
             amount: money(amount)?,
@@ -359,7 +365,8 @@ async fn year_2022(pool: &Pool, pii: &std::sync::Arc<crate::pii::PiiKeys>, cast:
             source_kind,
             description: String::new(),
         };
-        budgets::appropriate(pool, cast.bureau.clone(), None, 2022, cmd).await?;
+        let key = bureau_key(&format!("appropriation-{i}"));
+        budgets::appropriate(pool, cast.bureau.clone(), Some(key), 2022, cmd).await?;
     }
     // Basic expenditure.
     let mut spending: Vec<(Uuid, String, &str, NaiveDate)> = Vec::new();
@@ -527,9 +534,7 @@ async fn fees_2022(pool: &Pool, cast: &Cast) -> Result<(), Error> {
             rows.push(BatchRow { org_id: Some(*org_id), credit_code: None, period, payroll_total: *payroll });
         }
     }
-    // The bureau is a system client: its money moves under an Idempotency-Key, as over HTTP.
-    let key = crate::db::write::Idempotency { key: "demo-2022-declarations".into(), fingerprint: "demo".into() };
-    fees::declare_batch(pool, cast.bureau.clone(), Some(key), rows, None).await?;
+    fees::declare_batch(pool, cast.bureau.clone(), Some(bureau_key("declarations")), rows, None).await?;
     let two = crate::domain::money::Rate::parse("0.02").map_err(Error::internal)?;
     let forty = crate::domain::money::Rate::parse("0.40").map_err(Error::internal)?;
     for month in 1..=12 {
