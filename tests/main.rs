@@ -20,5 +20,6 @@ mod orgs;
 mod performance;
 mod permissions;
 mod processes;
+mod reads;
 mod reports;
 mod spine;
