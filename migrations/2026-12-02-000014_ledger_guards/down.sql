@@ -1,9 +1,12 @@
--- Back to 000012's posting trigger and 000002's head trigger, without the fee CHECKs.
+-- Back to the posting trigger of 000012 — with the owner's rights and the fixed search_path that
+-- 000013 (the runtime role) gives it, which this migration kept — and to 000002's head trigger,
+-- without the fee CHECKs.
 ALTER TABLE fee_declarations
     DROP CONSTRAINT fee_declarations_fee_due_rounded,
     DROP CONSTRAINT fee_declarations_remit_due_rounded;
 
-CREATE OR REPLACE FUNCTION apply_postings() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER AS $$
+CREATE OR REPLACE FUNCTION apply_postings() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     problem text;
 BEGIN
@@ -26,7 +29,6 @@ BEGIN
     WHERE a.id = s.account_id;
     RETURN NULL;
 END $$;
-ALTER FUNCTION apply_postings() RESET search_path;
 
 CREATE OR REPLACE FUNCTION advance_audit_heads() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER AS $$
 BEGIN
