@@ -11,6 +11,7 @@ mod campaigns;
 mod csv;
 mod fees;
 mod grants;
+mod guards;
 mod hardship;
 mod hostile;
 mod limits;
