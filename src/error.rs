@@ -250,6 +250,11 @@ impl From<DomainError> for Error {
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as K, Error as D};
+        if let D::DatabaseError(K::CheckViolation, info) = &e
+            && let Some(guard) = info.constraint_name().and_then(ledger_guard)
+        {
+            return guard;
+        }
         match e {
             D::NotFound => Error::NotFound,
             D::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, info) => {
@@ -274,6 +279,19 @@ impl From<diesel::result::Error> for Error {
             other => Error::Internal(other.to_string()),
         }
     }
+}
+
+/// The posting trigger's guards (migration 000014), answered as the 409 of the Rust check each
+/// one backs: they fire only when a concurrent write changed the figure after the service read it.
+fn ledger_guard(constraint: &str) -> Option<Error> {
+    let (code, detail) = match constraint {
+        "available_not_negative" => ("over_allocation", "the fund does not have that much available"),
+        "committed_not_negative" => ("over_disbursement", "that is more than the allocation has left to pay"),
+        "paid_out_not_negative" => ("over_use", "that is more than was paid out and not yet used"),
+        "reversal_within_paid_out" => ("over_reversal", "that is more than was paid out and not yet used"),
+        _ => return None,
+    };
+    Some(Error::Conflict { code, detail: format!("{detail} (the books changed while the request was checked)") })
 }
 
 impl From<crate::pii::PiiError> for Error {

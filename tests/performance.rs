@@ -112,7 +112,7 @@ async fn the_2022_report_reproduces_the_source_document_and_flags_its_unexplaine
     assert!(!conclusion.is_empty());
     let text: String = conclusion.iter().map(|s| s.as_str().unwrap()).collect();
     assert!(text.contains("3886.2") && text.contains("4978.03") && text.contains("1091.83"), "{text}");
-    assert!(text.contains("budget_execution_explained"), "{text}");
+    assert!(text.contains("预算与执行差异均有说明") && !text.contains("budget_execution_explained"), "{text}");
     let checks = body(app.get_as(Role::Auditor, "/api/v1/reports/checks?year=2022").await).await;
     assert_eq!(checks["failed"], 1);
 
@@ -144,6 +144,32 @@ async fn the_2022_report_reproduces_the_source_document_and_flags_its_unexplaine
         assert!(md.contains(row), "missing {row}");
     }
     assert!(md.contains("资产总价值61.82千元"));
+    // Headings are numbered without gaps: 一、二、三、四, and （一）（二）… under each.
+    let numerals = ["一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    let (mut chapter, mut section) = (0, 0);
+    for heading in md.lines().filter(|l| l.starts_with("## ") || l.starts_with("### ")) {
+        if let Some(h) = heading.strip_prefix("## ") {
+            assert!(h.starts_with(&format!("{}、", numerals[chapter])), "chapter {} is {heading}", chapter + 1);
+            (chapter, section) = (chapter + 1, 0);
+        } else {
+            let h = heading.trim_start_matches("### ");
+            assert!(h.starts_with(&format!("（{}）", numerals[section])), "section {} is {heading}", section + 1);
+            section += 1;
+        }
+    }
+    assert_eq!(chapter, 4, "four chapters");
+    // Chinese throughout: the failed check (the unexplained difference) is named in Chinese, not by
+    // its English description or code, and the time is the federation's.
+    assert!(md.contains("预算与执行差异均有说明：未通过"), "{md}");
+    let english: Vec<&str> = md.lines().filter(|l| l.chars().any(|c| c.is_ascii_alphabetic())).collect();
+    assert!(english.is_empty(), "English in the Chinese report: {english:?}");
+    assert!(md.contains("（北京时间）"));
+    let checks = body(app.get_as(Role::Auditor, "/api/v1/reports/checks?year=2022").await).await;
+    for c in checks["items"].as_array().unwrap() {
+        let code = c["code"].as_str().unwrap();
+        assert_ne!(unionfund::service::performance::check_title(code), "其他核查", "{code} has no Chinese title");
+    }
+    assert!(!md.contains("0个"), "no count of organisations the books do not hold");
 
     // Once the finance office records why, the check passes and the conclusion says so.
     let lines = body(app.get_as(Role::FinanceOfficer, "/api/v1/budgets/2022/lines").await).await;

@@ -50,6 +50,33 @@ text_enum!(ItemStage {
     Settled => "settled",
 });
 
+/// The four stages money goes through (DOMAIN.md): each movement belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MoneyStage {
+    /// Committed from the fund.
+    Allocation,
+    /// Paid to the payee (or, reversed, back).
+    Disbursement,
+    /// Reported as used.
+    Use,
+    /// Unused money returned, released or carried over.
+    Settlement,
+}
+
+text_enum!(MoneyStage {
+    Allocation => "allocation",
+    Disbursement => "disbursement",
+    Use => "use",
+    Settlement => "settlement",
+});
+
+impl MoneyStage {
+    /// The stages in order.
+    pub const ALL: [MoneyStage; 4] =
+        [MoneyStage::Allocation, MoneyStage::Disbursement, MoneyStage::Use, MoneyStage::Settlement];
+}
+
 /// One movement of an item's money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -82,12 +109,12 @@ text_enum!(MovementKind {
 
 impl MovementKind {
     /// The stage (of the four) this movement belongs to.
-    pub fn stage(self) -> &'static str {
+    pub fn stage(self) -> MoneyStage {
         match self {
-            MovementKind::Allocation => "allocation",
-            MovementKind::Disbursement | MovementKind::Reversal => "disbursement",
-            MovementKind::Use => "use",
-            MovementKind::Return | MovementKind::Release | MovementKind::CarryOver => "settlement",
+            MovementKind::Allocation => MoneyStage::Allocation,
+            MovementKind::Disbursement | MovementKind::Reversal => MoneyStage::Disbursement,
+            MovementKind::Use => MoneyStage::Use,
+            MovementKind::Return | MovementKind::Release | MovementKind::CarryOver => MoneyStage::Settlement,
         }
     }
 }

@@ -142,7 +142,8 @@ pub struct ExportQuery {
 /// 429 `too_many_requests` with `Retry-After`. A client that takes no data for
 /// `UNIONFUND_EXPORT_SEND_TIMEOUT_SECS` (default 30) is cut off: the transfer ends broken.
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, description = "text/csv or application/x-ndjson, streamed", content_type = "application/x-ndjson"),
+    responses((status = 200, description = "The trail, streamed: one event per line or row",
+        content((String = "application/x-ndjson"), (String = "text/csv"))),
               (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/export")]
 pub async fn export_audit(
@@ -200,7 +201,8 @@ pub struct LatestQuery {
 
 /// The newest checkpoint, with its signed note (`?format=note`: the note alone, `text/plain`).
 #[utoipa::path(get, path = "/api/v1/audit/checkpoints/latest", tag = "audit", params(LatestQuery),
-    responses((status = 200, body = CheckpointView), (status = 200, body = String, content_type = "text/plain"),
+    responses((status = 200, description = "The checkpoint, or its note alone",
+            content((CheckpointView = "application/json"), (String = "text/plain"))),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/checkpoints/latest")]
 pub async fn latest_checkpoint(

@@ -2,7 +2,8 @@
 //! `openapi/openapi.json` (a test fails when they differ; `unionfund openapi > openapi/openapi.json`
 //! regenerates it).
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Server, Tag};
 use utoipa::{Modify, OpenApi};
 
 use super::{audit, auth, budgets, campaigns, fees, funds, grants, hardship, health, items, orgs, reports, users};
@@ -15,6 +16,69 @@ impl Modify for Security {
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("JWT".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// What a client generator and a linter read beside the operations: where the service is (the
+/// origin the document is served from), that an operation without a token needs none (an empty
+/// requirement, rather than no statement at all), that errors are `application/problem+json` (as
+/// sent, so a generated client parses them as problems), and what each tag holds.
+struct Contract;
+
+/// Each tag's description, in the order of the `tags(...)` list.
+const TAGS: [(&str, &str); 12] = [
+    ("health", "Liveness and readiness, for load balancers; no token."),
+    ("auth", "Access tokens for people (password) and systems (client credentials)."),
+    ("orgs", "The federation, its township unions and member units."),
+    ("users", "People and system clients, their roles, passwords and secrets."),
+    ("funds", "Earmarked funds and the sources that fund them."),
+    ("union-fees", "Fee rates, monthly payroll declarations, payments, remittances, statements."),
+    ("hardship", "Hardship-aid applications and campaigns, with their approvals and bank files."),
+    ("township-grants", "Grants to township unions, by application or by formula."),
+    ("items", "The money of an approved item: allocation, disbursement, use, settlement, trace."),
+    ("budgets", "The year's budget lines, appropriations, expenditures and fixed assets."),
+    ("reports", "The year's checks and the budget-performance self-evaluation."),
+    ("audit", "The hash-chained trail, its Merkle log, checkpoints and proofs."),
+];
+
+impl Modify for Contract {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        doc.servers = Some(vec![Server::new("/")]);
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                op.security.get_or_insert_with(|| vec![SecurityRequirement::default()]);
+                for (status, response) in &mut op.responses.responses {
+                    let utoipa::openapi::RefOr::T(response) = response else { continue };
+                    if !(status.starts_with('4') || status.starts_with('5')) {
+                        continue;
+                    }
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response.content.insert("application/problem+json".to_owned(), content);
+                    }
+                }
+            }
+        }
+        let tags = doc.tags.get_or_insert_with(Vec::new);
+        for (name, description) in TAGS {
+            match tags.iter_mut().find(|t| t.name == name) {
+                Some(tag) => tag.description = Some(description.to_owned()),
+                None => {
+                    let mut tag = Tag::new(name);
+                    tag.description = Some(description.to_owned());
+                    tags.push(tag);
+                }
+            }
+        }
     }
 }
 
@@ -63,8 +127,8 @@ impl Modify for MoneyPosts {
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
         audit::latest_checkpoint, audit::get_log, audit::get_log_key, audit::get_inclusion_proof, audit::get_consistency_proof,
     ),
-    components(schemas(crate::error::Problem, crate::domain::FieldError)),
-    modifiers(&Security, &MoneyPosts),
+    components(schemas(crate::error::Problem, crate::domain::FieldError, super::reports::ReportFormat, crate::service::audit::ExportFormat)),
+    modifiers(&Security, &Contract, &MoneyPosts),
     tags(
         (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "budgets"), (name = "reports"), (name = "audit"),
     )

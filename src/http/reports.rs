@@ -68,9 +68,8 @@ pub struct PerformanceQuery {
 /// thousand yuan, headings in Chinese as in the source document. A heavy read (see
 /// `GET /api/v1/audit/verify`): past the caller's or the service's limit, 429 with `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/reports/performance", tag = "reports", params(PerformanceQuery),
-    responses((status = 200, body = PerformanceReport, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/markdown"),
-        (status = 200, body = String, content_type = "text/html"),
+    responses((status = 200, description = "The report, in the format asked for",
+            content((PerformanceReport = "application/json"), (String = "text/markdown"), (String = "text/html"))),
         (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/reports/performance")]
 pub async fn get_performance(

@@ -13,7 +13,7 @@ use crate::db::items::{ItemRow, MovementRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
-use crate::domain::items::{ItemFigures, ItemStage, MovementKind};
+use crate::domain::items::{ItemFigures, ItemStage, MoneyStage, MovementKind};
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
@@ -80,7 +80,7 @@ pub struct MovementView {
     /// `allocation`, `disbursement`, `use`, `return` or `release`.
     pub kind: MovementKind,
     /// Which of the four stages.
-    pub stage: &'static str,
+    pub stage: MoneyStage,
     /// How much.
     pub amount: Money,
     /// Disbursements: to whom.
@@ -571,8 +571,8 @@ pub async fn settle(
 /// One stage of the trace.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TraceStage {
-    /// `allocation`, `disbursement`, `use` or `settlement`.
-    pub stage: &'static str,
+    /// The stage.
+    pub stage: MoneyStage,
     /// The stage's total (for settlement: returned + released).
     pub total: Money,
     /// Its movements, oldest first, with who, when and which entry.
@@ -601,7 +601,8 @@ pub struct TraceView {
     /// The four stages, in order.
     pub stages: Vec<TraceStage>,
     /// The net effect of the item's journal entries on each fund account (debit positive).
-    #[schema(value_type = Object)]
+    /// Keyed by account code; each a signed amount string, e.g. `"-1200.00"`.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub ledger: serde_json::Map<String, serde_json::Value>,
     /// The checks.
     pub checks: Vec<TraceCheck>,
@@ -627,7 +628,7 @@ pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Err
         let movements = db::items::movements(conn, id)?;
         let bal = |code: &str| ledger.iter().find(|(c, _)| c == code).map_or(Decimal::ZERO, |(_, v)| *v);
         let mut stages = Vec::new();
-        for stage in ["allocation", "disbursement", "use", "settlement"] {
+        for stage in MoneyStage::ALL {
             let mine: Vec<MovementView> = movements
                 .iter()
                 .filter(|m| MovementKind::parse(&m.kind).is_some_and(|k| k.stage() == stage))

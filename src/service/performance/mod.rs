@@ -297,7 +297,7 @@ pub fn conclusion(budget: &BudgetSection, checks: &[Check]) -> Vec<String> {
                 .unwrap_or_default(),
             _ => format!("{}处不符", c.figures["failing"].as_i64().unwrap_or(0)),
         };
-        out.push(format!("{}（{}）：{}。", check_title(c.code), c.code, detail));
+        out.push(format!("{}：{}。", check_title(c.code), detail));
     }
     out
 }

@@ -40,10 +40,20 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
         o.affiliated_institutions.len(),
         if o.affiliated_institutions.is_empty() { "无".into() } else { o.affiliated_institutions.join("、") },
     )));
-    b.push(Para(format!(
-        "联系乡镇（街道）工会{}个、基层工会{}个，缴纳工会经费的用人单位{}个。",
-        o.township_unions, o.grassroots_unions, o.member_units
-    )));
+    // Only what the books hold: a kind with no organisation registered is left out, rather than
+    // stated as "0", which reads as a fact about the city instead of about the system.
+    let counted: Vec<String> = [
+        ("联系乡镇（街道）工会", o.township_unions),
+        ("基层工会", o.grassroots_unions),
+        ("缴纳工会经费的用人单位", o.member_units),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what}{n}个"))
+    .collect();
+    if !counted.is_empty() {
+        b.push(Para(format!("系统登记{}。", counted.join("、"))));
+    }
 
     let bs = &r.budget;
     b.push(Heading(2, "二、部门财政资金收支情况".into()));
@@ -79,7 +89,7 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
         r.carry_over.fiscal_balance.parse().map(thousands).unwrap_or_else(|_| r.carry_over.fiscal_balance.clone()),
         k(r.carry_over.carried_over),
     )));
-    b.push(Heading(3, "国有资产占用使用情况".into()));
+    b.push(Heading(3, "（四）国有资产占用使用情况".into()));
     let parts: Vec<String> = r
         .assets
         .categories
@@ -93,7 +103,8 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
         parts.join("；"),
         k(r.assets.total)
     )));
-    b.push(Heading(3, "（五）预算绩效评价情况".into()));
+    b.push(Heading(2, "三、绩效评价情况".into()));
+    b.push(Heading(3, "（一）预算绩效评价情况".into()));
     b.push(Para(format!("纳入绩效评价的项目{}个。", r.projects.len())));
     b.push(Table(
         ["项目", "预算数", "执行数", "执行率"].map(String::from).to_vec(),
@@ -101,7 +112,7 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
     ));
 
     let out = &r.outputs;
-    b.push(Heading(3, "（七）整体绩效".into()));
+    b.push(Heading(3, "（二）整体绩效".into()));
     b.push(Para("帮扶活动：".into()));
     b.push(Table(
         ["活动", "慰问职工（人）", "金额（千元）", "银行确认到账（笔）"].map(String::from).to_vec(),
@@ -145,15 +156,22 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
         b.push(Para(format!("{}项核查全部通过。", r.checks_run)));
     } else {
         b.push(List(
-            r.failed_checks
-                .iter()
-                .map(|c| format!("{}（{}）：{}", check_title(&c.code), c.code, c.description))
-                .collect(),
+            r.failed_checks.iter().map(|c| format!("{}：未通过（详见评价结论）", check_title(&c.code))).collect(),
         ));
     }
-    b.push(Para(format!("本报告由系统根据账簿数据生成于{}。", r.generated_at.format("%Y-%m-%d %H:%M UTC"))));
+    b.push(Para(format!(
+        "本报告由系统根据账簿数据生成于{}（北京时间）。",
+        r.generated_at.with_timezone(&FEDERATION_TIME).format("%Y年%m月%d日 %H:%M")
+    )));
     b
 }
+
+/// The federation's clock: Asia/Shanghai, which has kept UTC+8 without daylight saving since 1991,
+/// so a fixed offset is exact for every date the books can hold.
+const FEDERATION_TIME: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+8 is a valid offset"),
+};
 
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
