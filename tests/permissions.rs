@@ -75,6 +75,9 @@ const OPERATIONS: &[(&str, &str, Path)] = &[
     ("create_declaration_batch", "DeclareFeeBatches", Shared),
     ("create_fee_payment", "RecordFeePayments", Shared),
     ("create_fee_remittance", "RecordFeePayments", Shared),
+    // The finance officer alone, among the holders, records it (the service's 403
+    // reserved_to_finance_office comes after the body is read: an empty one is a 422 for all).
+    ("create_remit_refund", "RecordFeePayments", Shared),
     ("get_statement", "ReadFees", Shared),
     ("get_fee_summary", "ReadFees", Shared),
     // hardship applications

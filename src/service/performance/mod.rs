@@ -240,6 +240,7 @@ pub fn check_title(code: &str) -> &'static str {
         "spending_within_budget" => "项目支出未超预算",
         "matching_in_place" => "地方财政配套资金到位",
         "fee_splits_add_up" => "工会经费上交与留存之和等于应缴",
+        "remittances_within_due" => "工会经费上交未超过应上交额",
         "audit_chain_verifies" => "审计日志哈希链完整",
         "budget_lines_add_up" => "预算科目合计相符",
         "budget_execution_explained" => "预算与执行差异均有说明",
