@@ -254,6 +254,14 @@ impl From<diesel::result::Error> for Error {
                 Error::out_of_range()
             }
             D::DatabaseError(K::Unknown, info) if info.message() == "numeric field overflow" => Error::out_of_range(),
+            // The closed-year trigger on journal_entries (migration 000016), behind service::books.
+            D::DatabaseError(K::CheckViolation, info) if info.constraint_name() == Some("period_closed") => {
+                Error::Conflict {
+                    code: "period_closed",
+                    detail: "the books of that year are closed: only a finance officer's adjusting entry may be posted in them"
+                        .into(),
+                }
+            }
             other => Error::Internal(other.to_string()),
         }
     }

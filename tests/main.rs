@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod auth;
+mod books;
 mod budgets;
 mod campaigns;
 mod csv;

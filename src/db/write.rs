@@ -6,9 +6,11 @@
 //! Isolation and lock order. Transactions run at READ COMMITTED and take row locks explicitly,
 //! always in this order, so that two writers never wait on each other in a cycle:
 //!   1. the idempotency key (the claim's insert; a concurrent duplicate waits here, then replays);
-//!   2. business rows: organisations, then funds by id, then the items of a fund; a change of a
-//!      user's role or `disabled` flag takes the admin-changes advisory lock before the user's
-//!      row (`db::users::lock_admin_changes`);
+//!   2. business rows: first the year locks of the books the write is dated in (shared, in year
+//!      order; a year's close takes its lock exclusive: `service::books`), then organisations,
+//!      then funds by id, then the items of a fund; a change of a user's role or `disabled` flag
+//!      takes the admin-changes advisory lock before the user's row
+//!      (`db::users::lock_admin_changes`);
 //!   3. ledger accounts, touched only by the posting trigger, after the fund row that owns them
 //!      is locked, and in account order (entries sort their legs);
 //!   4. audit stream heads, last and briefly, in stream-name order.
@@ -48,6 +50,9 @@ pub struct WriteCtx {
     pub request_id: String,
     /// The request's time.
     pub now: DateTime<Utc>,
+    /// The request's `Adjusting-Reason`, if it sent one (`service::books::ensure_open` decides
+    /// whether the write is an adjusting entry).
+    pub adjusting: Option<crate::domain::books::Adjusting>,
 }
 
 impl WriteCtx {
@@ -150,6 +155,8 @@ pub struct Tx<'a> {
     conn: &'a mut PgConnection,
     ctx: &'a WriteCtx,
     events: Vec<Event>,
+    /// The reason of an adjusting entry, once `service::books::ensure_open` has admitted one.
+    adjusting: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -200,6 +207,11 @@ impl<'a> Tx<'a> {
     /// Queues an audit event; events are appended when the work is done, heads locked last.
     pub fn record(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    /// Makes this write an adjusting entry: every event it records says so, with the reason.
+    pub fn mark_adjusting(&mut self, reason: &str) {
+        self.adjusting = Some(reason.to_owned());
     }
 
     /// Posts a balanced journal entry and returns its id, in one statement: the accounts an entry
@@ -341,7 +353,7 @@ impl<'a> Tx<'a> {
                     amount: event.amount,
                     entry_id: event.entry_id,
                     before: event.before.map(|v| v.to_string()),
-                    after: event.after.map(|v| v.to_string()),
+                    after: adjusted(event.after, self.adjusting.as_deref()).map(|v| v.to_string()),
                     prev_hash,
                 };
                 let hash = record.compute_hash();
@@ -386,6 +398,20 @@ impl<'a> Tx<'a> {
         }
         Ok(())
     }
+}
+
+/// An event's `after` state, with `adjusting: true` and the reason when the write is an adjusting
+/// entry (issue 16: the trail shows adjusting entries as such).
+fn adjusted(after: Option<serde_json::Value>, reason: Option<&str>) -> Option<serde_json::Value> {
+    let Some(reason) = reason else { return after };
+    let mut map = match after {
+        Some(serde_json::Value::Object(map)) => map,
+        None => serde_json::Map::new(),
+        Some(other) => serde_json::Map::from_iter([("state".to_owned(), other)]),
+    };
+    map.insert("adjusting".into(), true.into());
+    map.insert("adjusting_reason".into(), reason.into());
+    Some(serde_json::Value::Object(map))
 }
 
 /// Runs one state change through the write path (see the module documentation).
@@ -442,7 +468,7 @@ where
                 Claim::Replay(stored) => return Ok(stored),
             }
         }
-        let mut tx = Tx { conn, ctx, events: Vec::new() };
+        let mut tx = Tx { conn, ctx, events: Vec::new(), adjusting: None };
         let answer = work(&mut tx)?;
         tx.append_events()?;
         let body = Bytes::from(serde_json::to_vec(&answer.body).map_err(Error::internal)?);

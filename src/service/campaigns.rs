@@ -530,6 +530,7 @@ pub async fn disburse(
     id: Uuid,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_campaign_open(tx, id)?;
         let mut campaign = lock(tx, id, if_match.as_deref())?;
         if campaign.status != "approved" {
             return Err(wrong_status(&campaign, "disburse"));
@@ -698,6 +699,7 @@ pub async fn record_results(
     results: Vec<BankResult>,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_campaign_open(tx, id)?;
         let campaign = lock(tx, id, if_match.as_deref())?;
         if campaign.status != "disbursed" {
             return Err(wrong_status(&campaign, "record bank results of"));

@@ -228,6 +228,7 @@ pub async fn declare(
     cmd: Declare,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_open(tx, cmd.period.year())?;
         if !scope.sees(cmd.org_id) {
             return Err(Error::NotFound);
         }
@@ -442,6 +443,7 @@ pub async fn declare_batch(
     codes.sort_unstable();
     codes.dedup();
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_years_open(tx, rows.iter().map(|r| r.period.year()))?;
         let units = db::fees::lock_units(tx.conn(), &ids, &codes)?;
         let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
         let by_code: HashMap<&str, &db::orgs::OrgRow> =
@@ -841,6 +843,7 @@ pub async fn record_payment(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         use fees::accounts as a;
+        super::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();
@@ -887,6 +890,7 @@ pub async fn record_remittance(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         use fees::accounts as a;
+        super::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();

@@ -42,7 +42,8 @@ struct Sealed {
 /// Re-seals, in one transaction, every value not sealed under the current key. Fails — writing
 /// nothing — if any value cannot be opened (its key is no longer configured, or it was altered).
 pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
-    let ctx = WriteCtx { caller: None, request_id: format!("reseal-{}", Uuid::now_v7()), now: super::now() };
+    let ctx =
+        WriteCtx { caller: None, request_id: format!("reseal-{}", Uuid::now_v7()), now: super::now(), adjusting: None };
     let stored = write::execute(pool, &ctx, None, |tx| {
         let prefix = format!("{}:%", pii.current_kid());
         let mut columns = Vec::new();
