@@ -23,5 +23,6 @@ mod performance;
 mod permissions;
 mod processes;
 mod reads;
+mod readme;
 mod reports;
 mod spine;
