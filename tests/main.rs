@@ -9,6 +9,7 @@ mod auth;
 mod budgets;
 mod campaigns;
 mod csv;
+mod database;
 mod fees;
 mod grants;
 mod hardship;
