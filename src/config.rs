@@ -430,3 +430,37 @@ fn refuse(found: Vec<String>) -> Result<(), ConfigError> {
         found.join("; ")
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_development_keys_each_named_by_its_variable() {
+        let c = Config::defaults(DEFAULT_DATABASE_URL);
+        let found = c.development_keys();
+        for name in ["UNIONFUND_JWT_SECRET", "UNIONFUND_PII_KEYS", "UNIONFUND_PII_HASH_KEYS", "UNIONFUND_LOG_KEY"] {
+            assert!(found.iter().any(|f| f.starts_with(name)), "{name} in {found:?}");
+        }
+        let refused = c.refuse_development_keys().unwrap_err().to_string();
+        assert!(refused.contains("UNIONFUND_LOG_KEY") && refused.contains("--demo"), "{refused}");
+        let pii = c.refuse_development_pii_keys().unwrap_err().to_string();
+        assert!(pii.contains("UNIONFUND_PII_KEYS") && !pii.contains("UNIONFUND_JWT_SECRET"), "{pii}");
+    }
+
+    #[test]
+    fn real_keys_pass_and_the_compose_example_secret_does_not() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut c = Config::defaults(DEFAULT_DATABASE_URL);
+        c.jwt = JwtConfig::from_secret("a-real-secret-of-more-than-32-bytes!").unwrap();
+        c.pii = std::sync::Arc::new(PiiKeys::parse(&format!("k1:{}", b64(&[1; 32])), &b64(&[2; 32])).unwrap());
+        c.pii_development = false;
+        c.log_key_development = false;
+        assert!(c.development_keys().is_empty(), "{:?}", c.development_keys());
+        c.jwt = JwtConfig::from_secret(PUBLIC_JWT_SECRETS[0]).unwrap();
+        assert_eq!(c.development_keys().len(), 1);
+        assert!(c.development_keys()[0].starts_with("UNIONFUND_JWT_SECRET"));
+    }
+}

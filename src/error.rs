@@ -315,3 +315,40 @@ impl From<actix_web::error::BlockingError> for Error {
         Error::Internal(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as K, Error as D};
+
+    fn from_database(kind: K, message: &str) -> Error {
+        Error::from(D::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn the_database_giving_up_is_a_503_to_retry_with_retry_after() {
+        for (kind, message) in [
+            (K::Unknown, "deadlock detected"),
+            (K::Unknown, "canceling statement due to lock timeout"),
+            (K::Unknown, "canceling statement due to statement timeout"),
+            (K::Unknown, "could not obtain lock on row in relation \"funds\""),
+            (K::SerializationFailure, "could not serialize access due to concurrent update"),
+        ] {
+            let e = from_database(kind, message);
+            assert_eq!((e.code(), e.status_code()), ("try_again", StatusCode::SERVICE_UNAVAILABLE), "{message}");
+            let answer = e.error_response();
+            assert_eq!(answer.headers().get(header::RETRY_AFTER).unwrap(), "1", "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cancel_someone_else_asked_for_is_no_retry() {
+        // An operator's pg_cancel_backend, or a shutdown: not a limit of ours, so not "try again".
+        for message in
+            ["canceling statement due to user request", "terminating connection due to administrator command"]
+        {
+            assert_eq!(from_database(K::Unknown, message).code(), "internal_error", "{message}");
+        }
+    }
+}
