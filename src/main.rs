@@ -136,6 +136,13 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             "UNIONFUND_LOG_KEY is not set or is the development key: audit-log checkpoints are signed with the public development key; they prove nothing"
         );
     }
+    if !demo && config.runtime_database_url.is_none() {
+        tracing::warn!(
+            role = %config.runtime_role,
+            "UNIONFUND_RUNTIME_DATABASE_URL is not set: the pool logs in as the owner and switches with SET ROLE, \
+             which a session could undo; give the runtime role a login of its own in production (README, \"Database roles\")"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // Under the migration lock: a second process starting at the same instant waits, then finds
     // the demo loaded and the admin made, instead of loading a second federation.
