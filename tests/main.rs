@@ -10,6 +10,7 @@ mod books;
 mod budgets;
 mod campaigns;
 mod csv;
+mod database;
 mod fees;
 mod grants;
 mod guards;

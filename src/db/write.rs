@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int8, Nullable, Numeric, Text, Timestamptz};
 use rust_decimal::Decimal;
@@ -460,7 +461,17 @@ where
     S: FnOnce(&T, &Bytes) -> Result<Bytes, Error>,
 {
     let mut conn = pool.get()?;
-    conn.transaction(|conn| {
+    let limits = pool.limits();
+    // READ COMMITTED stated, not inherited from whatever the server's default is: the lock order
+    // above is what keeps writers apart, and it assumes each statement sees the latest commits.
+    // The time limits hold for this transaction only: a write waits at most `lock_timeout` for
+    // a row lock (then the database cancels it and the caller gets 503 `try_again`, nothing
+    // written), and no statement of it runs longer than `statement_timeout`.
+    conn.build_transaction().read_committed().run(|conn| {
+        conn.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+            limits.lock_timeout_ms, limits.statement_timeout_ms
+        ))?;
         let caller = ctx.actor();
         if let Some(idem) = idempotency {
             match idempotency::claim(conn, &caller, idem)? {

@@ -346,6 +346,9 @@ pub async fn add_beneficiaries(
         if campaign.status != "draft" {
             return Err(wrong_status(&campaign, "add beneficiaries to"));
         }
+        // While hash keys change, these people's rows under an older key move to the current one
+        // first, so that the look-up below finds them.
+        super::personal_data::move_hashes(tx.conn(), &pii, rows.iter().map(|r| r.id_number.expose()))?;
         let hashes: Vec<String> =
             rows.iter().map(|r| pii.lookup_hash(purpose::ID_NUMBER, r.id_number.expose())).collect();
         let already: HashSet<String> = db::campaigns::existing_hashes(tx.conn(), id, &hashes)?.into_iter().collect();
