@@ -265,7 +265,8 @@ fn main() {
     recreate(&server, "unionfund_bench");
     let url = format!("{server}/unionfund_bench");
     let pool = unionfund::db::pool::connect(&url, pool_size).unwrap();
-    let sys = WriteCtx { caller: None, request_id: "bench-setup".into(), now: unionfund::service::now() };
+    let sys =
+        WriteCtx { caller: None, request_id: "bench-setup".into(), now: unionfund::service::now(), adjusting: None };
     let org = unionfund::service::orgs::NewOrg {
         name: "bench federation".into(),
         kind: unionfund::domain::orgs::OrgKind::Federation,
@@ -412,6 +413,7 @@ fn top_up(pool: &unionfund::db::Pool, officer: &Caller, target: i64) {
             caller: Some(officer.clone()),
             request_id: "bench-verify".into(),
             now: unionfund::service::now(),
+            adjusting: None,
         };
         write::execute(pool, &ctx, None, |tx| {
             for i in 0..1000 {

@@ -8,8 +8,16 @@ use crate::pii::PiiKeys;
 /// Everything the service reads from its environment (API.md, "Running").
 #[derive(Debug)]
 pub struct Config {
-    /// `DATABASE_URL`; may hold a password, hence secret.
+    /// `DATABASE_URL`; may hold a password, hence secret. The owner: migrates and grants.
     pub database_url: SecretString,
+    /// `UNIONFUND_RUNTIME_DATABASE_URL`: the login of the pool, when it is not the owner's (a
+    /// managed PostgreSQL); without it the pool logs in as the owner and `SET ROLE`s.
+    pub runtime_database_url: Option<SecretString>,
+    /// `UNIONFUND_RUNTIME_ROLE`: the role requests run as, default `unionfund_app`.
+    pub runtime_role: String,
+    /// `UNIONFUND_DB_LOCK_TIMEOUT_MS`, `UNIONFUND_DB_STATEMENT_TIMEOUT_MS`,
+    /// `UNIONFUND_DB_READ_TIMEOUT_MS`: the database's time limits on the service's statements.
+    pub db_limits: crate::db::pool::Limits,
     /// `UNIONFUND_BIND`, default `127.0.0.1:8080`.
     pub bind: String,
     /// Signing keys for access tokens.
@@ -34,14 +42,15 @@ pub struct Config {
     pub login_burst_per_address: u32,
     /// `UNIONFUND_CHECKPOINT_SECS`: how often an audit checkpoint is taken, default 300; 0 = never.
     pub checkpoint_every_secs: u64,
-    /// `UNIONFUND_PII_KEYS` and `UNIONFUND_PII_HASH_KEY`: the keys that seal personal data.
+    /// `UNIONFUND_PII_KEYS` and `UNIONFUND_PII_HASH_KEYS`: the keys that seal personal data and
+    /// hash it for look-ups.
     pub pii: std::sync::Arc<PiiKeys>,
     /// True when no PII keys were configured and the public development keys are in use.
     pub pii_development: bool,
     /// `UNIONFUND_LOG_ORIGIN` and `UNIONFUND_LOG_KEY` (base64 of a 32-byte Ed25519 seed): the
     /// Merkle log's name and the key that signs its checkpoints.
     pub log_signer: std::sync::Arc<crate::domain::note::LogSigner>,
-    /// True when no log key was configured and the public development key is in use.
+    /// True when the public development key signs the log (none was configured, or that one).
     pub log_key_development: bool,
     /// `UNIONFUND_LOG_SEQUENCE_MS`: how often the sequencer looks for new events, default 1000;
     /// 0 = never in the background (checkpoints and proofs still sequence on demand).
@@ -120,6 +129,12 @@ impl JwtConfig {
         Ok(Self { current: key(secret)?, previous: Vec::new(), generated: false })
     }
 
+    /// True when the signing key is one printed in this repository (docker/compose.yaml's
+    /// default): anyone can sign tokens with it.
+    pub fn is_public(&self) -> bool {
+        PUBLIC_JWT_SECRETS.iter().any(|s| s.as_bytes() == self.current.expose_secret().as_slice())
+    }
+
     /// A random key for this process only: tokens die with it.
     pub fn random() -> Self {
         let bytes: [u8; 32] = rand::random();
@@ -134,6 +149,9 @@ fn key(secret: &str) -> Result<SecretBox<Vec<u8>>, ConfigError> {
     }
     Ok(SecretBox::new(Box::new(secret.as_bytes().to_vec())))
 }
+
+/// JWT secrets printed in this repository, refused outside the demo: docker/compose.yaml's default.
+const PUBLIC_JWT_SECRETS: [&str; 1] = ["change-me-change-me-change-me-change-me"];
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +184,9 @@ impl Config {
     pub fn defaults(database_url: &str) -> Self {
         Self {
             database_url: SecretString::from(database_url.to_owned()),
+            runtime_database_url: None,
+            runtime_role: crate::db::pool::RUNTIME_ROLE.to_owned(),
+            db_limits: crate::db::pool::Limits::default(),
             bind: "127.0.0.1:8080".into(),
             jwt: JwtConfig::random(),
             first_admin: None,
@@ -243,13 +264,44 @@ impl Config {
         c.login_burst_per_username = parsed("UNIONFUND_LOGIN_BURST_PER_USERNAME", c.login_burst_per_username)?;
         c.login_burst_per_address = parsed("UNIONFUND_LOGIN_BURST_PER_ADDRESS", c.login_burst_per_address)?;
         c.checkpoint_every_secs = parsed("UNIONFUND_CHECKPOINT_SECS", c.checkpoint_every_secs)?;
-        match (var("UNIONFUND_PII_KEYS"), var("UNIONFUND_PII_HASH_KEY")) {
+        // UNIONFUND_PII_HASH_KEY is the name from before hash keys could be listed.
+        let hash_keys = match (var("UNIONFUND_PII_HASH_KEYS"), var("UNIONFUND_PII_HASH_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "set UNIONFUND_PII_HASH_KEYS or UNIONFUND_PII_HASH_KEY (its older name), not both".into(),
+                ));
+            }
+            (keys, old_name) => keys.or(old_name),
+        };
+        match (var("UNIONFUND_PII_KEYS"), hash_keys) {
             (Some(keys), Some(hash)) => {
                 c.pii = std::sync::Arc::new(PiiKeys::parse(&keys, &hash).map_err(|e| ConfigError(e.to_string()))?);
                 c.pii_development = false;
             }
             (None, None) => {}
-            _ => return Err(ConfigError("set both UNIONFUND_PII_KEYS and UNIONFUND_PII_HASH_KEY, or neither".into())),
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "UNIONFUND_PII_HASH_KEYS is not set while UNIONFUND_PII_KEYS is: set both, or neither".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(
+                    "UNIONFUND_PII_KEYS is not set while UNIONFUND_PII_HASH_KEYS is: set both, or neither".into(),
+                ));
+            }
+        }
+        c.runtime_database_url = var("UNIONFUND_RUNTIME_DATABASE_URL").map(SecretString::from);
+        if let Some(role) = var("UNIONFUND_RUNTIME_ROLE") {
+            c.runtime_role = role.trim().to_owned();
+        }
+        c.db_limits.lock_timeout_ms = parsed("UNIONFUND_DB_LOCK_TIMEOUT_MS", c.db_limits.lock_timeout_ms)?;
+        c.db_limits.statement_timeout_ms =
+            parsed("UNIONFUND_DB_STATEMENT_TIMEOUT_MS", c.db_limits.statement_timeout_ms)?;
+        c.db_limits.read_timeout_ms = parsed("UNIONFUND_DB_READ_TIMEOUT_MS", c.db_limits.read_timeout_ms)?;
+        // Zero would mean "no limit" to PostgreSQL: the limits are stated, never switched off.
+        if c.db_limits.lock_timeout_ms == 0 || c.db_limits.statement_timeout_ms == 0 || c.db_limits.read_timeout_ms == 0
+        {
+            return Err(ConfigError("the database lock, statement and read timeouts must be positive".into()));
         }
         c.log_sequence_ms = parsed("UNIONFUND_LOG_SEQUENCE_MS", c.log_sequence_ms)?;
         c.auth_cache_ms = parsed("UNIONFUND_AUTH_CACHE_MS", c.auth_cache_ms)?;
@@ -260,7 +312,6 @@ impl Config {
         let seed = match var("UNIONFUND_LOG_KEY") {
             Some(b64) => {
                 use base64::Engine;
-                c.log_key_development = false;
                 base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
                     .ok()
@@ -269,6 +320,7 @@ impl Config {
             }
             None => DEVELOPMENT_LOG_SEED,
         };
+        c.log_key_development = seed == DEVELOPMENT_LOG_SEED;
         c.log_signer = std::sync::Arc::new(crate::domain::note::LogSigner::new(origin, seed));
         if let Some(v) = var("UNIONFUND_LEADER_THRESHOLD") {
             c.leader_threshold = crate::domain::money::Money::parse(v.trim())
@@ -313,5 +365,102 @@ impl Config {
     /// The database URL, for the pool only.
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// How the pool reaches the database and what it allows itself there.
+    pub fn database(&self) -> crate::db::pool::Settings<'_> {
+        crate::db::pool::Settings {
+            owner_url: self.database_url(),
+            runtime_url: self.runtime_database_url.as_ref().map(|u| u.expose_secret()),
+            role: &self.runtime_role,
+            size: self.pool_size,
+            limits: self.db_limits,
+        }
+    }
+
+    /// The keys that would let anyone forge a token, open personal data, test a guessed ID number
+    /// or sign a checkpoint, because they are missing (so the public development ones are used)
+    /// or are the public ones themselves: one sentence each, naming its variable.
+    pub fn development_keys(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.jwt.generated {
+            found.push("UNIONFUND_JWT_SECRET is not set (nor UNIONFUND_JWT_SECRET_FILE)".to_owned());
+        } else if self.jwt.is_public() {
+            found.push("UNIONFUND_JWT_SECRET is the example value printed in docker/compose.yaml".to_owned());
+        }
+        if self.pii_development {
+            found.push("UNIONFUND_PII_KEYS is not set".to_owned());
+            found.push("UNIONFUND_PII_HASH_KEYS is not set".to_owned());
+        } else {
+            if self.pii.seals_with_development_key() {
+                found.push("UNIONFUND_PII_KEYS: its first key, which seals, is the public development key".to_owned());
+            }
+            if self.pii.hashes_with_development_key() {
+                found.push(
+                    "UNIONFUND_PII_HASH_KEYS: its first key, which hashes, is the public development key".to_owned(),
+                );
+            }
+        }
+        if self.log_key_development {
+            found.push("UNIONFUND_LOG_KEY is not set, or is the public development key".to_owned());
+        }
+        found
+    }
+
+    /// Refuses keys that are missing or public (see [`Config::development_keys`]): outside the
+    /// demo, the service does not start with them.
+    pub fn refuse_development_keys(&self) -> Result<(), ConfigError> {
+        refuse(self.development_keys())
+    }
+
+    /// Refuses personal-data keys that are missing or public: `pii reseal` must not move
+    /// personal data onto keys everyone has.
+    pub fn refuse_development_pii_keys(&self) -> Result<(), ConfigError> {
+        refuse(self.development_keys().into_iter().filter(|k| k.starts_with("UNIONFUND_PII_")).collect())
+    }
+}
+
+fn refuse(found: Vec<String>) -> Result<(), ConfigError> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "refusing to start with public development keys ({}); set real keys (README, \"Configuration\"), \
+         or run the demo with `serve --demo`",
+        found.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_development_keys_each_named_by_its_variable() {
+        let c = Config::defaults(DEFAULT_DATABASE_URL);
+        let found = c.development_keys();
+        for name in ["UNIONFUND_JWT_SECRET", "UNIONFUND_PII_KEYS", "UNIONFUND_PII_HASH_KEYS", "UNIONFUND_LOG_KEY"] {
+            assert!(found.iter().any(|f| f.starts_with(name)), "{name} in {found:?}");
+        }
+        let refused = c.refuse_development_keys().unwrap_err().to_string();
+        assert!(refused.contains("UNIONFUND_LOG_KEY") && refused.contains("--demo"), "{refused}");
+        let pii = c.refuse_development_pii_keys().unwrap_err().to_string();
+        assert!(pii.contains("UNIONFUND_PII_KEYS") && !pii.contains("UNIONFUND_JWT_SECRET"), "{pii}");
+    }
+
+    #[test]
+    fn real_keys_pass_and_the_compose_example_secret_does_not() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut c = Config::defaults(DEFAULT_DATABASE_URL);
+        c.jwt = JwtConfig::from_secret("a-real-secret-of-more-than-32-bytes!").unwrap();
+        c.pii = std::sync::Arc::new(PiiKeys::parse(&format!("k1:{}", b64(&[1; 32])), &b64(&[2; 32])).unwrap());
+        c.pii_development = false;
+        c.log_key_development = false;
+        assert!(c.development_keys().is_empty(), "{:?}", c.development_keys());
+        c.jwt = JwtConfig::from_secret(PUBLIC_JWT_SECRETS[0]).unwrap();
+        assert_eq!(c.development_keys().len(), 1);
+        assert!(c.development_keys()[0].starts_with("UNIONFUND_JWT_SECRET"));
     }
 }

@@ -84,6 +84,12 @@ pub enum Error {
     /// 503: the database cannot be reached right now.
     #[error("the service is temporarily unavailable: {0}")]
     Unavailable(String),
+    /// 503: the database gave up on the request — a row lock held by another writer past the
+    /// lock timeout, a deadlock, a serialization failure, a statement past its time limit. The
+    /// transaction rolled back, so nothing was written and the same request (with the same
+    /// `Idempotency-Key`) may simply be sent again.
+    #[error("the database was busy; nothing was written: {0}")]
+    TryAgain(String),
     /// 500: a bug or an unexpected failure; details go to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -144,6 +150,7 @@ impl Error {
             Error::IdempotencyKeyRequired => "idempotency_key_required",
             Error::TooManyRequests { .. } => "too_many_requests",
             Error::Unavailable(_) => "service_unavailable",
+            Error::TryAgain(_) => "try_again",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -186,7 +193,7 @@ impl ResponseError for Error {
             Error::Validation(_) | Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PreconditionRequired | Error::IdempotencyKeyRequired => StatusCode::PRECONDITION_REQUIRED,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::TryAgain(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -197,6 +204,9 @@ impl ResponseError for Error {
             // The cause is logged here, once, inside the request's span; the body says nothing of it.
             Error::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
             Error::Unavailable(cause) => tracing::warn!(error.cause = %cause, "database unavailable"),
+            Error::TryAgain(cause) => {
+                tracing::warn!(error.cause = %cause, "the database gave up; the client may retry")
+            }
             _ => {}
         }
         let errors = match self {
@@ -212,6 +222,9 @@ impl ResponseError for Error {
             detail: match self {
                 Error::Internal(_) => "internal error; the request id leads to the details in the log".to_owned(),
                 Error::Unavailable(_) => "the database cannot be reached right now; retry later".to_owned(),
+                Error::TryAgain(_) => "the database was busy and nothing was written; send the same request again \
+                                       (with the same Idempotency-Key)"
+                    .to_owned(),
                 other => other.to_string(),
             },
             code: self.code().to_owned(),
@@ -222,6 +235,9 @@ impl ResponseError for Error {
         match self {
             Error::TooManyRequests { retry_after_secs } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Error::TryAgain(_) => {
+                res.insert_header((header::RETRY_AFTER, TRY_AGAIN_AFTER_SECS.to_string()));
             }
             Error::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -276,6 +292,19 @@ impl From<diesel::result::Error> for Error {
             {
                 Error::duplicate_reference()
             }
+            // The closed-year trigger on journal_entries (migration 000016), behind service::books.
+            D::DatabaseError(K::CheckViolation, info) if info.constraint_name() == Some("period_closed") => {
+                Error::Conflict {
+                    code: "period_closed",
+                    detail: "the books of that year are closed: only a finance officer's adjusting entry may be posted in them"
+                        .into(),
+                }
+            }
+            // 40001: only a transaction above READ COMMITTED (a report's snapshot) can get it.
+            D::DatabaseError(K::SerializationFailure, info) => Error::TryAgain(info.message().to_owned()),
+            // 40P01, 55P03 and our own 57014 (not a cancel asked for by someone else): diesel names
+            // no kind for them, so their (English) messages tell them apart.
+            D::DatabaseError(K::Unknown, info) if gave_up(info.message()) => Error::TryAgain(info.message().to_owned()),
             other => Error::Internal(other.to_string()),
         }
     }
@@ -292,6 +321,20 @@ fn ledger_guard(constraint: &str) -> Option<Error> {
         _ => return None,
     };
     Some(Error::Conflict { code, detail: format!("{detail} (the books changed while the request was checked)") })
+}
+
+/// The `Retry-After` of a 503 `try_again`: the lock that was waited for is usually a request's
+/// (milliseconds); a second is long enough, and short enough for a person.
+pub const TRY_AGAIN_AFTER_SECS: u64 = 1;
+
+/// Whether a database error is one of the ways the database gives up on a statement that a
+/// retry may get through: deadlock_detected (40P01), lock_not_available (55P03) from
+/// `lock_timeout` or `NOWAIT`, query_canceled (57014) from our `statement_timeout`.
+fn gave_up(message: &str) -> bool {
+    message == "deadlock detected"
+        || message == "canceling statement due to lock timeout"
+        || message == "canceling statement due to statement timeout"
+        || message.starts_with("could not obtain lock on ")
 }
 
 impl From<crate::pii::PiiError> for Error {
@@ -318,5 +361,42 @@ impl From<diesel::r2d2::PoolError> for Error {
 impl From<actix_web::error::BlockingError> for Error {
     fn from(e: actix_web::error::BlockingError) -> Self {
         Error::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as K, Error as D};
+
+    fn from_database(kind: K, message: &str) -> Error {
+        Error::from(D::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn the_database_giving_up_is_a_503_to_retry_with_retry_after() {
+        for (kind, message) in [
+            (K::Unknown, "deadlock detected"),
+            (K::Unknown, "canceling statement due to lock timeout"),
+            (K::Unknown, "canceling statement due to statement timeout"),
+            (K::Unknown, "could not obtain lock on row in relation \"funds\""),
+            (K::SerializationFailure, "could not serialize access due to concurrent update"),
+        ] {
+            let e = from_database(kind, message);
+            assert_eq!((e.code(), e.status_code()), ("try_again", StatusCode::SERVICE_UNAVAILABLE), "{message}");
+            let answer = e.error_response();
+            assert_eq!(answer.headers().get(header::RETRY_AFTER).unwrap(), "1", "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cancel_someone_else_asked_for_is_no_retry() {
+        // An operator's pg_cancel_backend, or a shutdown: not a limit of ours, so not "try again".
+        for message in
+            ["canceling statement due to user request", "terminating connection due to administrator command"]
+        {
+            assert_eq!(from_database(K::Unknown, message).code(), "internal_error", "{message}");
+        }
     }
 }

@@ -89,16 +89,17 @@ fn main() -> ExitCode {
             verify_consistency(&old, &new, &proof, &key)
         }
         Command::Pii { command: PiiCommand::Reseal } => run(|config| {
+            config.refuse_development_pii_keys()?;
             telemetry::init(config.log_json);
-            let pool = db::pool::connect(config.database_url(), 1)?;
+            let pool = db::pool::open(&db::pool::Settings { size: 1, ..config.database() }, |_| Ok(()))?;
             let report = service::personal_data::reseal(&pool, &config.pii)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }),
         Command::Migrate => run(|config| {
             telemetry::init(config.log_json);
-            db::pool::connect(config.database_url(), 1)?;
-            tracing::info!("database ready, migrations applied");
+            db::pool::open(&db::pool::Settings { size: 1, ..config.database() }, |_| Ok(()))?;
+            tracing::info!("database ready, migrations applied, runtime role granted");
             Ok(())
         }),
         Command::Serve { demo } => run(move |config| serve(config, demo)),
@@ -117,6 +118,10 @@ fn run(f: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {
 }
 
 fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    // Before anything is opened or bound: outside the demo, public keys protect nothing.
+    if !demo {
+        config.refuse_development_keys()?;
+    }
     telemetry::init(config.log_json);
     if config.jwt.generated {
         tracing::warn!("UNIONFUND_JWT_SECRET is not set: using a random key for this process; tokens die with it");
@@ -128,15 +133,26 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     if config.log_key_development {
         tracing::warn!(
-            "UNIONFUND_LOG_KEY is not set: audit-log checkpoints are signed with the public development key; they prove nothing"
+            "UNIONFUND_LOG_KEY is not set or is the development key: audit-log checkpoints are signed with the public development key; they prove nothing"
         );
     }
-    let pool = db::pool::connect(config.database_url(), config.pool_size)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if demo {
-        runtime.block_on(service::demo::load(&pool, config.pii.clone()))?;
+    if !demo && config.runtime_database_url.is_none() {
+        tracing::warn!(
+            role = %config.runtime_role,
+            "UNIONFUND_RUNTIME_DATABASE_URL is not set: the pool logs in as the owner and switches with SET ROLE, \
+             which a session could undo; give the runtime role a login of its own in production (README, \"Database roles\")"
+        );
     }
-    service::demo::ensure_first_admin(&pool, config.first_admin.as_ref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Under the migration lock: a second process starting at the same instant waits, then finds
+    // the demo loaded and the admin made, instead of loading a second federation.
+    let pool = db::pool::open(&config.database(), |pool| {
+        if demo {
+            runtime.block_on(service::demo::load(pool, config.pii.clone()))?;
+        }
+        service::demo::ensure_first_admin(pool, config.first_admin.as_ref())?;
+        Ok(())
+    })?;
     runtime.block_on(async move {
         let running = unionfund::start(&config, pool)?;
         tracing::info!(address = %running.addr, "listening; API docs at http://{}/docs/", running.addr);

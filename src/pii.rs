@@ -26,8 +26,12 @@
 //! differs on every seal. [`PiiKeys::lookup_hash`] is HMAC-SHA256 (RFC 2104) under a separate
 //! hash key, of the purpose and the value: equal inputs give equal hashes, and without the key
 //! nobody can test a guessed ID number (there are only about 10¹¹ plausible ones) against a
-//! stolen table. The hash key is not rotated by listing: changing it means recomputing every
-//! stored hash from the decrypted values.
+//! stolen table. Hash keys are listed too (`UNIONFUND_PII_HASH_KEYS`, comma-separated, first
+//! current): the current one hashes what is stored; [`PiiKeys::lookup_hashes`] gives a value's
+//! hash under every listed key, so that a row still hashed under an older key is found while the
+//! hashes move. To change the hash key: put the new one first and keep the old one; `unionfund
+//! pii reseal` recomputes every stored hash from the decrypted values (and a look-up that meets
+//! a row under an older key moves that row at once); then drop the old key.
 //!
 //! **Secrets.** Keys live in [`SecretBox`]es, zeroized on drop, and never print: `Debug` shows the
 //! key ids only. The AES key schedule exists only for the length of one call.
@@ -122,9 +126,12 @@ pub struct PiiKeys {
     current: DataKey,
     /// Open only: values still sealed under an earlier key.
     older: Vec<DataKey>,
-    /// The HMAC key as RFC 2104's `K0`: zero-padded to the block size (hashed first if longer),
-    /// so that building the MAC cannot fail and gives the same result as the key itself.
+    /// The HMAC keys as RFC 2104's `K0`: zero-padded to the block size (hashed first if
+    /// longer), so that building the MAC cannot fail and gives the same result as the key itself.
+    /// The current one hashes what is stored.
     hash_key: SecretBox<[u8; HMAC_BLOCK_LEN]>,
+    /// Look-ups only: rows still hashed under an earlier key.
+    older_hash_keys: Vec<SecretBox<[u8; HMAC_BLOCK_LEN]>>,
 }
 
 impl PiiKeys {
@@ -132,9 +139,10 @@ impl PiiKeys {
     ///
     /// `keys` is comma-separated `kid:base64key` entries (spaces around an entry are ignored); the
     /// FIRST is current. A kid is 1 to 16 characters of `[A-Za-z0-9_-]`, unique in the list; a key
-    /// is standard base64 (with padding) of exactly 32 bytes. `hash_key` is standard base64 of at
-    /// least 32 bytes. Anything else is [`PiiError::BadKeys`], whose message never quotes a key.
-    pub fn parse(keys: &str, hash_key: &str) -> Result<PiiKeys, PiiError> {
+    /// is standard base64 (with padding) of exactly 32 bytes. `hash_keys` is comma-separated
+    /// standard base64 of at least 32 bytes each, the FIRST current. Anything else is
+    /// [`PiiError::BadKeys`], whose message never quotes a key.
+    pub fn parse(keys: &str, hash_keys: &str) -> Result<PiiKeys, PiiError> {
         let mut parsed = Vec::new();
         for (position, entry) in keys.split(',').enumerate() {
             let entry = entry.trim();
@@ -165,12 +173,21 @@ impl PiiKeys {
             return Err(PiiError::BadKeys("no data key".into()));
         };
 
-        let hash_bytes =
-            decode_secret(hash_key).ok_or_else(|| PiiError::BadKeys("the hash key is not standard base64".into()))?;
-        if hash_bytes.expose_secret().len() < HASH_KEY_LEN_MIN {
-            return Err(PiiError::BadKeys(format!("the hash key is shorter than {HASH_KEY_LEN_MIN} bytes")));
+        let mut blocks = Vec::new();
+        for (position, text) in hash_keys.split(',').enumerate() {
+            let number = position.saturating_add(1);
+            let bytes = decode_secret(text)
+                .ok_or_else(|| PiiError::BadKeys(format!("hash key {number} is not standard base64")))?;
+            if bytes.expose_secret().len() < HASH_KEY_LEN_MIN {
+                return Err(PiiError::BadKeys(format!("hash key {number} is shorter than {HASH_KEY_LEN_MIN} bytes")));
+            }
+            blocks.push(hmac_key_block(bytes.expose_secret()));
         }
-        Ok(PiiKeys { current, older: parsed.collect(), hash_key: hmac_key_block(hash_bytes.expose_secret()) })
+        let mut blocks = blocks.into_iter();
+        let Some(hash_key) = blocks.next() else {
+            return Err(PiiError::BadKeys("no hash key".into()));
+        };
+        Ok(PiiKeys { current, older: parsed.collect(), hash_key, older_hash_keys: blocks.collect() })
     }
 
     /// The development keys, used when none are configured: kid `dev`, with keys that are fixed
@@ -184,6 +201,7 @@ impl PiiKeys {
             },
             older: Vec::new(),
             hash_key: hmac_key_block(DEV_HASH_KEY),
+            older_hash_keys: Vec::new(),
         }
     }
 
@@ -248,13 +266,31 @@ impl PiiKeys {
     /// a big-endian `u64`, the purpose's UTF-8 bytes, then the value's UTF-8 bytes. The length
     /// prefix keeps `("ab", "c")` and `("a", "bc")` apart whatever characters a purpose contains.
     /// Callers normalise the value first (e.g. an ID number's final `x` to `X`).
+    /// Under the current hash key: the hash to store.
     pub fn lookup_hash(&self, purpose: &str, value: &str) -> String {
-        let block: &hmac::digest::Key<HmacSha256> = self.hash_key.expose_secret().into();
-        let mut mac = <HmacSha256 as Mac>::new(block);
-        mac.update(&(purpose.len() as u64).to_be_bytes());
-        mac.update(purpose.as_bytes());
-        mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hash_under(&self.hash_key, purpose, value)
+    }
+
+    /// The hashes of `value` under every listed hash key, the current one first: what a stored
+    /// row may still carry while hashes move to a new key.
+    pub fn lookup_hashes(&self, purpose: &str, value: &str) -> Vec<String> {
+        std::iter::once(&self.hash_key).chain(&self.older_hash_keys).map(|k| hash_under(k, purpose, value)).collect()
+    }
+
+    /// Whether hash keys older than the current one are listed (hashes are moving).
+    pub fn has_older_hash_keys(&self) -> bool {
+        !self.older_hash_keys.is_empty()
+    }
+
+    /// Whether the key that seals is the public development key.
+    pub fn seals_with_development_key(&self) -> bool {
+        self.current.key.expose_secret() == DEV_DATA_KEY
+    }
+
+    /// Whether the key that hashes is the public development key (or one HMAC cannot tell from
+    /// it).
+    pub fn hashes_with_development_key(&self) -> bool {
+        self.hash_key.expose_secret() == hmac_key_block(DEV_HASH_KEY).expose_secret()
     }
 
     /// The current key id: the one [`PiiKeys::seal`] writes.
@@ -290,6 +326,16 @@ pub fn mask(value: &str, head: usize, tail: usize) -> String {
     // len > head + tail, so `len - tail` does not underflow and at least one char is masked.
     let tail_start = len - tail;
     value.chars().enumerate().map(|(i, c)| if i < head || i >= tail_start { c } else { '*' }).collect()
+}
+
+/// HMAC-SHA256 under `key` of the documented input (see [`PiiKeys::lookup_hash`]), in hex.
+fn hash_under(key: &SecretBox<[u8; HMAC_BLOCK_LEN]>, purpose: &str, value: &str) -> String {
+    let block: &hmac::digest::Key<HmacSha256> = key.expose_secret().into();
+    let mut mac = <HmacSha256 as Mac>::new(block);
+    mac.update(&(purpose.len() as u64).to_be_bytes());
+    mac.update(purpose.as_bytes());
+    mac.update(value.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Whether `kid` is 1 to 16 characters of `[A-Za-z0-9_-]`.
@@ -498,6 +544,40 @@ mod tests {
         assert_eq!(h, keys(&[("k2", 9)]).lookup_hash("id_number", "430921199001011234"));
         let other = PiiKeys::parse(&format!("k1:{}", b64(&[1u8; 32])), &b64(&[8u8; 32])).unwrap();
         assert_ne!(h, other.lookup_hash("id_number", "430921199001011234"));
+    }
+
+    #[test]
+    fn an_older_hash_key_still_finds_what_it_hashed() {
+        let data = format!("k1:{}", b64(&[1u8; 32]));
+        let old = PiiKeys::parse(&data, &b64(&[7u8; 32])).unwrap();
+        let moving = PiiKeys::parse(&data, &format!("{}, {}", b64(&[8u8; 32]), b64(&[7u8; 32]))).unwrap();
+        let value = "430921199001011234";
+        let under_old = old.lookup_hash("id_number", value);
+        assert_ne!(moving.lookup_hash("id_number", value), under_old, "the first hash key is current");
+        assert_eq!(moving.lookup_hashes("id_number", value), [moving.lookup_hash("id_number", value), under_old]);
+        assert_eq!(old.lookup_hashes("id_number", value), [old.lookup_hash("id_number", value)]);
+        assert!(moving.has_older_hash_keys());
+        assert!(!old.has_older_hash_keys());
+        assert!(bad(&data, &format!("{},", b64(&[8u8; 32]))).contains("hash key 2"));
+        assert!(bad(&data, &format!("{},{}", b64(&[8u8; 32]), b64(&[7u8; 31]))).contains("hash key 2 is shorter"));
+    }
+
+    #[test]
+    fn the_development_keys_are_recognised_however_they_are_given() {
+        let dev = PiiKeys::development();
+        assert!(dev.seals_with_development_key() && dev.hashes_with_development_key());
+        let spelled_out = PiiKeys::parse(&format!("mine:{}", b64(DEV_DATA_KEY)), &b64(DEV_HASH_KEY)).unwrap();
+        assert!(spelled_out.seals_with_development_key() && spelled_out.hashes_with_development_key());
+        let real = keys(&[("k1", 1)]);
+        assert!(!real.seals_with_development_key() && !real.hashes_with_development_key());
+        // Listed after a real key, a development key only opens and finds: moving away from it
+        // is what the list is for.
+        let leaving = PiiKeys::parse(
+            &format!("k1:{},dev:{}", b64(&[1u8; 32]), b64(DEV_DATA_KEY)),
+            &format!("{},{}", hash_key(), b64(DEV_HASH_KEY)),
+        )
+        .unwrap();
+        assert!(!leaving.seals_with_development_key() && !leaving.hashes_with_development_key());
     }
 
     /// The K0 block must give exactly HMAC under the configured key, short or longer than a block.

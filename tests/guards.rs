@@ -518,7 +518,12 @@ fn unlocked_posting(
     let (go, go_rx) = mpsc::channel::<()>();
     let handle = std::thread::spawn(move || {
         let pool = unionfund::db::pool::connect(&url, 1).unwrap();
-        let ctx = WriteCtx { caller: None, request_id: "unlocked-writer".into(), now: unionfund::service::now() };
+        let ctx = WriteCtx {
+            caller: None,
+            request_id: "unlocked-writer".into(),
+            now: unionfund::service::now(),
+            adjusting: None,
+        };
         write::execute(&pool, &ctx, None, |tx| {
             let entry_id = tx.post(&entry, None, entity.0, entity.1)?;
             tx.record(Event {

@@ -252,7 +252,7 @@ async fn spawn(tweak: impl FnOnce(&mut Config), demo: bool) -> TestApp {
     let db = TestDb::new();
     let mut config = test_config(&db);
     tweak(&mut config);
-    let pool = unionfund::db::pool::connect(config.database_url(), config.pool_size).unwrap();
+    let pool = unionfund::db::pool::open(&config.database(), |_| Ok(())).unwrap();
     if demo {
         assert!(unionfund::service::demo::load(&pool, config.pii.clone()).await.unwrap());
     }

@@ -22,7 +22,12 @@ async fn fill_trail(app: &TestApp, n: usize) {
     tokio::task::spawn_blocking(move || {
         let pool = unionfund::db::pool::connect(&url, 1).unwrap();
         for _ in 0..n.div_ceil(1000) {
-            let ctx = WriteCtx { caller: None, request_id: "fill-trail".into(), now: unionfund::service::now() };
+            let ctx = WriteCtx {
+                caller: None,
+                request_id: "fill-trail".into(),
+                now: unionfund::service::now(),
+                adjusting: None,
+            };
             write::execute(&pool, &ctx, None, |tx| {
                 for i in 0..1000 {
                     tx.record(Event {

@@ -134,6 +134,13 @@ const OPERATIONS: &[(&str, &str, Path)] = &[
     ("create_asset", "ManageBudget", Shared),
     ("get_checks", "ReadReports", Shared),
     ("get_performance", "ReadReports", Shared),
+    // closed years
+    ("list_books", "ReadBooks", Shared),
+    ("get_book_year", "ReadBooks", Shared),
+    ("request_year_close", "RequestYearClose", Shared),
+    ("approve_year_close", "ApproveYearClose", Shared),
+    ("reject_year_close", "ApproveYearClose", Shared),
+    ("list_adjustments", "ReadReports", Shared),
     // the audit trail
     ("list_audit_events", "ReadAudit", Shared),
     ("verify_audit", "ReadAudit", Shared),

@@ -3,11 +3,62 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A `unionfund serve` process on the test's database.
+/// Keys that are none of the public development ones: outside `--demo` the service refuses to
+/// start without them.
+fn real_keys() -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    vec![
+        ("UNIONFUND_JWT_SECRET", JWT_SECRET.to_owned()),
+        ("UNIONFUND_PII_KEYS", format!("p1:{}", b64(&[0x11; 32]))),
+        ("UNIONFUND_PII_HASH_KEYS", b64(&[0x22; 32])),
+        ("UNIONFUND_LOG_KEY", b64(&[0x33; 32])),
+    ]
+}
+
+/// The binary, told to serve on `port` of a database, with the given keys and nothing else from
+/// this process's environment that could stand in for them.
+fn command(url: &str, port: u16, args: &[&str], keys: &[(&'static str, String)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_unionfund"));
+    c.args(args)
+        .env("DATABASE_URL", url)
+        .env("UNIONFUND_BIND", format!("127.0.0.1:{port}"))
+        .env("UNIONFUND_ADMIN_USERNAME", ADMIN.0)
+        .env("UNIONFUND_ADMIN_PASSWORD", ADMIN.1)
+        .env("UNIONFUND_WORKERS", "2")
+        .env("UNIONFUND_DB_POOL_SIZE", "4")
+        .env("UNIONFUND_CHECKPOINT_SECS", "0")
+        .env("UNIONFUND_LOG_SEQUENCE_MS", "50")
+        .env("UNIONFUND_LOGIN_BURST_PER_ADDRESS", "10000")
+        .env("RUST_LOG", "warn");
+    for name in [
+        "UNIONFUND_JWT_SECRET",
+        "UNIONFUND_JWT_SECRET_FILE",
+        "UNIONFUND_PII_KEYS",
+        "UNIONFUND_PII_HASH_KEYS",
+        "UNIONFUND_PII_HASH_KEY",
+        "UNIONFUND_LOG_KEY",
+        "UNIONFUND_RUNTIME_DATABASE_URL",
+    ] {
+        c.env_remove(name);
+    }
+    for (name, value) in keys {
+        c.env(name, value);
+    }
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `unionfund serve` process on a database.
 struct Service {
     child: Child,
     base: String,
@@ -15,29 +66,24 @@ struct Service {
 
 impl Service {
     async fn start(db: &TestDb) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_unionfund"))
-            .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("UNIONFUND_BIND", format!("127.0.0.1:{port}"))
-            .env("UNIONFUND_JWT_SECRET", JWT_SECRET)
-            .env("UNIONFUND_ADMIN_USERNAME", ADMIN.0)
-            .env("UNIONFUND_ADMIN_PASSWORD", ADMIN.1)
-            .env("UNIONFUND_WORKERS", "2")
-            .env("UNIONFUND_DB_POOL_SIZE", "4")
-            .env("UNIONFUND_CHECKPOINT_SECS", "0")
-            .env("UNIONFUND_LOG_SEQUENCE_MS", "50")
-            .env("UNIONFUND_LOGIN_BURST_PER_ADDRESS", "10000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let service = Self::spawn(&db.url, &["serve"], &real_keys());
+        service.ready(Duration::from_secs(30)).await;
+        service
+    }
+
+    /// Starts the process without waiting for it.
+    fn spawn(url: &str, args: &[&str], keys: &[(&'static str, String)]) -> Self {
+        let port = free_port();
+        let child = command(url, port, args, keys).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    async fn ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
         let http = reqwest::Client::new();
         loop {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
                 && r.status() == 200
             {
                 break;
@@ -45,7 +91,6 @@ impl Service {
             assert!(Instant::now() < deadline, "the service did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { child, base }
     }
 
     fn kill9(&mut self) {
@@ -228,4 +273,118 @@ async fn two_processes_on_one_database_keep_idempotency_and_the_chain() {
     assert_eq!(db.count("SELECT count(DISTINCT event_seq) AS n FROM log_leaves"), events);
     let v = unionfund::db::chain::verify(&mut db.conn(), None, None, None).unwrap();
     assert_eq!(v.first_broken, None, "the stored tree is the tree of the events");
+}
+
+/// A database name nobody has made yet, dropped (with whatever is connected to it) when this goes.
+struct MissingDb {
+    name: String,
+    url: String,
+}
+
+impl MissingDb {
+    fn new() -> Self {
+        let name = format!("t_missing_{}", uuid::Uuid::new_v4().simple());
+        Self { url: format!("{SERVER}/{name}"), name }
+    }
+
+    fn exists(&self) -> bool {
+        PgConnection::establish(&self.url).is_ok()
+    }
+}
+
+impl Drop for MissingDb {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&format!("{SERVER}/postgres")) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_processes_started_at_once_on_a_missing_database_serve_one_demo() {
+    let db = MissingDb::new();
+    assert!(!db.exists());
+    // No keys at all: the demo runs on the public development keys.
+    let (a, b) =
+        (Service::spawn(&db.url, &["serve", "--demo"], &[]), Service::spawn(&db.url, &["serve", "--demo"], &[]));
+    a.ready(Duration::from_secs(180)).await;
+    b.ready(Duration::from_secs(180)).await;
+    let http = reqwest::Client::new();
+    for service in [&a, &b] {
+        let token = login(&http, &service.base, "admin", unionfund::service::demo::DEMO_PASSWORD).await;
+        let orgs: Value = http
+            .get(format!("{}/api/v1/orgs?limit=500", service.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let orgs = orgs["items"].as_array().unwrap();
+        assert_eq!(orgs.len(), 30, "one demo's organisations, through {}", service.base);
+        assert_eq!(orgs.iter().filter(|o| o["kind"] == "federation").count(), 1, "one federation");
+    }
+    let mut conn = PgConnection::establish(&db.url).unwrap();
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = |conn: &mut PgConnection, sql: &str| diesel::sql_query(sql).get_result::<N>(conn).unwrap().n;
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM orgs"), 30);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM users WHERE username = 'admin'"), 1);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM users"), 9, "the demo's users, once");
+    drop(conn);
+    drop((a, b));
+}
+
+/// Runs the binary to its end (it must end: within 30 s) and returns its exit status and stderr.
+async fn run_to_end(url: &str, args: &[&str], keys: &[(&'static str, String)]) -> (std::process::ExitStatus, String) {
+    let mut c = tokio::process::Command::from(command(url, free_port(), args, keys));
+    let out = tokio::time::timeout(Duration::from_secs(30), c.output()).await.expect("the process ends").unwrap();
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn without_a_real_key_the_service_refuses_to_start_and_names_the_variable() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    // A database that does not exist and must not come to exist: the refusal comes first.
+    let db = MissingDb::new();
+    let with = |name: &'static str, value: Option<String>| -> Vec<(&'static str, String)> {
+        let mut keys: Vec<_> = real_keys().into_iter().filter(|(n, _)| *n != name).collect();
+        if let Some(v) = value {
+            keys.push((name, v));
+        }
+        keys
+    };
+    let cases = [
+        ("UNIONFUND_JWT_SECRET", with("UNIONFUND_JWT_SECRET", None)),
+        ("UNIONFUND_PII_KEYS", with("UNIONFUND_PII_KEYS", None)),
+        ("UNIONFUND_PII_HASH_KEYS", with("UNIONFUND_PII_HASH_KEYS", None)),
+        ("UNIONFUND_LOG_KEY", with("UNIONFUND_LOG_KEY", None)),
+        // The public ones, given explicitly, are refused as well.
+        ("UNIONFUND_JWT_SECRET", with("UNIONFUND_JWT_SECRET", Some("change-me-change-me-change-me-change-me".into()))),
+        ("UNIONFUND_LOG_KEY", with("UNIONFUND_LOG_KEY", Some(b64(&unionfund::config::DEVELOPMENT_LOG_SEED)))),
+        ("UNIONFUND_PII_HASH_KEYS", with("UNIONFUND_PII_HASH_KEYS", Some(b64(b"unionfund-development-hash-key-0")))),
+        (
+            "UNIONFUND_PII_KEYS",
+            with("UNIONFUND_PII_KEYS", Some(format!("dev:{}", b64(b"unionfund-development-pii-key-01")))),
+        ),
+    ];
+    for (name, keys) in cases {
+        let (status, stderr) = run_to_end(&db.url, &["serve"], &keys).await;
+        assert!(!status.success(), "{name}: started anyway");
+        assert!(stderr.contains(name), "{name} not named in: {stderr}");
+        assert!(!db.exists(), "{name}: the database was touched before the refusal");
+    }
+    // None missing: the same process gets past the keys (and creates the database).
+    let service = Service::spawn(&db.url, &["serve"], &real_keys());
+    service.ready(Duration::from_secs(60)).await;
+    drop(service);
+    // Resealing onto the development keys is refused too.
+    let keys: Vec<_> = real_keys().into_iter().filter(|(n, _)| !n.starts_with("UNIONFUND_PII_")).collect();
+    let (status, stderr) = run_to_end(&db.url, &["pii", "reseal"], &keys).await;
+    assert!(!status.success() && stderr.contains("UNIONFUND_PII_KEYS"), "{stderr}");
 }

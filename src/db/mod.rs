@@ -1,6 +1,7 @@
 //! The only module that imports diesel. Rows and queries per feature; `write` is the one path
 //! through which every change, its ledger entry and its audit event are written.
 
+pub mod books;
 pub mod budgets;
 pub mod campaigns;
 pub mod case_actors;

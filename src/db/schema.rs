@@ -71,6 +71,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    book_years (id) {
+        id -> Uuid,
+        year -> Int4,
+        state -> Text,
+        reason -> Nullable<Text>,
+        requested_by -> Nullable<Uuid>,
+        requested_at -> Nullable<Timestamptz>,
+        closed_by -> Nullable<Uuid>,
+        closed_at -> Nullable<Timestamptz>,
+        rejected_by -> Nullable<Uuid>,
+        rejected_at -> Nullable<Timestamptz>,
+        rejection_reason -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     case_actors (case_id, actor_id, duty) {
         case_id -> Uuid,
         case_type -> Text,
@@ -354,6 +373,7 @@ diesel::table! {
         entity_type -> Text,
         entity_id -> Uuid,
         memo -> Text,
+        adjusting_reason -> Nullable<Text>,
         request_id -> Text,
         actor -> Text,
         created_at -> Timestamptz,
@@ -513,6 +533,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_beneficiaries,
     audit_events,
     audit_heads,
+    book_years,
     case_actors,
     fee_declarations,
     fee_rates,

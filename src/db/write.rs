@@ -6,9 +6,11 @@
 //! Isolation and lock order. Transactions run at READ COMMITTED and take row locks explicitly,
 //! always in this order, so that two writers never wait on each other in a cycle:
 //!   1. the idempotency key (the claim's insert; a concurrent duplicate waits here, then replays);
-//!   2. business rows: organisations, then funds by id, then the items of a fund; a change of a
-//!      user's role or `disabled` flag takes the admin-changes advisory lock before the user's
-//!      row (`db::users::lock_admin_changes`);
+//!   2. business rows: first the year locks of the books the write is dated in (shared, in year
+//!      order; a year's close takes its lock exclusive: `service::books`), then organisations,
+//!      then funds by id, then the items of a fund; a change of a user's role or `disabled` flag
+//!      takes the admin-changes advisory lock before the user's row
+//!      (`db::users::lock_admin_changes`);
 //!   3. ledger accounts, touched only by the posting trigger, after the fund row that owns them
 //!      is locked, and in account order (entries sort their legs);
 //!   4. audit stream heads, last and briefly, in stream-name order.
@@ -20,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int8, Nullable, Numeric, Text, Timestamptz};
 use rust_decimal::Decimal;
@@ -48,6 +51,9 @@ pub struct WriteCtx {
     pub request_id: String,
     /// The request's time.
     pub now: DateTime<Utc>,
+    /// The request's `Adjusting-Reason`, if it sent one (`service::books::ensure_open` decides
+    /// whether the write is an adjusting entry).
+    pub adjusting: Option<crate::domain::books::Adjusting>,
 }
 
 impl WriteCtx {
@@ -150,6 +156,8 @@ pub struct Tx<'a> {
     conn: &'a mut PgConnection,
     ctx: &'a WriteCtx,
     events: Vec<Event>,
+    /// The reason of an adjusting entry, once `service::books::ensure_open` has admitted one.
+    adjusting: Option<String>,
     /// Whether a journal entry was posted: money moved.
     posted: bool,
 }
@@ -202,6 +210,11 @@ impl<'a> Tx<'a> {
     /// Queues an audit event; events are appended when the work is done, heads locked last.
     pub fn record(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    /// Makes this write an adjusting entry: every event it records says so, with the reason.
+    pub fn mark_adjusting(&mut self, reason: &str) {
+        self.adjusting = Some(reason.to_owned());
     }
 
     /// Posts a balanced journal entry and returns its id, in one statement: the accounts an entry
@@ -344,7 +357,7 @@ impl<'a> Tx<'a> {
                     amount: event.amount,
                     entry_id: event.entry_id,
                     before: event.before.map(|v| v.to_string()),
-                    after: event.after.map(|v| v.to_string()),
+                    after: adjusted(event.after, self.adjusting.as_deref()).map(|v| v.to_string()),
                     prev_hash,
                 };
                 let hash = record.compute_hash();
@@ -389,6 +402,20 @@ impl<'a> Tx<'a> {
         }
         Ok(())
     }
+}
+
+/// An event's `after` state, with `adjusting: true` and the reason when the write is an adjusting
+/// entry (issue 16: the trail shows adjusting entries as such).
+fn adjusted(after: Option<serde_json::Value>, reason: Option<&str>) -> Option<serde_json::Value> {
+    let Some(reason) = reason else { return after };
+    let mut map = match after {
+        Some(serde_json::Value::Object(map)) => map,
+        None => serde_json::Map::new(),
+        Some(other) => serde_json::Map::from_iter([("state".to_owned(), other)]),
+    };
+    map.insert("adjusting".into(), true.into());
+    map.insert("adjusting_reason".into(), reason.into());
+    Some(serde_json::Value::Object(map))
 }
 
 /// Runs one state change through the write path (see the module documentation).
@@ -437,7 +464,17 @@ where
     S: FnOnce(&T, &Bytes) -> Result<Bytes, Error>,
 {
     let mut conn = pool.get()?;
-    conn.transaction(|conn| {
+    let limits = pool.limits();
+    // READ COMMITTED stated, not inherited from whatever the server's default is: the lock order
+    // above is what keeps writers apart, and it assumes each statement sees the latest commits.
+    // The time limits hold for this transaction only: a write waits at most `lock_timeout` for
+    // a row lock (then the database cancels it and the caller gets 503 `try_again`, nothing
+    // written), and no statement of it runs longer than `statement_timeout`.
+    conn.build_transaction().read_committed().run(|conn| {
+        conn.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+            limits.lock_timeout_ms, limits.statement_timeout_ms
+        ))?;
         let caller = ctx.actor();
         if let Some(idem) = idempotency {
             match idempotency::claim(conn, &caller, idem)? {
@@ -445,7 +482,7 @@ where
                 Claim::Replay(stored) => return Ok(stored),
             }
         }
-        let mut tx = Tx { conn, ctx, events: Vec::new(), posted: false };
+        let mut tx = Tx { conn, ctx, events: Vec::new(), adjusting: None, posted: false };
         let answer = work(&mut tx)?;
         // A system client retries: money moved without a key would move again on its retry.
         // `http::extract::MONEY_POSTS` refuses this before any work; this catches a route missing there.

@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod books;
 pub mod error;
 pub mod fees;
 pub mod funds;

@@ -117,11 +117,19 @@ pub enum Permission {
     RecordItemUse,
     /// Set up a year's budget lines, record basic expenditure and fixed assets, explain variances.
     ManageBudget,
+    /// See which years' books are open, closing or closed.
+    ReadBooks,
+    /// Ask to close a year's books (with a reason).
+    RequestYearClose,
+    /// Close a year's books, or turn the request down (never the one who asked).
+    ApproveYearClose,
+    /// Post an adjusting entry, with its reason, dated in a closed year.
+    PostAdjustingEntries,
 }
 
 impl Permission {
     /// Every permission, for tests and documentation (the README's "Who may do what" names each).
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 33] = [
         Permission::ReadOrgs,
         Permission::ManageOrgs,
         Permission::ManageUsers,
@@ -151,6 +159,10 @@ impl Permission {
         Permission::MoveItemMoney,
         Permission::RecordItemUse,
         Permission::ManageBudget,
+        Permission::ReadBooks,
+        Permission::RequestYearClose,
+        Permission::ApproveYearClose,
+        Permission::PostAdjustingEntries,
     ];
 }
 
@@ -184,6 +196,9 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         P::MoveItemMoney => role == R::FinanceOfficer,
         P::RecordItemUse => matches!(role, R::FinanceOfficer | R::Clerk),
         P::ManageBudget => role == R::FinanceOfficer,
+        P::ReadBooks => true,
+        P::RequestYearClose | P::PostAdjustingEntries => role == R::FinanceOfficer,
+        P::ApproveYearClose => role == R::Leader,
     }
 }
 

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::db::write::{Idempotency, WriteCtx};
 use crate::domain::FieldError;
+use crate::domain::books::Adjusting;
 use crate::domain::policy::{Caller, Permission, allows};
 use crate::error::Error;
 use crate::service::Page;
@@ -86,7 +87,11 @@ pub mod perm {
         ReadItems,
         MoveItemMoney,
         RecordItemUse,
-        ManageBudget
+        ManageBudget,
+        ReadBooks,
+        RequestYearClose,
+        ApproveYearClose,
+        PostAdjustingEntries
     );
 }
 
@@ -100,6 +105,8 @@ pub struct Authorized<P> {
     pub caller: Caller,
     /// The request's id.
     pub request_id: String,
+    /// The `Adjusting-Reason` of a write, already known to come from a finance officer.
+    pub adjusting: Option<Adjusting>,
     _perm: PhantomData<P>,
 }
 
@@ -113,7 +120,12 @@ impl<P> Deref for Authorized<P> {
 impl<P> Authorized<P> {
     /// The context of a write made by this caller now.
     pub fn write_ctx(&self) -> WriteCtx {
-        WriteCtx { caller: Some(self.caller.clone()), request_id: self.request_id.clone(), now: crate::service::now() }
+        WriteCtx {
+            caller: Some(self.caller.clone()),
+            request_id: self.request_id.clone(),
+            now: crate::service::now(),
+            adjusting: self.adjusting.clone(),
+        }
     }
 }
 
@@ -157,15 +169,27 @@ impl<P: perm::Perm> FromRequest for Authorized<P> {
             if !allows(caller.role, P::PERMISSION) {
                 return Err(Error::forbidden());
             }
+            let adjusting = adjusting_reason(req, &caller)?;
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
             tracing::Span::current().record("caller", tracing::field::display(caller.actor()));
             // Left for `IdempotencyKey`, which needs to know a system client from a person
             // whichever of the two is extracted first.
             req.extensions_mut().insert(Authentication(Ok(caller.clone())));
-            Ok(Authorized { caller, request_id, _perm: PhantomData })
+            Ok(Authorized { caller, request_id, adjusting, _perm: PhantomData })
         })();
         ready(result)
     }
+}
+
+/// A write's `Adjusting-Reason` header: only a finance officer sends one (403 before anything
+/// else, like every role check); a read ignores it.
+fn adjusting_reason(req: &HttpRequest, caller: &Caller) -> Result<Option<Adjusting>, Error> {
+    if req.method().is_safe() {
+        return Ok(None);
+    }
+    let Some(value) = req.headers().get(Adjusting::HEADER) else { return Ok(None) };
+    crate::domain::books::may_adjust(caller.role)?;
+    Ok(Some(Adjusting::parse_header(value.as_bytes())?))
 }
 
 /// Any authenticated caller, whatever its role (the permission check is the service's).

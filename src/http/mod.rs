@@ -32,6 +32,7 @@ macro_rules! action_handler {
 
 pub mod audit;
 pub mod auth;
+pub mod books;
 pub mod budgets;
 pub mod campaigns;
 pub mod cases;

@@ -6,7 +6,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{Server, Tag};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, budgets, campaigns, fees, funds, grants, hardship, health, items, orgs, reports, users};
+use super::{
+    audit, auth, books, budgets, campaigns, fees, funds, grants, hardship, health, items, orgs, reports, users,
+};
 
 struct Security;
 
@@ -123,6 +125,8 @@ impl Modify for MoneyPosts {
         budgets::create_line, budgets::list_lines, budgets::get_line, budgets::update_line,
         budgets::create_appropriation, budgets::list_appropriations, budgets::create_expenditure,
         budgets::list_expenditures, budgets::create_asset, budgets::list_assets,
+        books::list_books, books::get_book_year, books::request_year_close, books::approve_year_close,
+        books::reject_year_close, books::list_adjustments,
         reports::get_checks, reports::get_performance,
         audit::list_audit_events, audit::verify_audit, audit::export_audit, audit::create_checkpoint, audit::list_checkpoints,
         audit::latest_checkpoint, audit::get_log, audit::get_log_key, audit::get_inclusion_proof, audit::get_consistency_proof,
@@ -130,7 +134,7 @@ impl Modify for MoneyPosts {
     components(schemas(crate::error::Problem, crate::domain::FieldError, super::reports::ReportFormat, crate::service::audit::ExportFormat)),
     modifiers(&Security, &Contract, &MoneyPosts),
     tags(
-        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "budgets"), (name = "reports"), (name = "audit"),
+        (name = "health"), (name = "auth"), (name = "orgs"), (name = "users"), (name = "funds"), (name = "union-fees"), (name = "hardship"), (name = "township-grants"), (name = "items"), (name = "budgets"), (name = "books"), (name = "reports"), (name = "audit"),
     )
 )]
 struct ApiDoc;

@@ -6,7 +6,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::extract::BodyLimit;
 use super::{
-    audit, auth, budgets, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, reports, users,
+    audit, auth, books, budgets, campaigns, fees, funds, grants, hardship, health, items, openapi, orgs, reports, users,
 };
 use crate::error::Error;
 
@@ -106,6 +106,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(budgets::list_expenditures)
         .service(budgets::create_asset)
         .service(budgets::list_assets)
+        .service(books::list_books)
+        .service(books::get_book_year)
+        .service(books::request_year_close)
+        .service(books::approve_year_close)
+        .service(books::reject_year_close)
+        .service(books::list_adjustments)
         .service(reports::get_checks)
         .service(reports::get_performance)
         .service(audit::list_audit_events)

@@ -238,6 +238,7 @@ pub async fn create_line(
     cmd: NewLine,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_open(tx, year)?;
         let org_id = tx.ctx().caller.as_ref().map(|c| c.org_id).ok_or_else(|| Error::internal("no caller"))?;
         // Lines of a year are serialised by a transaction-scoped lock on the year.
         db::budgets::lock_year(tx.conn(), year)?;
@@ -468,6 +469,7 @@ pub async fn appropriate(
     cmd: NewAppropriation,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_open(tx, year)?;
         let (line, mut fund) = lock_leaf(tx, year, cmd.line_id, "line_id")?;
         if let Some(existing) = db::budgets::appropriation_by_reference(tx.conn(), year, &cmd.reference)? {
             return Err(DomainError::conflict(
@@ -600,6 +602,7 @@ pub async fn spend(
     cmd: NewExpenditure,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_open(tx, year)?;
         let (line, fund) = match lock_leaf(tx, year, line_id, "line_id") {
             Err(Error::Validation(_)) => return Err(Error::NotFound),
             other => other?,

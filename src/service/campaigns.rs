@@ -346,6 +346,9 @@ pub async fn add_beneficiaries(
         if campaign.status != "draft" {
             return Err(wrong_status(&campaign, "add beneficiaries to"));
         }
+        // While hash keys change, these people's rows under an older key move to the current one
+        // first, so that the look-up below finds them.
+        super::personal_data::move_hashes(tx.conn(), &pii, rows.iter().map(|r| r.id_number.expose()))?;
         let hashes: Vec<String> =
             rows.iter().map(|r| pii.lookup_hash(purpose::ID_NUMBER, r.id_number.expose())).collect();
         let already: HashSet<String> = db::campaigns::existing_hashes(tx.conn(), id, &hashes)?.into_iter().collect();
@@ -530,6 +533,7 @@ pub async fn disburse(
     id: Uuid,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_campaign_open(tx, id)?;
         let mut campaign = lock(tx, id, if_match.as_deref())?;
         if campaign.status != "approved" {
             return Err(wrong_status(&campaign, "disburse"));
@@ -698,6 +702,7 @@ pub async fn record_results(
     results: Vec<BankResult>,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_campaign_open(tx, id)?;
         let campaign = lock(tx, id, if_match.as_deref())?;
         if campaign.status != "disbursed" {
             return Err(wrong_status(&campaign, "record bank results of"));

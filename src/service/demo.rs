@@ -32,7 +32,7 @@ pub const DEMO_CLIENT_ID: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000
 pub const DEMO_CLIENT_SECRET: &str = "demo-finance-bureau-secret";
 
 fn system(request_id: &str) -> WriteCtx {
-    WriteCtx { caller: None, request_id: request_id.into(), now: super::now() }
+    WriteCtx { caller: None, request_id: request_id.into(), now: super::now(), adjusting: None }
 }
 
 fn id_of(stored: &crate::db::write::Stored, field: &str) -> Result<Uuid, Error> {

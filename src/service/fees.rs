@@ -185,6 +185,12 @@ fn terms_of(r: &DeclarationRow) -> Result<(Money, Rate, Rate), Error> {
     Ok((money(r.payroll_total)?, rate(r.fee_rate)?, rate(r.remit_rate)?))
 }
 
+/// Why a correction is made: the body's `reason`, else the finance officer's `Adjusting-Reason`
+/// (an adjusting entry in a closed year states its reason once, in the header).
+fn reason_of(tx: &crate::db::write::Tx<'_>, given: Option<&str>) -> Option<String> {
+    given.map(str::to_owned).or_else(|| tx.ctx().adjusting.as_ref().map(|a| a.reason().to_owned()))
+}
+
 /// The role of whoever writes, for the rules that depend on it (`None`: the service itself).
 fn role_of(tx: &crate::db::write::Tx<'_>) -> Option<crate::domain::policy::Role> {
     tx.ctx().caller.as_ref().map(|c| c.role)
@@ -256,6 +262,7 @@ pub async fn declare(
     cmd: Declare,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_open(tx, cmd.period.year())?;
         if !scope.sees(cmd.org_id) {
             return Err(Error::NotFound);
         }
@@ -286,7 +293,7 @@ pub async fn declare(
                 return Ok(Answer { status: 200, etag: None, body: declaration_view_of(current.clone(), before, true)? });
             }
             let moved = !db::fees::months_with_money(tx.conn(), &[cmd.org_id], std::slice::from_ref(&period))?.is_empty();
-            fees::may_correct(role_of(tx), moved, cmd.reason.as_deref())?;
+            fees::may_correct(role_of(tx), moved, reason_of(tx, cmd.reason.as_deref()).as_deref())?;
         }
         let new = fees::split(cmd.payroll_total, &fee_rate);
         let old_split = old.as_ref().map(split_of).transpose()?;
@@ -315,7 +322,7 @@ pub async fn declare(
             serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
         };
         let mut after = figures(&new, cmd.payroll_total.to_string());
-        if let (Some(reason), Some(_)) = (&cmd.reason, &old) {
+        if let (Some(reason), Some(_)) = (reason_of(tx, cmd.reason.as_deref()), &old) {
             after["reason"] = serde_json::json!(reason);
         }
         tx.record(Event {
@@ -500,6 +507,7 @@ pub async fn declare_batch(
     codes.sort_unstable();
     codes.dedup();
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_years_open(tx, rows.iter().map(|r| r.period.year()))?;
         let units = db::fees::lock_units(tx.conn(), &ids, &codes)?;
         let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
         let by_code: HashMap<&str, &db::orgs::OrgRow> =
@@ -615,18 +623,20 @@ pub async fn declare_batch(
             let paid: Vec<usize> =
                 corrected.iter().filter(|(_, u, p)| moved.contains(&(*u, p.clone()))).map(|(i, _, _)| *i).collect();
             if let Some(first) = paid.first() {
-                fees::may_correct(role_of(tx), true, reason.as_deref()).map_err(|e| match e {
-                    // Name the rows (by index: never a value sent) that correct a paid month.
-                    DomainError::Forbidden { code, detail } => {
-                        let rows: Vec<String> = paid.iter().take(10).map(|i| format!("rows[{i}]")).collect();
-                        Error::Forbidden { code, detail: format!("{detail}: {}", rows.join(", ")) }
-                    }
-                    DomainError::Invalid(_) => Error::invalid(
-                        "reason",
-                        format!("required: rows[{first}] corrects a month that has been paid or remitted"),
-                    ),
-                    other => other.into(),
-                })?;
+                fees::may_correct(role_of(tx), true, reason_of(tx, reason.as_deref()).as_deref()).map_err(
+                    |e| match e {
+                        // Name the rows (by index: never a value sent) that correct a paid month.
+                        DomainError::Forbidden { code, detail } => {
+                            let rows: Vec<String> = paid.iter().take(10).map(|i| format!("rows[{i}]")).collect();
+                            Error::Forbidden { code, detail: format!("{detail}: {}", rows.join(", ")) }
+                        }
+                        DomainError::Invalid(_) => Error::invalid(
+                            "reason",
+                            format!("required: rows[{first}] corrects a month that has been paid or remitted"),
+                        ),
+                        other => other.into(),
+                    },
+                )?;
             }
         }
         let mut entry_of_fund: HashMap<Uuid, Option<Uuid>> = HashMap::new();
@@ -681,7 +691,7 @@ pub async fn declare_batch(
                 |s: &Split| serde_json::json!({"fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained});
             let mut after = serde_json::json!({"payroll_total": payroll, "batch_id": batch_id,
                 "fee_due": new.fee_due, "remit_due": new.remit_due, "retained": new.retained});
-            if let (Some(reason), Some(_)) = (&reason, old) {
+            if let (Some(reason), Some(_)) = (reason_of(tx, reason.as_deref()), old) {
                 after["reason"] = serde_json::json!(reason);
             }
             tx.record(Event {
@@ -985,6 +995,7 @@ pub async fn record_payment(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         use fees::accounts as a;
+        super::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         // The unit is locked: no other payment of it can take the reference before the insert.
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
@@ -1056,6 +1067,7 @@ pub async fn record_remittance(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         use fees::accounts as a;
+        super::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();
@@ -1145,6 +1157,7 @@ pub async fn record_remit_refund(
             }
             .into());
         }
+        super::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();

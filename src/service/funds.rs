@@ -227,6 +227,7 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
 pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: NewFund) -> Result<Stored, Error> {
     let org_id = ctx.caller.as_ref().map(|c| c.org_id).ok_or_else(|| Error::internal("a fund needs an owner"))?;
     write::execute(pool, ctx, idem, |tx| {
+        super::books::ensure_open(tx, cmd.year)?;
         let row = open(tx, org_id, cmd)?;
         let view = load_view(tx.conn(), row)?;
         Ok(Answer { status: 201, etag: Some(etag(view.version)), body: view })
@@ -269,6 +270,7 @@ pub async fn update(
     changes: FundChanges,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_fund_open(tx, id)?;
         let mut row = db::funds::lock(tx.conn(), id)?;
         check_if_match(if_match.as_deref(), row.version)?;
         if let Some(name) = changes.name {
@@ -334,6 +336,7 @@ pub fn add_source_now(
         return Err(Error::invalid("matching_ratio", "only an upper_allocation can require matching"));
     }
     write::execute(pool, ctx, idem, |tx| {
+        super::books::ensure_fund_open(tx, fund_id)?;
         let mut fund = db::funds::lock(tx.conn(), fund_id)?;
         if if_match.is_some() {
             check_if_match(if_match, fund.version)?;

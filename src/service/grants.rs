@@ -300,6 +300,7 @@ pub async fn allocate_by_formula(
     cmd: Formula,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
+        super::books::ensure_fund_open(tx, cmd.fund_id)?;
         let fund = grant_fund(tx.conn(), cmd.fund_id)?;
         let mut errors = Vec::new();
         let ids: Vec<Uuid> = cmd.townships.iter().map(|t| t.0).collect();

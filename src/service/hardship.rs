@@ -256,6 +256,9 @@ pub async fn create(
             other => other?,
         };
         let id_number = cmd.id_number.expose();
+        // While hash keys change, this person's older applications move to the current key, so
+        // that the duplicate check at submission finds them.
+        super::personal_data::move_hashes(tx.conn(), &pii, [id_number])?;
         let now = tx.ctx().now;
         let row = ApplicationRow {
             id: Uuid::now_v7(),

@@ -264,6 +264,7 @@ fn run_stage(
 ) -> Result<Answer<MovementAnswer>, Error> {
     // The fund's id is needed to lock it first; read it unlocked (it never changes).
     let fund_id = visible(tx.conn(), scope, id)?.fund_id;
+    super::books::ensure_fund_open(tx, fund_id)?;
     let fund = db::funds::lock(tx.conn(), fund_id)?;
     let mut row = db::items::lock(tx.conn(), id)?;
     check_if_match(if_match, row.version)?;

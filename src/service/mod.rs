@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod books;
 pub mod budgets;
 pub mod campaigns;
 pub mod cases;

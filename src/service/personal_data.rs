@@ -2,9 +2,15 @@
 //! `UNIONFUND_PII_KEYS`, `unionfund pii reseal` opens every value sealed under an older key and
 //! seals it again under the current one, so that the old key can then be dropped. Values do not
 //! change, only their ciphertext: no version moves, and one audit event records the pass.
+//!
+//! The same pass moves the ID numbers' look-up hashes to the current hash key (the first of
+//! `UNIONFUND_PII_HASH_KEYS`), recomputing each from the decrypted number. Until it has run, a
+//! look-up that meets a person's rows under an older hash key moves them at once
+//! ([`move_hashes`]), so that the duplicate checks, which compare stored hashes, keep finding
+//! every application and beneficiary of that person.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,13 +28,29 @@ const SEALED: [(&str, &str, &str); 5] = [
     ("campaign_beneficiaries", "bank_account_sealed", purpose::BANK_ACCOUNT),
 ];
 
+/// Every ID-number look-up hash, beside the sealed number it is the hash of.
+const HASHED: [(&str, &str, &str); 2] = [
+    ("hardship_applications", "id_number_hash", "id_number_sealed"),
+    ("campaign_beneficiaries", "id_number_hash", "id_number_sealed"),
+];
+
 /// What a pass re-sealed.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Resealed {
     /// The key everything is now sealed under.
     pub current_kid: String,
-    /// Values re-sealed, per `table.column`.
+    /// Values re-sealed or hashes moved, per `table.column`.
     pub columns: Vec<(String, usize)>,
+}
+
+#[derive(QueryableByName)]
+struct Hashed {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    sealed: String,
+    #[diesel(sql_type = Text)]
+    hash: String,
 }
 
 #[derive(QueryableByName)]
@@ -39,10 +61,12 @@ struct Sealed {
     value: String,
 }
 
-/// Re-seals, in one transaction, every value not sealed under the current key. Fails — writing
-/// nothing — if any value cannot be opened (its key is no longer configured, or it was altered).
+/// Re-seals, in one transaction, every value not sealed under the current key, and moves every
+/// ID-number hash to the current hash key. Fails — writing nothing — if any value cannot be
+/// opened (its key is no longer configured, or it was altered).
 pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
-    let ctx = WriteCtx { caller: None, request_id: format!("reseal-{}", Uuid::now_v7()), now: super::now() };
+    let ctx =
+        WriteCtx { caller: None, request_id: format!("reseal-{}", Uuid::now_v7()), now: super::now(), adjusting: None };
     let stored = write::execute(pool, &ctx, None, |tx| {
         let prefix = format!("{}:%", pii.current_kid());
         let mut columns = Vec::new();
@@ -65,6 +89,10 @@ pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
             }
             columns.push((format!("{table}.{column}"), stale.len()));
         }
+        for (table, column, sealed) in HASHED {
+            let moved = rehash(tx.conn(), pii, table, column, sealed)?;
+            columns.push((format!("{table}.{column}"), moved));
+        }
         let report = Resealed { current_kid: pii.current_kid().to_owned(), columns };
         tx.record(Event {
             after: Some(serde_json::to_value(&report).map_err(Error::internal)?),
@@ -73,4 +101,71 @@ pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
         Ok(Answer { status: 200, etag: None, body: report })
     })?;
     serde_json::from_slice(&stored.body).map_err(Error::internal)
+}
+
+/// Recomputes every hash of `table.column` from its sealed number under the current hash key and
+/// stores those that differ, in one statement; returns how many moved. A stored hash carries no
+/// key id, so every row is read: the pass is for an operator, run once per key change.
+fn rehash(conn: &mut PgConnection, pii: &PiiKeys, table: &str, column: &str, sealed: &str) -> Result<usize, Error> {
+    // Names come from the constant above, never from input.
+    let rows: Vec<Hashed> =
+        diesel::sql_query(format!("SELECT id, {sealed} AS sealed, {column} AS hash FROM {table} FOR UPDATE"))
+            .load(conn)?;
+    let mut ids = Vec::new();
+    let mut hashes = Vec::new();
+    for row in rows {
+        let number = pii
+            .open(purpose::ID_NUMBER, &row.sealed)
+            .map_err(|e| Error::internal(format!("{table}.{sealed} of {}: {e}", row.id)))?;
+        let hash = pii.lookup_hash(purpose::ID_NUMBER, &number);
+        if hash != row.hash {
+            ids.push(row.id);
+            hashes.push(hash);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::sql_query(format!(
+        "UPDATE {table} t SET {column} = m.hash FROM unnest($1::uuid[], $2::text[]) AS m(id, hash) WHERE t.id = m.id"
+    ))
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&hashes)
+    .execute(conn)?)
+}
+
+/// Moves to the current hash key every stored ID-number hash that one of `numbers` has under an
+/// older listed key (hash keys are changing and `pii reseal` has not run yet), in the caller's
+/// transaction; returns how many rows moved. Call it where ID numbers come in, before their
+/// duplicate look-ups: rows of the same person then carry the same hash again, and the checks,
+/// which compare stored hashes, find them. Without older hash keys it does nothing at all.
+pub fn move_hashes<'a>(
+    conn: &mut PgConnection,
+    pii: &PiiKeys,
+    numbers: impl IntoIterator<Item = &'a str>,
+) -> Result<usize, Error> {
+    if !pii.has_older_hash_keys() {
+        return Ok(0);
+    }
+    let mut older = Vec::new();
+    let mut current = Vec::new();
+    for number in numbers {
+        let mut hashes = pii.lookup_hashes(purpose::ID_NUMBER, number).into_iter();
+        let Some(now) = hashes.next() else { continue };
+        for old in hashes {
+            older.push(old);
+            current.push(now.clone());
+        }
+    }
+    let mut moved = 0;
+    for (table, column, _) in HASHED {
+        moved += diesel::sql_query(format!(
+            "UPDATE {table} t SET {column} = m.current FROM unnest($1::text[], $2::text[]) AS m(older, current) \
+             WHERE t.{column} = m.older"
+        ))
+        .bind::<Array<Text>, _>(&older)
+        .bind::<Array<Text>, _>(&current)
+        .execute(conn)?;
+    }
+    Ok(moved)
 }

@@ -1,0 +1,1 @@
+ALTER FUNCTION apply_postings() SECURITY INVOKER RESET search_path;
