@@ -200,6 +200,7 @@ async fn with_a_runtime_url_the_pool_logs_in_as_an_operators_role_and_is_still_t
         caller: None,
         request_id: "runtime-url".into(),
         now: unionfund::service::now(),
+        adjusting: None,
     };
     unionfund::db::write::execute(&pool, &ctx, None, |tx| {
         tx.record(unionfund::db::write::Event::new(
@@ -324,8 +325,12 @@ async fn every_write_states_read_committed_and_its_time_limits() {
     let pool = pool::open(&settings, |_| Ok(())).unwrap();
     // A server whose default isolation is another still gets READ COMMITTED from the write path.
     app.sql(&format!("ALTER DATABASE {} SET default_transaction_isolation = 'serializable'", app.db.name));
-    let ctx =
-        unionfund::db::write::WriteCtx { caller: None, request_id: "show".into(), now: unionfund::service::now() };
+    let ctx = unionfund::db::write::WriteCtx {
+        caller: None,
+        request_id: "show".into(),
+        now: unionfund::service::now(),
+        adjusting: None,
+    };
     let seen = unionfund::db::write::execute(&pool, &ctx, None, |tx| {
         let seen: Seen = diesel::sql_query(SHOW).get_result(tx.conn())?;
         Ok(unionfund::db::write::Answer { status: 200, body: format!("{seen:?}"), etag: None })

@@ -23,7 +23,7 @@ mod orgs;
 mod performance;
 mod permissions;
 mod processes;
-mod reads;
 mod readme;
+mod reads;
 mod reports;
 mod spine;

@@ -8,8 +8,6 @@
 //! so that a walk-through whose request the service refuses fails this test instead of printing
 //! a problem nobody reads. A block that shows a refusal on purpose says so with `|| true`.
 
-use std::process::Command;
-
 use crate::helpers::*;
 
 const README: &str = include_str!("../README.md");
@@ -49,18 +47,23 @@ async fn the_readmes_walk_throughs_run_as_pasted_against_the_demo() {
     std::fs::create_dir_all(&release).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_unionfund"), release.join("unionfund")).unwrap();
     std::fs::create_dir(dir.path().join("tools")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/verify_trail.py"), dir.path().join("tools/verify_trail.py"))
-        .unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tools/verify_trail.py"),
+        dir.path().join("tools/verify_trail.py"),
+    )
+    .unwrap();
 
     let base = app.url("");
     let base = base.trim_end_matches('/');
     let script: String = blocks.iter().map(|b| b.replace("http://127.0.0.1:8080", base)).collect::<Vec<_>>().join("\n");
-    let out = Command::new("bash")
+    // tokio's process, awaited: the service answering these requests runs on this test's runtime.
+    let out = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(format!("set -euo pipefail\n{script}"))
         .current_dir(dir.path())
         .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
         .output()
+        .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
