@@ -24,3 +24,4 @@ mod processes;
 mod reads;
 mod reports;
 mod spine;
+mod verifiers;
