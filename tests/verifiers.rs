@@ -184,6 +184,26 @@ async fn both_verifiers_print_the_same_verdict_on_sound_altered_removed_moved_an
     std::fs::write(&file, [text.as_bytes(), b"\xe9t\xe9\n"].concat()).unwrap();
     let file = file.display().to_string();
     unreadable(&[&file], &format!("{file}: line {}: not UTF-8", n + 1));
+    // JSON that one parser takes and another may not: both read it as serde_json does (an
+    // unknown field is ignored only when it is JSON serde_json reads).
+    let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    let huge = format!("1{}", "0".repeat(400));
+    for (value, code) in [
+        ("-0", 0),
+        ("1e400", 2),
+        (huge.as_str(), 2),
+        ("\"\\ud800\"", 2),
+        ("\"\\ud83d\\ude00\"", 0),
+        (&deep[2..deep.len() - 2], 0),
+        (deep.as_str(), 2),
+    ] {
+        let odd = format!("{},\"extra\":{value}}}", &lines[0][..lines[0].len() - 1]);
+        let file = dir.put("odd.ndjson", &joined(&[odd.as_str()]));
+        assert_eq!(both(&[&file]).1, code, "extra = {value}");
+        let odd = lines[0].replacen("\"seq\":", &format!("\"seq\":{value},\"was\":"), 1);
+        let file = dir.put("odd.ndjson", &joined(&[odd.as_str()]));
+        assert_eq!(both(&[&file]).1, 2, "seq = {value}");
+    }
     let empty = dir.put("empty.ndjson", "");
     unreadable(&[&empty], &format!("{empty}: no events"));
     let missing = dir.absent("missing.ndjson");

@@ -220,13 +220,39 @@ def _parse_float(text):
     return value
 
 
+def _parse_int(text):
+    if text == "-0":                     # a float to serde_json: -0.0
+        return -0.0
+    value = int(text)
+    if len(text) > 300:
+        float(value)                     # OverflowError past f64's range
+    return value
+
+
+# serde_json's nesting limit: 127 arrays and objects, the outermost included.
+MAX_DEPTH = 127
+
+
+def _too_deep(value):
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [v for c in level if isinstance(c, (dict, list))
+                 for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return False
+    return any(isinstance(c, (dict, list)) for c in level)
+
+
 def loads_strict(text):
     """json.loads, refusing what serde_json refuses: NaN and Infinity, numbers
-    out of range, and lone surrogates (valid escapes, invalid text)."""
+    out of range, lone surrogates (valid escapes, invalid text), and nesting
+    past its limit; like serde_json, reading -0 as a float."""
     value = json.loads(text, parse_constant=_reject_constant,
-                       parse_float=_parse_float)
+                       parse_float=_parse_float, parse_int=_parse_int)
     if "\\u" in text:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise ValueError("nested too deeply")
     return value
 
 
@@ -277,7 +303,8 @@ def parse_event(text):
     not one (the message without the line number)."""
     try:
         event = loads_strict(text)
-    except (ValueError, UnicodeEncodeError, RecursionError):
+    except (ValueError, ArithmeticError, UnicodeEncodeError,
+            RecursionError):
         raise UnreadableInput("not JSON") from None
     if not isinstance(event, dict):
         raise UnreadableInput("not a JSON object")
@@ -790,7 +817,8 @@ def read_consistency_proof(path):
     text = read_text(path)
     try:
         doc = loads_strict(text)
-    except (ValueError, UnicodeEncodeError, RecursionError):
+    except (ValueError, ArithmeticError, UnicodeEncodeError,
+            RecursionError):
         raise UnreadableInput(f"{shown(path)}: not JSON") from None
     if (not isinstance(doc, dict)
             or not _is_int(doc.get("from"), I64_MIN, U64_MAX)
