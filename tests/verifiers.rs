@@ -5,7 +5,7 @@
 //! (good, under another key, of another tree), and consistency proofs (good, forged, unreadable).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use unionfund::config::{DEFAULT_LOG_ORIGIN, DEVELOPMENT_LOG_SEED};
@@ -74,7 +74,12 @@ fn both(args: &[&str]) -> (Value, i32) {
         _ => binary.args(["audit", "verify-export"]).args(args),
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_trail.py");
-    let (rust, python) = (binary.output().unwrap(), Command::new("python3").arg(script).args(args).output().unwrap());
+    let mut python = Command::new("python3");
+    python.arg(script).args(args);
+    // Both at once: the script's start-up is most of the time a check takes.
+    let run = |c: &mut Command| c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (rust, python) = (run(&mut binary), run(&mut python));
+    let (rust, python) = (rust.wait_with_output().unwrap(), python.wait_with_output().unwrap());
     let text = |o: &std::process::Output| {
         format!("{:?} {} {}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     };
@@ -450,7 +455,7 @@ fn damage(dice: &mut Dice, lines: &[String]) -> (String, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn both_verifiers_agree_on_each_of_fifty_random_damages_to_a_trail() {
+async fn both_verifiers_agree_on_each_of_forty_random_damages_to_a_trail() {
     let app = spawn_app().await;
     assert_eq!(app.get_as(Role::Auditor, "/api/v1/audit/log-key").await.status(), 200);
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
@@ -461,9 +466,9 @@ async fn both_verifiers_agree_on_each_of_fifty_random_damages_to_a_trail() {
     let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
     let dir = Dir::new();
     let note = dir.put("kept.note", &note);
-    let mut dice = Dice(0x5eed_0f_a0d1_7);
+    let mut dice = Dice(0x5eed_0fa0_d170);
     let mut codes = [0; 3];
-    for n in 0..50 {
+    for n in 0..40 {
         let (label, bytes) = damage(&mut dice, &lines);
         let file = dir.0.join(format!("damaged-{n}.ndjson"));
         std::fs::write(&file, &bytes).unwrap();
