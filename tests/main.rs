@@ -27,3 +27,4 @@ mod readme;
 mod reads;
 mod reports;
 mod spine;
+mod verifiers;
