@@ -162,40 +162,62 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     })
 }
 
-/// Prints a verdict and maps it to the exit code: 0 ok, 1 broken, 2 unreadable.
+/// Prints a verdict as one line of JSON — byte for byte what `tools/verify_trail.py` prints for
+/// the same input — and maps it to the exit code: 0 ok, 1 broken, 2 unreadable, when the line is
+/// `{"ok":false,"error":"<what>: <problem>"}`.
 fn verdict<T: serde::Serialize>(result: Result<(bool, T), String>) -> ExitCode {
-    match result {
-        Ok((ok, v)) => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-        }
-        Err(e) => {
-            eprintln!("unionfund: {e}");
-            ExitCode::from(2)
-        }
+    #[derive(serde::Serialize)]
+    struct Unreadable<'a> {
+        ok: bool,
+        error: &'a str,
     }
+    let (line, code) = match &result {
+        Ok((ok, v)) => (serde_json::to_string(v), if *ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        Err(e) => (serde_json::to_string(&Unreadable { ok: false, error: e }), ExitCode::from(2)),
+    };
+    println!("{}", line.unwrap_or_default());
+    code
 }
 
+/// A whole file as UTF-8 text (a note, a proof); `Err` names the file and the problem.
 fn read(path: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), service::audit::read_problem(&e)))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))
+}
+
+/// A checkpoint note file, opened with `key`.
+fn note(
+    path: &std::path::Path,
+    key: &unionfund::domain::note::VerifierKey,
+) -> Result<(bool, unionfund::domain::note::Checkpoint), String> {
+    service::audit::open_checkpoint(&read(path)?, key).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn verify_export(path: &std::path::Path, checkpoint: Option<&std::path::Path>, key: Option<&str>) -> ExitCode {
+    if checkpoint.is_none() && key.is_some() {
+        eprintln!("unionfund: --key is the key of a --checkpoint note; give both or neither");
+        return ExitCode::from(2);
+    }
     verdict((|| {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key = key.map(unionfund::domain::note::VerifierKey::parse).transpose().map_err(|e| e.to_string())?;
-        let note = checkpoint.map(read).transpose()?;
-        let against = note.as_deref().zip(key.as_ref());
-        let v = service::audit::verify_export(std::io::BufReader::new(file).lines(), against)?;
+        // Read in the Python verifier's order (key, note, export), so that both name the same
+        // problem first.
+        let key = key.map(service::audit::read_verifier_key).transpose()?;
+        let signed = checkpoint.zip(key.as_ref()).map(|(p, key)| note(p, key)).transpose()?;
+        let shown = |e| format!("{}: {e}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| shown(service::audit::read_problem(&e).to_owned()))?;
+        let v = service::audit::verify_export_against(std::io::BufReader::new(file).lines(), signed.as_ref())
+            .map_err(shown)?;
         Ok((v.ok, v))
     })())
 }
 
 fn verify_consistency(old: &std::path::Path, new: &std::path::Path, proof: &std::path::Path, key: &str) -> ExitCode {
     verdict((|| {
-        let key = unionfund::domain::note::VerifierKey::parse(key).map_err(|e| e.to_string())?;
-        let proof: serde_json::Value = serde_json::from_str(&read(proof)?).map_err(|e| e.to_string())?;
-        let v = service::audit::verify_consistency(&read(old)?, &read(new)?, &proof, &key)?;
+        let key = service::audit::read_verifier_key(key)?;
+        let (old, new) = (note(old, &key)?, note(new, &key)?);
+        let proof =
+            service::audit::read_consistency_proof(&read(proof)?).map_err(|e| format!("{}: {e}", proof.display()))?;
+        let v = service::audit::verify_consistency(&old, &new, &proof);
         Ok((v.ok, v))
     })())
 }

@@ -28,3 +28,4 @@ mod reads;
 mod reports;
 mod retries;
 mod spine;
+mod verifiers;

@@ -7,31 +7,54 @@ Usage:
   python3 tools/verify_trail.py consistency OLD NEW PROOF.json --key VKEY
   python3 tools/verify_trail.py selftest
 
+This script and ``unionfund audit verify-export`` / ``verify-consistency``
+follow one output contract (the README's Auditors' guide): on the same input
+they print the same line of JSON, byte for byte, and exit with the same status.
+
 Exit status, in every form: 0 when everything holds, 1 when something is
-broken, 2 when the input cannot be read (missing file, bad JSON, a line that is
-not an event, a malformed note or verifier key, or a wrong command line).
-When the input cannot be read the script prints
-``{"ok": false, "error": ...}``.
+broken, 2 when the input cannot be read.  When the input cannot be read the
+script prints ``{"ok":false,"error":"<what>: <problem>"}``, where <what> is a
+path as given on the command line, or ``verifier key``, and <problem> is one
+of: ``no such file``, ``permission denied``, ``is a directory``, ``cannot be
+read``, ``not UTF-8`` (``line N: not UTF-8`` in an export), ``malformed
+checkpoint note``, ``malformed`` (the verifier key), ``no events`` (an export
+with no event line), ``line N: <why the line is not an event>`` (``not JSON``,
+``not a JSON object``, ``missing field 'F'``, ``'F' is not an integer``, ``'F'
+is not text``, ``'F' is neither text nor null``, ``'log_index' is neither a
+non-negative integer nor null``), and for a proof file ``not JSON``,
+``expected from, to and proof`` or ``a proof element is not 64 hex digits``.
+The first problem met is reported; inputs are read in the order key, note(s),
+export or proof.  A wrong command line prints the usage on stderr and exits 2.
 
 **The chain** (``FILE.ndjson`` alone).  The file holds one JSON event per
-line, as exported by GET /api/v1/audit/export?format=ndjson.  Following "The
-hash, byte for byte" (version 1) in the README's Auditors' guide, each event is
-checked in file order:
+line, as exported by GET /api/v1/audit/export?format=ndjson; lines that are
+empty or hold only spaces, tabs and carriage returns are skipped.  Every
+other line must be a JSON object with the 18 hashed fields and ``hash``:
+``seq`` and ``stream_seq`` integers (64-bit), ``stream`` and ``hash`` text,
+every other hashed field text or null, and ``log_index``, when present, a
+non-negative integer or null.  Each event is then checked, in file order:
 
 1. Its hash is recomputed: SHA-256 over the 18 ASCII bytes
    ``unionfund-audit-v1`` followed by the 18 hashed fields in their fixed
    order, each field being a 4-byte big-endian length and its UTF-8 text
    exactly as exported (integers in decimal), or ``FF FF FF FF`` when the
    field is null.  The lower-case hex digest must equal the event's ``hash``,
-   otherwise the event is reported as ``hash_mismatch``.
-2. ``seq`` must increase through the file, and within each stream
-   ``stream_seq`` must count 1, 2, 3, ... without gaps while ``prev_hash``
-   equals the previous event's ``hash`` (64 zeros for a stream's first
-   event); otherwise the event is reported as ``chain_broken``.
+   otherwise the event is ``hash_mismatch``.
+2. Its ``seq`` must be greater than the previous line's, its ``stream_seq``
+   one more than that of the previous line of its stream (1 for a stream's
+   first), and its ``prev_hash`` that line's ``hash`` (64 zeros for a
+   stream's first event); otherwise the event is ``chain_broken``.
 
-Verification stops at the first broken event.  The script prints
-``{"ok": ..., "checked": N, "first_broken": {"seq": S, "reason": ...}}``,
-where N counts the events that passed every check (all of them when ok).
+The first check that fails names the event's reason.  Verification does not
+stop at a break: every event is checked, each against the lines before it *as
+read* (whatever their own verdict), so one altered line is one break, one
+removed line one break (at the next event of its stream), and a moved line a
+few.  The script prints
+``{"ok":...,"checked":N,"broken":B,"first_broken":...,"checkpoint":null}``:
+N counts every event read and checked, B the events that failed a check, and
+``first_broken`` is null or the first of them in the file,
+``{"seq":S,"line":L,"reason":...,"detail":...}`` (L is the line number in the
+file, counting from 1).  ``ok`` is true when B is 0.
 
 An export alone cannot show that events were cut off the *end* of a stream;
 that needs the stream heads or a checkpoint, which the online verifier checks.
@@ -45,23 +68,25 @@ signed note (tlog-checkpoint): an origin line, the tree size n in decimal, the
 root hash in base64, a blank line, then signature lines
 ``— <key name> <base64(4-byte key id || Ed25519 signature)>``.  VKEY is the
 verifier key ``<name>+<key id, 8 hex>+<base64(0x01 || 32-byte public key)>``.
-After the chain checks (which do not stop this part), the script checks the
-note's signature by VKEY (the first signature line with VKEY's name and key id
-decides; others are ignored; the origin must equal the key name), then
-rebuilds the tree from the events with log_index 0 .. n-1 and compares roots.
-It prints the chain keys plus ``"checkpoint": {"tree_size": n,
-"signature_valid": ..., "root_matches": ...}``; when the events do not hold
-each of 0 .. n-1 exactly once, root_matches is false and the checkpoint object
-also holds ``"log_problem": "log_incomplete"``.  ``ok`` is true only when the
-chain holds, the signature is valid and the root matches.
+The note's signature is valid when its origin is the key's name and one of its
+signature lines, for the key's name and id, verifies over the body (lines that
+are not for this key are ignored).  The chain is checked as above, then the
+tree is rebuilt from the events with log_index 0 .. n-1 and its root compared
+with the note's.  ``checkpoint`` is then ``{"tree_size":n,
+"signature_valid":...,"root_matches":...,"log_problem":null}``; when the
+events do not hold each of 0 .. n-1 exactly once, root_matches is false and
+log_problem is ``"log_incomplete"``.  ``ok`` is true only when the chain
+holds, the signature is valid and the root matches.
 
 **Consistency of two checkpoints** (``consistency OLD NEW PROOF.json --key
 VKEY``).  OLD and NEW are checkpoint notes; PROOF.json is the answer of
 GET /api/v1/audit/consistency:
-``{"from": m, "to": n, "proof": ["<64 hex>", ...]}``.  The script checks both
-notes' signatures, that from/to are the old and new tree sizes, and the RFC
-9162 section 2.1.4.2 consistency proof between the two roots, and prints
-``{"ok", "from", "to", "signatures_valid", "proof_valid"}``.
+``{"from": m, "to": n, "proof": ["<64 hex>", ...]}`` (integers and an array
+of hex hashes; other keys are ignored).  The script checks both notes'
+signatures, that from/to are the old and new tree sizes, and the RFC 9162
+section 2.1.4.2 consistency proof between the two roots, and prints
+``{"ok":...,"from":m,"to":n,"signatures_valid":...,"proof_valid":...}`` with
+the notes' sizes.
 
 **Self-test** (``selftest``).  Runs the RFC 6962 tree vectors (roots, proof
 generation and verification, tampered proofs), RFC 8032 Ed25519 vectors on
@@ -77,6 +102,8 @@ so the script still needs nothing but the standard library.
 import base64
 import hashlib
 import json
+import math
+import os
 import re
 import sys
 from typing import NamedTuple
@@ -95,6 +122,8 @@ HASHED_FIELDS = (
     "org_id", "request_id", "action", "entity_type", "entity_id", "fund_id",
     "stage", "amount", "entry_id", "before", "after", "prev_hash",
 )
+INTEGER_FIELDS = ("seq", "stream_seq")
+TEXT_FIELDS = ("stream", "hash")
 ABSENT = b"\xff\xff\xff\xff"
 GENESIS_HASH = "0" * 64
 
@@ -106,6 +135,18 @@ EXIT_OK = 0
 EXIT_BROKEN = 1
 EXIT_UNREADABLE = 2
 
+# The integer ranges the Rust verifier reads (i64, u64): a number outside
+# them is not an integer there, so it is not one here either.
+I64_MIN, I64_MAX, U64_MAX = -2**63, 2**63 - 1, 2**64 - 1
+
+# What Rust's str::trim() strips (Unicode White_Space), used where the Rust
+# verifier trims, so that both read the same text.
+RUST_WHITESPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+                   "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f"
+                   "\u205f\u3000")
+# The bytes a blank export line may hold besides its line end.
+BLANK_LINE_BYTES = b" \t\r\n"
+
 USAGE = """usage: {prog} FILE.ndjson
        {prog} FILE.ndjson --checkpoint NOTE --key VKEY
        {prog} consistency OLD_NOTE NEW_NOTE PROOF.json --key VKEY
@@ -116,14 +157,52 @@ class UnreadableInput(Exception):
     """The input is missing, is not JSON, or holds something not an event."""
 
 
-class Broken(Exception):
-    """An event failed verification; carries its seq and the reason word."""
+def shown(path):
+    """A path as the messages name it: as given, undecodable bytes replaced
+    (as Rust's Path::display does)."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
-    def __init__(self, seq, reason, detail):
-        super().__init__(detail)
-        self.seq = seq
-        self.reason = reason
-        self.detail = detail
+
+def read_problem(err):
+    """The words for an error opening or reading a file."""
+    if isinstance(err, FileNotFoundError):
+        return "no such file"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, IsADirectoryError):
+        return "is a directory"
+    return "cannot be read"
+
+
+def read_text(path):
+    """A whole file as UTF-8 text (a note, a proof)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise UnreadableInput(f"{shown(path)}: {read_problem(err)}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableInput(f"{shown(path)}: not UTF-8") from None
+
+
+def rust_lines(text):
+    """Split text as Rust's str::lines() does: on "\\n", no empty last line
+    for a final "\\n", one "\\r" before each "\\n" dropped."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def b64decode_canonical(text):
+    """Standard, padded base64 in its one canonical form, or None."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return data if base64.b64encode(data).decode("ascii") == text else None
 
 
 # ---------------------------------------------------------------------------
@@ -134,139 +213,208 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_event(line, line_no):
-    """Parse one NDJSON line into an event dict, checking its shape."""
-    try:
-        # parse_float=str keeps any non-integer number exactly as written,
-        # so a numeric amount would still be hashed in its exported text form.
-        event = json.loads(line, parse_float=str,
-                           parse_constant=_reject_constant)
-    except ValueError as err:
-        raise UnreadableInput(f"line {line_no}: bad JSON: {err}") from None
-    if not isinstance(event, dict):
-        raise UnreadableInput(f"line {line_no}: not a JSON object")
-    for name in HASHED_FIELDS + ("hash",):
-        if name not in event:
-            raise UnreadableInput(f"line {line_no}: missing field {name!r}")
-    for name in ("seq", "stream_seq"):
-        value = event[name]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise UnreadableInput(
-                f"line {line_no}: {name!r} is not an integer")
-    if not isinstance(event["stream"], str):
-        raise UnreadableInput(f"line {line_no}: 'stream' is not a string")
-    return event
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):                # out of range: not JSON to Rust
+        raise ValueError("number out of range")
+    return value
 
 
-def field_text(name, value, line_no):
-    """Return a field's exported text form, or None when it is absent."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UnreadableInput(
-            f"line {line_no}: field {name!r} is neither text, an integer "
-            "nor null")
-    return str(value)
+def _parse_int(text):
+    if text == "-0":                     # a float to serde_json: -0.0
+        return -0.0
+    value = int(text)
+    if len(text) > 300:
+        float(value)                     # OverflowError past f64's range
+    return value
 
 
-def encode_field(text, name, line_no):
+# serde_json's nesting limit: 127 arrays and objects, the outermost included.
+MAX_DEPTH = 127
+
+
+def _too_deep(value):
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [v for c in level if isinstance(c, (dict, list))
+                 for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return False
+    return any(isinstance(c, (dict, list)) for c in level)
+
+
+def loads_strict(text):
+    """json.loads, refusing what serde_json refuses: NaN and Infinity, numbers
+    out of range, lone surrogates (valid escapes, invalid text), and nesting
+    past its limit; like serde_json, reading -0 as a float."""
+    value = json.loads(text, parse_constant=_reject_constant,
+                       parse_float=_parse_float, parse_int=_parse_int)
+    if "\\u" in text:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise ValueError("nested too deeply")
+    return value
+
+
+def _is_int(value, low, high):
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and low <= value <= high)
+
+
+class Event(NamedTuple):
+    """One export line, read: what the checks need, and its hash input."""
+    seq: int
+    stream: str
+    stream_seq: int
+    prev_hash: object                    # text, or None when null
+    hash: str
+    log_index: object                    # a non-negative integer, or None
+    canonical: bytes
+
+
+def encode_field(text):
     """Encode one field as a 4-byte big-endian length plus its UTF-8 bytes."""
     if text is None:
         return ABSENT
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnreadableInput(
-            f"line {line_no}: field {name!r} is not valid Unicode") from None
+    data = text.encode("utf-8")
     return len(data).to_bytes(4, "big") + data
 
 
-def canonical_input(event, line_no):
-    """Return the v1 hash input of an event: the prefix and the 18 fields.
+def field_text(event, name):
+    """A field's text as hashed (None when null); raise if it has none."""
+    if name not in event:
+        raise UnreadableInput(f"missing field '{name}'")
+    value = event[name]
+    if name in INTEGER_FIELDS:
+        if not _is_int(value, I64_MIN, I64_MAX):
+            raise UnreadableInput(f"'{name}' is not an integer")
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if name in TEXT_FIELDS:
+        raise UnreadableInput(f"'{name}' is not text")
+    if value is None:
+        return None
+    raise UnreadableInput(f"'{name}' is neither text nor null")
 
-    Its SHA-256 is the event's ``hash``; it is also the event's Merkle leaf
-    data.
-    """
+
+def parse_event(text):
+    """Read one export line into an Event; raise UnreadableInput if it is
+    not one (the message without the line number)."""
+    try:
+        event = loads_strict(text)
+    except (ValueError, ArithmeticError, UnicodeEncodeError,
+            RecursionError):
+        raise UnreadableInput("not JSON") from None
+    if not isinstance(event, dict):
+        raise UnreadableInput("not a JSON object")
+    # The hash covers each field's text exactly as exported, not a value
+    # re-formatted from it.
     parts = [HASH_PREFIX]
     for name in HASHED_FIELDS:
-        text = field_text(name, event[name], line_no)
-        parts.append(encode_field(text, name, line_no))
-    return b"".join(parts)
+        parts.append(encode_field(field_text(event, name)))
+    stored_hash = field_text(event, "hash")
+    index = event.get("log_index")
+    if index is not None and not _is_int(index, 0, U64_MAX):
+        raise UnreadableInput(
+            "'log_index' is neither a non-negative integer nor null")
+    return Event(event["seq"], event["stream"], event["stream_seq"],
+                 event["prev_hash"], stored_hash, index, b"".join(parts))
 
 
-def event_hash(event, line_no):
-    """Recompute an event's hash (version 1) as lower-case hex."""
-    return hashlib.sha256(canonical_input(event, line_no)).hexdigest()
+class Chain:
+    """The chain checks over events in file order.
 
-
-def check_event(event, line_no, last_seq, heads):
-    """Check one event against the trail so far; raise Broken if it fails.
-
-    ``heads`` maps each stream to its last (stream_seq, hash) and is updated
-    when the event holds.
+    Each event is judged against the previous line and the previous event of
+    its stream *as read*, whatever their own verdict, so that one altered,
+    removed or moved line shows as one break (or a few), not as every line
+    after it.
     """
-    seq = event["seq"]
-    if event_hash(event, line_no) != event["hash"]:
-        raise Broken(seq, HASH_MISMATCH,
-                     "recomputed hash differs from the stored hash")
-    if last_seq is not None and seq <= last_seq:
-        raise Broken(seq, CHAIN_BROKEN,
-                     f"seq {seq} does not follow seq {last_seq}")
-    stream = event["stream"]
-    prev_stream_seq, prev_hash = heads.get(stream, (0, GENESIS_HASH))
-    if event["stream_seq"] != prev_stream_seq + 1:
-        raise Broken(seq, CHAIN_BROKEN,
-                     f"stream_seq {event['stream_seq']} in {stream} should be "
-                     f"{prev_stream_seq + 1}")
-    if event["prev_hash"] != prev_hash:
-        raise Broken(seq, CHAIN_BROKEN,
-                     f"prev_hash does not match the previous hash in {stream}")
-    heads[stream] = (event["stream_seq"], event["hash"])
+
+    def __init__(self):
+        self.last_seq = None
+        self.heads = {}                  # stream -> (stream_seq, hash)
+
+    def check(self, event):
+        """Return None, or (reason, detail) for the first check that fails."""
+        prev_stream_seq, prev_hash = self.heads.get(event.stream,
+                                                    (0, GENESIS_HASH))
+        if hashlib.sha256(event.canonical).hexdigest() != event.hash:
+            verdict = (HASH_MISMATCH,
+                       "recomputed hash differs from the stored hash")
+        elif self.last_seq is not None and event.seq <= self.last_seq:
+            verdict = (CHAIN_BROKEN,
+                       f"seq {event.seq} does not follow seq {self.last_seq}")
+        elif event.stream_seq != prev_stream_seq + 1:
+            verdict = (CHAIN_BROKEN,
+                       f"stream_seq {event.stream_seq} in {event.stream} "
+                       f"should be {prev_stream_seq + 1}")
+        elif event.prev_hash != prev_hash:
+            verdict = (CHAIN_BROKEN, "prev_hash does not match the previous "
+                       f"hash in {event.stream}")
+        else:
+            verdict = None
+        self.last_seq = event.seq
+        self.heads[event.stream] = (event.stream_seq, event.hash)
+        return verdict
 
 
 def iter_events(path):
-    """Yield (line_no, event) for each non-blank line of the export, lazily.
-
-    Being lazy, a caller that stops early never reads the rest of the file.
-    """
+    """Yield (line_no, Event) for each non-blank line of the export."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield line_no, parse_event(line, line_no)
-    except (OSError, UnicodeDecodeError) as err:
-        raise UnreadableInput(f"cannot read {path}: {err}") from None
+        with open(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                if not raw.strip(BLANK_LINE_BYTES):
+                    continue
+                try:
+                    yield line_no, parse_event(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise UnreadableInput(
+                        f"{shown(path)}: line {line_no}: not UTF-8") from None
+                except UnreadableInput as err:
+                    raise UnreadableInput(
+                        f"{shown(path)}: line {line_no}: {err}") from None
+    except OSError as err:
+        raise UnreadableInput(f"{shown(path)}: {read_problem(err)}") from None
 
 
-def verify_events(events):
-    """Check the chain over (line_no, event) pairs; return the result dict.
-
-    Stops at the first broken event.
-    """
-    checked = 0
-    last_seq = None
-    heads = {}
+def verify_events(events, tree_size=None):
+    """Check the chain over (line_no, Event) pairs; return (the result dict,
+    the leaves by log_index below ``tree_size`` or None if one repeats)."""
+    chain = Chain()
+    checked = broken = 0
+    first_broken = None
+    leaves, repeated = {}, False
     for line_no, event in events:
-        try:
-            check_event(event, line_no, last_seq, heads)
-        except Broken as broken:
-            return {
-                "ok": False,
-                "checked": checked,
-                "first_broken": {
-                    "seq": broken.seq,
-                    "reason": broken.reason,
-                    "detail": broken.detail,
-                },
-            }
-        last_seq = event["seq"]
         checked += 1
-    return {"ok": True, "checked": checked, "first_broken": None}
+        verdict = chain.check(event)
+        if verdict is not None:
+            broken += 1
+            if first_broken is None:
+                first_broken = {"seq": event.seq, "line": line_no,
+                                "reason": verdict[0], "detail": verdict[1]}
+        index = event.log_index
+        if tree_size is not None and index is not None and index < tree_size:
+            repeated = repeated or index in leaves
+            leaves[index] = leaf_hash(event.canonical)
+    result = {"ok": broken == 0, "checked": checked, "broken": broken,
+              "first_broken": first_broken, "checkpoint": None}
+    return result, (None if repeated else leaves)
 
 
-def verify_file(path):
-    """Verify the export at ``path``; return the result as a dict."""
-    return verify_events(iter_events(path))
+def verify_file(path, checkpoint=None):
+    """Verify the export at ``path``, and the checked ``checkpoint`` (a
+    Checkpoint) when given; return the result as a dict."""
+    size = None if checkpoint is None else checkpoint.size
+    result, leaves = verify_events(iter_events(path), size)
+    if result["checked"] == 0:
+        raise UnreadableInput(f"{shown(path)}: no events")
+    if checkpoint is not None:
+        report = checkpoint_report(leaves, checkpoint)
+        result["checkpoint"] = report
+        result["ok"] = (result["ok"] and report["signature_valid"]
+                        and report["root_matches"])
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -503,9 +651,11 @@ def ed25519_verify(public_key, message, signature):
 
 EM_DASH_PREFIX = "\u2014 "
 ED25519_TYPE = b"\x01"
-KEY_NAME = re.compile(r"[^\s+]+")
-KEY_ID_HEX = re.compile(r"[0-9a-f]{8}")
+KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
 TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
+
+MALFORMED_KEY = "verifier key: malformed"
+MALFORMED_NOTE = "malformed checkpoint note"
 
 
 class VerifierKey(NamedTuple):
@@ -529,63 +679,61 @@ def key_id(name, public_key):
     return hashlib.sha256(data).digest()[:4]
 
 
-def b64decode_strict(text, what):
-    """Decode standard, padded base64, refusing any other character."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:
-        raise UnreadableInput(f"{what} is not valid base64") from None
+def _is_curve_point(data):
+    """Whether 32 bytes decode to a curve point as the Rust verifier decodes
+    a public key (the y coordinate reduced mod p, any sign of x = 0)."""
+    y = (int.from_bytes(data, "little") & ((1 << 255) - 1)) % ED_P
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, ED_P - 2, ED_P) % ED_P
+    return x2 == 0 or pow(x2, (ED_P - 1) // 2, ED_P) == 1
 
 
 def parse_verifier_key(text):
     """Parse ``<name>+<key id hex>+<base64(0x01 || public key)>``."""
-    parts = text.strip().split("+", 2)   # the base64 part may contain '+'
-    if len(parts) != 3 or not KEY_NAME.fullmatch(parts[0]):
-        raise UnreadableInput("verifier key: expected NAME+KEYID+KEY")
+    parts = text.strip(RUST_WHITESPACE).split("+", 2)  # base64 may hold '+'
+    if len(parts) != 3:
+        raise UnreadableInput(MALFORMED_KEY)
     name, id_hex, key_b64 = parts
-    if not KEY_ID_HEX.fullmatch(id_hex):
-        raise UnreadableInput("verifier key: key id is not 8 lower-case hex")
-    key = b64decode_strict(key_b64, "verifier key")
-    if len(key) != 33 or key[:1] != ED25519_TYPE:
-        raise UnreadableInput("verifier key: not 0x01 + a 32-byte Ed25519 key")
-    if key_id(name, key[1:]) != bytes.fromhex(id_hex):
-        raise UnreadableInput("verifier key: key id does not match the key")
+    key = b64decode_canonical(key_b64)
+    if (not name or not KEY_ID_HEX.fullmatch(id_hex) or key is None
+            or len(key) != 33 or key[:1] != ED25519_TYPE
+            or not _is_curve_point(key[1:])
+            or key_id(name, key[1:]) != bytes.fromhex(id_hex)):
+        raise UnreadableInput(MALFORMED_KEY)
     return VerifierKey(name, bytes.fromhex(id_hex), key[1:])
 
 
 def split_note(text):
-    """Split a signed note into (body, [(key name, signature blob), ...]).
+    """Split a signed note into (body, signature lines).
 
     The body is every line before the last blank line, each with its "\\n";
-    every line after it must be a signature line.
+    the lines after it are the signature lines.
     """
     # A note saved with CRLF line ends or extra newlines at its end (as
     # ``jq -r .note > FILE`` writes it) is read as the note it is.
     text = text.replace("\r\n", "\n").rstrip("\n") + "\n"
     cut = text.rfind("\n\n")
-    if cut < 0 or not text.endswith("\n"):
-        raise UnreadableInput("note: no blank line before the signatures")
-    body, sig_lines = text[:cut + 1], text[cut + 2:-1].split("\n")
-    signatures = []
-    for line in sig_lines:
-        name, _, blob = line.removeprefix(EM_DASH_PREFIX).partition(" ")
-        if (not line.startswith(EM_DASH_PREFIX)
-                or not KEY_NAME.fullmatch(name) or not blob):
-            raise UnreadableInput(f"note: malformed signature line {line!r}")
-        signatures.append((name, b64decode_strict(blob, "note signature")))
-    return body, signatures
+    if cut < 0:
+        raise UnreadableInput(MALFORMED_NOTE)
+    return text[:cut] + "\n", rust_lines(text[cut + 2:])
 
 
-def note_signature_valid(body, signatures, key):
-    """Check the note body against the first signature line for ``key``.
+def note_signature_valid(body, signature_lines, key):
+    """Whether one signature line for ``key`` verifies over the body.
 
-    Lines for other key names or key ids are ignored; if none is for this
-    key, the signature is not valid.
+    Lines for other key names or key ids, or not signature lines at all, are
+    ignored; if none is for this key, the signature is not valid.
     """
-    for name, blob in signatures:
-        if name == key.name and blob[:4] == key.key_id:
-            return len(blob) == 68 and ed25519_verify(
-                key.public_key, body.encode("utf-8"), blob[4:])
+    for line in signature_lines:
+        if not line.startswith(EM_DASH_PREFIX):
+            continue
+        name, space, blob = line[len(EM_DASH_PREFIX):].rpartition(" ")
+        signature = b64decode_canonical(blob) if space else None
+        if (signature is None or name != key.name or len(signature) != 68
+                or signature[:4] != key.key_id):
+            continue
+        if ed25519_verify(key.public_key, body.encode("utf-8"),
+                          signature[4:]):
+            return True
     return False
 
 
@@ -594,15 +742,16 @@ def parse_checkpoint_body(body):
 
     Lines after the third are extension lines: signed, but not interpreted.
     """
-    lines = body[:-1].split("\n")
-    if len(lines) < 3 or not all(lines):
-        raise UnreadableInput("note: expected origin, tree size and root")
+    lines = rust_lines(body)
+    if len(lines) < 3:
+        raise UnreadableInput(MALFORMED_NOTE)
     origin, size_text, root_b64 = lines[:3]
-    if not TREE_SIZE.fullmatch(size_text):
-        raise UnreadableInput("note: tree size is not a decimal number")
-    root = b64decode_strict(root_b64, "note root hash")
-    if len(root) != 32:
-        raise UnreadableInput("note: root hash is not 32 bytes")
+    # The size in its one decimal form: "042" is not 42.
+    if not TREE_SIZE.fullmatch(size_text) or int(size_text) > U64_MAX:
+        raise UnreadableInput(MALFORMED_NOTE)
+    root = b64decode_canonical(root_b64)
+    if root is None or len(root) != 32:
+        raise UnreadableInput(MALFORMED_NOTE)
     return origin, int(size_text), root
 
 
@@ -612,90 +761,48 @@ def open_checkpoint(text, key):
     A checkpoint whose origin is not the key's name is not this log's, so
     its signature does not count as valid.
     """
-    body, signatures = split_note(text)
+    body, signature_lines = split_note(text)
     origin, size, root = parse_checkpoint_body(body)
     valid = (origin == key.name
-             and note_signature_valid(body, signatures, key))
+             and note_signature_valid(body, signature_lines, key))
     return Checkpoint(origin, size, root, valid)
 
 
 def read_checkpoint(path, key):
     """Read a checkpoint note file (UTF-8) and check it."""
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise UnreadableInput(f"cannot read {path}: {err}") from None
+    text = read_text(path)
     try:
         return open_checkpoint(text, key)
     except UnreadableInput as err:
-        raise UnreadableInput(f"{path}: {err}") from None
+        raise UnreadableInput(f"{shown(path)}: {err}") from None
 
 
 # ---------------------------------------------------------------------------
 # Export + checkpoint
 # ---------------------------------------------------------------------------
 
-def log_index(event, line_no):
-    """An event's ``log_index``: a non-negative integer, or None.
+def checkpoint_report(leaves, checkpoint):
+    """The ``checkpoint`` object of the output for one checked note.
 
-    A missing field counts as null (not sequenced), as in an export made
-    before the log existed; the tree then lacks those leaves.
+    ``leaves`` maps each log_index below the tree size to its leaf hash, or
+    is None when one of them occurs twice.
     """
-    value = event.get("log_index")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UnreadableInput(
-            f"line {line_no}: 'log_index' is neither a non-negative integer "
-            "nor null")
-    return value
-
-
-def log_leaves(events, size):
-    """Leaf hashes for log_index 0 .. size-1, or None if any is missing.
-
-    Each index below ``size`` must occur exactly once; events with a larger
-    index (logged after the checkpoint) or none (not yet sequenced) are left
-    out.  A leaf is built from the event's content as exported.
-    """
-    by_index = {}
-    duplicated = False
-    for line_no, event in events:
-        index = log_index(event, line_no)
-        if index is None or index >= size:
-            continue
-        duplicated = duplicated or index in by_index
-        by_index[index] = leaf_hash(canonical_input(event, line_no))
-    if duplicated or len(by_index) != size:
-        return None
-    return [by_index[i] for i in range(size)]
-
-
-def checkpoint_report(events, checkpoint):
-    """The ``checkpoint`` object of the output for one checked note."""
     report = {"tree_size": checkpoint.size,
               "signature_valid": checkpoint.signature_valid}
-    leaves = log_leaves(events, checkpoint.size)
-    if leaves is None:
+    if leaves is None or len(leaves) != checkpoint.size:
         report["root_matches"] = False
         report["log_problem"] = LOG_INCOMPLETE
     else:
-        report["root_matches"] = merkle_root(leaves) == checkpoint.root
+        tree = [leaves[i] for i in range(checkpoint.size)]
+        report["root_matches"] = merkle_root(tree) == checkpoint.root
+        report["log_problem"] = None
     return report
 
 
 def verify_file_with_checkpoint(path, note_path, key_text):
     """Verify the chain of an export, then its signed checkpoint."""
     key = parse_verifier_key(key_text)
-    checkpoint = read_checkpoint(note_path, key)
-    events = list(iter_events(path))     # every event: the tree needs them
-    result = verify_events(events)
-    report = checkpoint_report(events, checkpoint)
-    result["checkpoint"] = report
-    result["ok"] = (result["ok"] and report["signature_valid"]
-                    and report["root_matches"])
-    return result
+    return verify_file(path, read_checkpoint(note_path, key))
 
 
 # ---------------------------------------------------------------------------
@@ -705,28 +812,23 @@ def verify_file_with_checkpoint(path, note_path, key_text):
 HEX_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def read_consistency_proof(path):
     """Read ``{"from": m, "to": n, "proof": [hex, ...]}`` as (m, n, proof)."""
+    text = read_text(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise UnreadableInput(f"cannot read {path}: {err}") from None
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as err:
-        raise UnreadableInput(f"{path}: bad JSON: {err}") from None
-    if (not isinstance(doc, dict) or not _is_int(doc.get("from"))
-            or not _is_int(doc.get("to"))
+        doc = loads_strict(text)
+    except (ValueError, ArithmeticError, UnicodeEncodeError,
+            RecursionError):
+        raise UnreadableInput(f"{shown(path)}: not JSON") from None
+    if (not isinstance(doc, dict)
+            or not _is_int(doc.get("from"), I64_MIN, U64_MAX)
+            or not _is_int(doc.get("to"), I64_MIN, U64_MAX)
             or not isinstance(doc.get("proof"), list)):
-        raise UnreadableInput(f"{path}: expected from, to and proof")
+        raise UnreadableInput(f"{shown(path)}: expected from, to and proof")
     proof = doc["proof"]
     if not all(isinstance(h, str) and HEX_HASH.fullmatch(h) for h in proof):
-        raise UnreadableInput(f"{path}: a proof element is not 64 hex digits")
+        raise UnreadableInput(
+            f"{shown(path)}: a proof element is not 64 hex digits")
     return doc["from"], doc["to"], [bytes.fromhex(h) for h in proof]
 
 
@@ -1029,19 +1131,33 @@ def selftest_checkpoint_note(t, roots):
 
 
 def selftest_malformed_notes(t):
-    """Malformed notes and keys are unreadable input, not invalid ones."""
+    """Malformed notes and keys are unreadable input, not invalid ones; a
+    line that is not a signature line is ignored, as a foreign one is."""
     key = parse_verifier_key(SELFTEST_KEY)
     for label, text in (
             ("no blank line", SELFTEST_BODY + SELFTEST_SIG_LINE),
-            ("ASCII dashes", SELFTEST_NOTE.replace("\u2014", "--")),
             ("no signature", SELFTEST_BODY + "\n"),
             ("size with a leading zero", SELFTEST_NOTE.replace("\n8\n",
-                                                               "\n08\n"))):
+                                                               "\n08\n")),
+            ("a root of 31 bytes", SELFTEST_NOTE.replace(
+                "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",
+                "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQw==")),
+            ("a root not in canonical base64", SELFTEST_NOTE.replace(
+                "RgQyg=", "RgQyh="))):
         t.check(f"note with {label} is unreadable",
                 _raises_unreadable(open_checkpoint, text, key))
+    dashes = SELFTEST_NOTE.replace("\u2014", "--")
+    t.check("note with ASCII dashes is read but not validly signed",
+            not open_checkpoint(dashes, key).signature_valid)
+    t.check("note with a non-signature line before its signature verifies",
+            open_checkpoint(SELFTEST_BODY + "\nnot a signature\n"
+                            + SELFTEST_SIG_LINE, key).signature_valid)
     wrong_id = SELFTEST_KEY.replace("+a1ac9cad+", "+a1ac9cae+")
     t.check("key with a wrong key id is unreadable",
             _raises_unreadable(parse_verifier_key, wrong_id))
+    t.check("key with an upper-case key id is read",
+            parse_verifier_key(SELFTEST_KEY.replace("+a1ac9cad+",
+                                                    "+A1AC9CAD+")) == key)
 
 
 def run_selftest():
@@ -1088,7 +1204,7 @@ def parse_command_line(args):
     """Return a function running the requested check, or None (usage)."""
     if args == ["selftest"]:
         return run_selftest
-    if len(args) == 1:                   # the original form, unchanged
+    if len(args) == 1 and not args[0].startswith("--"):
         return lambda: verify_file(args[0])
     if args[:1] == ["consistency"]:
         parsed = split_options(args[1:], ("--key",))
@@ -1104,6 +1220,13 @@ def parse_command_line(args):
     return None
 
 
+def print_json(value):
+    """Print one line of compact JSON in UTF-8, as serde_json writes it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    sys.stdout.buffer.write(text.encode("utf-8") + b"\n")
+    sys.stdout.flush()
+
+
 def main(argv):
     """Command-line entry point; returns the exit status."""
     command = parse_command_line(argv[1:])
@@ -1113,9 +1236,9 @@ def main(argv):
     try:
         result = command()
     except UnreadableInput as err:
-        print(json.dumps({"ok": False, "error": str(err)}, ensure_ascii=False))
+        print_json({"ok": False, "error": str(err)})
         return EXIT_UNREADABLE
-    print(json.dumps(result, ensure_ascii=False))
+    print_json(result)
     return EXIT_OK if result["ok"] else EXIT_BROKEN
 
 

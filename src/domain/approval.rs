@@ -243,8 +243,8 @@ pub fn authorize(
         }
         A::Approve if actor.role != Role::Leader && case.at_stake() > policy.leader_threshold => {
             return Err(forbidden(format!(
-                "{} is asked, above {}: only a leader may approve it",
-                case.requested, policy.leader_threshold
+                "the amount at stake is above {}: only a leader may approve it",
+                policy.leader_threshold
             )));
         }
         _ => {}

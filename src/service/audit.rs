@@ -9,8 +9,8 @@ use super::csv_out::{Cell, CsvOut};
 use super::{Listed, Page};
 use crate::db::Pool;
 use crate::db::chain::{self, CheckpointRow, EventFilter, EventRow, KeptCheckpoint, Verification};
-use crate::domain::audit::{AuditRecord, ChainVerifier, format_amount, format_time};
-use crate::domain::note::LogSigner;
+use crate::domain::audit::{AuditRecord, BreakReason, GENESIS_HASH, format_amount, format_time};
+use crate::domain::note::{Checkpoint, LogSigner, VerifierKey};
 use crate::error::Error;
 
 /// One event as answered and exported. Every field is in the text form the hash covers, so an
@@ -484,8 +484,34 @@ pub fn export(
     })
 }
 
+// Offline verification: `unionfund audit verify-export` and `verify-consistency`. They answer
+// exactly what `tools/verify_trail.py` answers (README, "Verifying offline"): the same fields in
+// the same order, the same counts, the same words for unreadable input.
+
+/// The 18 fields the hash covers, in their order (README, "The hash, byte for byte").
+const HASHED_FIELDS: [&str; 18] = [
+    "seq",
+    "stream",
+    "stream_seq",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "org_id",
+    "request_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "fund_id",
+    "stage",
+    "amount",
+    "entry_id",
+    "before",
+    "after",
+    "prev_hash",
+];
+
 /// What an export says of a signed checkpoint.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct CheckpointCheck {
     /// The checkpoint's tree size.
     pub tree_size: u64,
@@ -493,24 +519,168 @@ pub struct CheckpointCheck {
     pub signature_valid: bool,
     /// Whether the root recomputed from the exported events equals the note's.
     pub root_matches: bool,
-    /// `log_incomplete` when the export does not hold every position below the tree size once.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `log_incomplete` when the export does not hold every position below the tree size
+    /// exactly once; null otherwise.
     pub log_problem: Option<&'static str>,
 }
 
+/// An event of an export that fails a check.
+#[derive(Debug, Serialize)]
+pub struct BrokenEvent {
+    /// Its `seq`.
+    pub seq: i64,
+    /// Its line in the file, from 1.
+    pub line: u64,
+    /// `hash_mismatch` or `chain_broken`: the first check that fails.
+    pub reason: &'static str,
+    /// Which check, in words.
+    pub detail: String,
+}
+
 /// The offline verification of an export: the chain, and optionally a signed checkpoint.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct ExportVerification {
-    /// Chain (and checkpoint, when given) hold.
+    /// No event is broken (and the checkpoint, when given, holds).
     pub ok: bool,
-    /// Events that passed.
+    /// Every event read and checked: verification does not stop at a break.
     pub checked: u64,
-    /// The first broken event, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_broken: Option<BrokenView>,
-    /// The checkpoint's verdict, when one was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The events that fail a check.
+    pub broken: u64,
+    /// The first of them in the file; null when none.
+    pub first_broken: Option<BrokenEvent>,
+    /// The checkpoint's verdict; null when none was given.
     pub checkpoint: Option<CheckpointCheck>,
+}
+
+/// The words for an error opening or reading a file (the Python verifier uses the same).
+pub fn read_problem(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file",
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::IsADirectory => "is a directory",
+        _ => "cannot be read",
+    }
+}
+
+/// Parses a verifier key given on the command line.
+pub fn read_verifier_key(text: &str) -> Result<VerifierKey, String> {
+    VerifierKey::parse(text).map_err(|_| "verifier key: malformed".to_owned())
+}
+
+/// Reads a checkpoint note and says whether `key` signed it; `Err` only for a malformed note.
+pub fn open_checkpoint(note: &str, key: &VerifierKey) -> Result<(bool, Checkpoint), String> {
+    key.check(note).map_err(|_| "malformed checkpoint note".to_owned())
+}
+
+/// One export line as the verifiers read it.
+struct ExportLine {
+    seq: i64,
+    stream: String,
+    stream_seq: i64,
+    prev_hash: Option<String>,
+    hash: String,
+    log_index: Option<u64>,
+    /// The v1 hash input, made from each field's text exactly as exported: the hash covers that
+    /// text, not a value re-formatted from it (which would accept a line the Python verifier,
+    /// hashing the text, refuses).
+    canonical: Vec<u8>,
+}
+
+/// Appends one field of the hash input: a 4-byte big-endian length and the UTF-8 bytes, or
+/// `FF FF FF FF` when absent.
+fn push_field(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        None => out.extend_from_slice(&[0xFF; 4]),
+        Some(t) => {
+            // A line of 4 GiB is not read: the length always fits.
+            out.extend_from_slice(&u32::try_from(t.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+    }
+}
+
+/// Reads one export line; `Err` says why it is not an event (without the line number).
+fn read_export_line(text: &str) -> Result<ExportLine, String> {
+    use serde_json::Value;
+    let Ok(value) = serde_json::from_str::<Value>(text) else { return Err("not JSON".into()) };
+    let Value::Object(mut event) = value else { return Err("not a JSON object".into()) };
+    let mut canonical = Vec::with_capacity(text.len());
+    canonical.extend_from_slice(b"unionfund-audit-v1");
+    for name in HASHED_FIELDS {
+        let integer;
+        let field = match (name, event.get(name)) {
+            (_, None) => return Err(format!("missing field '{name}'")),
+            ("seq" | "stream_seq", Some(v)) => {
+                integer = v.as_i64().ok_or_else(|| format!("'{name}' is not an integer"))?.to_string();
+                Some(integer.as_str())
+            }
+            (_, Some(Value::String(s))) => Some(s.as_str()),
+            ("stream", Some(_)) => return Err("'stream' is not text".into()),
+            (_, Some(Value::Null)) => None,
+            (_, Some(_)) => return Err(format!("'{name}' is neither text nor null")),
+        };
+        push_field(&mut canonical, field);
+    }
+    let hash = match event.remove("hash") {
+        None => return Err("missing field 'hash'".into()),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("'hash' is not text".into()),
+    };
+    let log_index = match event.get("log_index") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("'log_index' is neither a non-negative integer nor null")?),
+    };
+    // Each was read above: seq and stream_seq are integers, stream text.
+    let seq = event.get("seq").and_then(Value::as_i64).unwrap_or_default();
+    let stream_seq = event.get("stream_seq").and_then(Value::as_i64).unwrap_or_default();
+    let mut text = |name: &str| match event.remove(name) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let (stream, prev_hash) = (text("stream").unwrap_or_default(), text("prev_hash"));
+    Ok(ExportLine { seq, stream, stream_seq, prev_hash, hash, log_index, canonical })
+}
+
+/// The chain checks over an export, in file order. Each event is judged against the previous
+/// line and the previous event of its stream *as read*, whatever their own verdict, so that one
+/// altered, removed or moved line shows as one break (or a few), not as every line after it.
+/// (The online verifier, `ChainVerifier`, reads the trail in `seq` order from the database and
+/// stops trusting a stream at its first break.)
+#[derive(Default)]
+struct FileChain {
+    last_seq: Option<i64>,
+    heads: std::collections::HashMap<String, (i64, String)>,
+}
+
+impl FileChain {
+    /// The first check the event fails, as (reason, detail).
+    fn check(&mut self, e: &ExportLine) -> Option<(BreakReason, String)> {
+        use sha2::{Digest, Sha256};
+        let (prev_stream_seq, prev_hash) =
+            self.heads.get(&e.stream).map_or((0, GENESIS_HASH), |(n, h)| (*n, h.as_str()));
+        let expected_stream_seq = i128::from(prev_stream_seq) + 1;
+        let verdict = if hex::encode(Sha256::digest(&e.canonical)) != e.hash {
+            Some((BreakReason::HashMismatch, "recomputed hash differs from the stored hash".to_owned()))
+        } else if let Some(last) = self.last_seq.filter(|&last| e.seq <= last) {
+            Some((BreakReason::ChainBroken, format!("seq {} does not follow seq {last}", e.seq)))
+        } else if i128::from(e.stream_seq) != expected_stream_seq {
+            let detail = format!("stream_seq {} in {} should be {expected_stream_seq}", e.stream_seq, e.stream);
+            Some((BreakReason::ChainBroken, detail))
+        } else if e.prev_hash.as_deref() != Some(prev_hash) {
+            Some((BreakReason::ChainBroken, format!("prev_hash does not match the previous hash in {}", e.stream)))
+        } else {
+            None
+        };
+        self.last_seq = Some(e.seq);
+        match self.heads.get_mut(&e.stream) {
+            Some(head) => *head = (e.stream_seq, e.hash.clone()),
+            None => {
+                self.heads.insert(e.stream.clone(), (e.stream_seq, e.hash.clone()));
+            }
+        }
+        verdict
+    }
 }
 
 /// Verifies an NDJSON export offline: every line's hash and every stream's chain; with a
@@ -518,70 +688,80 @@ pub struct ExportVerification {
 /// the exported events at the checkpoint's size (leaves by `log_index`).
 pub fn verify_export(
     lines: impl Iterator<Item = std::io::Result<String>>,
-    checkpoint: Option<(&str, &crate::domain::note::VerifierKey)>,
+    checkpoint: Option<(&str, &VerifierKey)>,
+) -> Result<ExportVerification, String> {
+    let checkpoint = checkpoint.map(|(note, key)| open_checkpoint(note, key)).transpose()?;
+    verify_export_against(lines, checkpoint.as_ref())
+}
+
+/// [`verify_export`] against a note already opened (`open_checkpoint`), so that a caller can
+/// tell a malformed note from a malformed export. `Err` says why the export cannot be read.
+pub fn verify_export_against(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+    checkpoint: Option<&(bool, Checkpoint)>,
 ) -> Result<ExportVerification, String> {
     use crate::domain::merkle::{Frontier, Hash, leaf_hash};
-    let mut v = ChainVerifier::new();
+    let size = checkpoint.map(|(_, cp)| cp.size);
+    let mut chain = FileChain::default();
+    let (mut checked, mut broken, mut first_broken) = (0_u64, 0_u64, None);
     let mut leaves: std::collections::HashMap<u64, Hash> = std::collections::HashMap::new();
-    let mut duplicate = false;
-    for (n, line) in lines.enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
+    let mut repeated = false;
+    for (line_no, line) in (1_u64..).zip(lines) {
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => format!("line {line_no}: not UTF-8"),
+            _ => read_problem(&e).to_owned(),
+        })?;
+        if line.trim_matches([' ', '\t', '\r']).is_empty() {
             continue;
         }
-        let event: EventView = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        let record = event.record()?;
-        let bytes = record.canonical_bytes();
-        v.push_canonical(&record, &bytes, &event.hash);
-        if checkpoint.is_some()
-            && let Some(i) = event.log_index.and_then(|i| u64::try_from(i).ok())
+        let event = read_export_line(&line).map_err(|e| format!("line {line_no}: {e}"))?;
+        checked += 1;
+        if let Some((reason, detail)) = chain.check(&event) {
+            broken += 1;
+            if first_broken.is_none() {
+                first_broken = Some(BrokenEvent { seq: event.seq, line: line_no, reason: reason.as_str(), detail });
+            }
+        }
+        if let (Some(size), Some(i)) = (size, event.log_index)
+            && i < size
         {
-            duplicate |= leaves.insert(i, leaf_hash(&bytes)).is_some();
+            repeated |= leaves.insert(i, leaf_hash(&event.canonical)).is_some();
         }
     }
-    let chain_ok = v.first_broken().is_none();
-    let checkpoint = match checkpoint {
-        None => None,
-        Some((note, key)) => {
-            let (signature_valid, cp) = key.check(note).map_err(|e| e.to_string())?;
-            let mut f = Frontier::default();
-            let mut made = Vec::new();
-            let mut complete = !duplicate;
+    if checked == 0 {
+        return Err("no events".into());
+    }
+    let checkpoint = checkpoint.map(|(signature_valid, cp)| {
+        let complete = !repeated && u64::try_from(leaves.len()).is_ok_and(|n| n == cp.size);
+        let root = complete.then(|| {
+            let (mut f, mut made) = (Frontier::default(), Vec::new());
             for i in 0..cp.size {
-                match leaves.get(&i) {
-                    Some(h) => f.push(*h, &mut made),
-                    None => {
-                        complete = false;
-                        break;
-                    }
+                if let Some(h) = leaves.get(&i) {
+                    f.push(*h, &mut made);
                 }
                 made.clear();
             }
-            Some(CheckpointCheck {
-                tree_size: cp.size,
-                signature_valid,
-                root_matches: complete && f.root() == cp.root,
-                log_problem: (!complete).then_some("log_incomplete"),
-            })
+            f.root()
+        });
+        CheckpointCheck {
+            tree_size: cp.size,
+            signature_valid: *signature_valid,
+            root_matches: root == Some(cp.root),
+            log_problem: (!complete).then_some("log_incomplete"),
         }
-    };
-    let ok = chain_ok && checkpoint.as_ref().is_none_or(|c| c.signature_valid && c.root_matches);
-    Ok(ExportVerification {
-        ok,
-        checked: v.checked(),
-        first_broken: v.first_broken().map(|(seq, reason)| BrokenView { seq, reason: reason.as_str().into() }),
-        checkpoint,
-    })
+    });
+    let ok = broken == 0 && checkpoint.as_ref().is_none_or(|c| c.signature_valid && c.root_matches);
+    Ok(ExportVerification { ok, checked, broken, first_broken, checkpoint })
 }
 
 /// Checks a consistency proof between two signed checkpoints an auditor kept.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct ConsistencyCheck {
     /// Both verdicts hold.
     pub ok: bool,
-    /// The older size.
+    /// The older note's size.
     pub from: u64,
-    /// The newer size.
+    /// The newer note's size.
     pub to: u64,
     /// Both notes are signed by the key given.
     pub signatures_valid: bool,
@@ -589,30 +769,53 @@ pub struct ConsistencyCheck {
     pub proof_valid: bool,
 }
 
-/// Verifies `proof` (the body of `GET /api/v1/audit/consistency`) between two notes.
-pub fn verify_consistency(
-    old_note: &str,
-    new_note: &str,
-    proof: &serde_json::Value,
-    key: &crate::domain::note::VerifierKey,
-) -> Result<ConsistencyCheck, String> {
-    use crate::domain::merkle;
-    let (old_ok, old) = key.check(old_note).map_err(|e| e.to_string())?;
-    let (new_ok, new) = key.check(new_note).map_err(|e| e.to_string())?;
-    let hashes = proof["proof"]
-        .as_array()
-        .ok_or("the proof file has no \"proof\" array")?
+/// A consistency proof as the API answers it (`GET /api/v1/audit/consistency`).
+#[derive(Debug)]
+pub struct ConsistencyProof {
+    /// The size it claims to start from (any JSON integer: compared, not trusted).
+    pub from: i128,
+    /// The size it claims to reach.
+    pub to: i128,
+    /// The proof's hashes.
+    pub proof: Vec<crate::domain::merkle::Hash>,
+}
+
+/// Reads a proof file's text: `{"from": m, "to": n, "proof": ["<64 hex>", …]}`.
+pub fn read_consistency_proof(text: &str) -> Result<ConsistencyProof, String> {
+    use serde_json::Value;
+    let Ok(doc) = serde_json::from_str::<Value>(text) else { return Err("not JSON".into()) };
+    let integer = |name: &str| {
+        let v = doc.get(name)?;
+        v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from))
+    };
+    let (Some(from), Some(to), Some(proof)) =
+        (integer("from"), integer("to"), doc.get("proof").and_then(Value::as_array))
+    else {
+        return Err("expected from, to and proof".into());
+    };
+    let proof = proof
         .iter()
-        .map(|h| h.as_str().and_then(merkle::from_hex).ok_or_else(|| "a proof element is not 64 hex digits".to_owned()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sizes_match = proof["from"].as_u64() == Some(old.size) && proof["to"].as_u64() == Some(new.size);
-    let proof_valid = sizes_match && merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes);
-    let signatures_valid = old_ok && new_ok;
-    Ok(ConsistencyCheck {
+        .map(|h| h.as_str().and_then(crate::domain::merkle::from_hex))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("a proof element is not 64 hex digits")?;
+    Ok(ConsistencyProof { from, to, proof })
+}
+
+/// Verifies a consistency proof between two notes already opened (`open_checkpoint`).
+pub fn verify_consistency(
+    (old_signed, old): &(bool, Checkpoint),
+    (new_signed, new): &(bool, Checkpoint),
+    proof: &ConsistencyProof,
+) -> ConsistencyCheck {
+    use crate::domain::merkle;
+    let sizes_match = proof.from == i128::from(old.size) && proof.to == i128::from(new.size);
+    let proof_valid = sizes_match && merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof.proof);
+    let signatures_valid = *old_signed && *new_signed;
+    ConsistencyCheck {
         ok: signatures_valid && proof_valid,
         from: old.size,
         to: new.size,
         signatures_valid,
         proof_valid,
-    })
+    }
 }

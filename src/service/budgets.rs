@@ -243,9 +243,7 @@ pub async fn create_line(
         // Lines of a year are serialised by a transaction-scoped lock on the year.
         db::budgets::lock_year(tx.conn(), year)?;
         if db::budgets::find_line_by_code(tx.conn(), year, &cmd.code)?.is_some() {
-            return Err(
-                DomainError::conflict("duplicate_line", format!("{year} already has a line {}", cmd.code)).into()
-            );
+            return Err(DomainError::conflict("duplicate_line", "the year already has a line with that code").into());
         }
         let parent_id = match &cmd.parent_code {
             None => None,
@@ -474,7 +472,7 @@ pub async fn appropriate(
         if let Some(existing) = db::budgets::appropriation_by_reference(tx.conn(), year, &cmd.reference)? {
             return Err(DomainError::conflict(
                 "duplicate_appropriation",
-                format!("{} was already recorded as appropriation {}", cmd.reference, existing.id),
+                format!("that reference was already recorded, as appropriation {}", existing.id),
             )
             .into());
         }
@@ -626,7 +624,7 @@ pub async fn spend(
         if let Some(v) = &cmd.voucher_no
             && db::budgets::voucher_used(tx.conn(), fund.id, v)?
         {
-            return Err(DomainError::conflict("duplicate_voucher", format!("voucher {v} was already recorded")).into());
+            return Err(DomainError::conflict("duplicate_voucher", "that voucher number was already recorded").into());
         }
         let id = Uuid::now_v7();
         let entry = JournalEntry::transfer(

@@ -477,7 +477,7 @@ pub async fn report_use(
             if !taken.is_empty() {
                 return Err(DomainError::conflict(
                     "duplicate_voucher",
-                    format!("voucher number(s) {} already back a use report of this fund", taken.join(", ")),
+                    format!("{} of the voucher numbers already back a use report of this fund", taken.len()),
                 )
                 .into());
             }
