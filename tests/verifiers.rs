@@ -21,7 +21,7 @@ async fn sources(app: &TestApp, fund: &str, amounts: &[&str]) {
             .post_as(
                 Role::FinanceOfficer,
                 &format!("/api/v1/funds/{fund}/sources"),
-                json!({"kind": "other", "amount": a}),
+                json!({"kind": "other", "amount": a, "reference": uuid::Uuid::now_v7().to_string()}),
             )
             .await;
         assert_eq!(r.status(), 201);
