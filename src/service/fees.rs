@@ -277,7 +277,7 @@ pub async fn declare(
             .map(|r| Ok(FeeRate { unit_kind, fee_rate: rate(r.fee_rate)?, remit_rate: rate(r.remit_rate)?, effective_from: r.effective_from }))
             .collect::<Result<Vec<_>, Error>>()?;
         let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
-            DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on {}", cmd.period.first_day()))
+            DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on that period's first day"))
         })?;
         let fund = db::fees::lock_fee_fund(tx.conn(), cmd.period.year())?.ok_or_else(|| {
             DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.period.year()))
