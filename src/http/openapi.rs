@@ -28,7 +28,7 @@ impl Modify for Security {
 struct Contract;
 
 /// Each tag's description, in the order of the `tags(...)` list.
-const TAGS: [(&str, &str); 12] = [
+const TAGS: [(&str, &str); 13] = [
     ("health", "Liveness and readiness, for load balancers; no token."),
     ("auth", "Access tokens for people (password) and systems (client credentials)."),
     ("orgs", "The federation, its township unions and member units."),
@@ -39,6 +39,7 @@ const TAGS: [(&str, &str); 12] = [
     ("township-grants", "Grants to township unions, by application or by formula."),
     ("items", "The money of an approved item: allocation, disbursement, use, settlement, trace."),
     ("budgets", "The year's budget lines, appropriations, expenditures and fixed assets."),
+    ("books", "A year's books: closing them, and the adjusting entries posted after."),
     ("reports", "The year's checks and the budget-performance self-evaluation."),
     ("audit", "The hash-chained trail, its Merkle log, checkpoints and proofs."),
 ];
