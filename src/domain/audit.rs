@@ -31,7 +31,8 @@ use uuid::Uuid;
 /// The `prev_hash` of a stream's first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-const MAGIC: &[u8] = b"unionfund-audit-v1";
+/// The first bytes of every event's hash input (version 1).
+pub const MAGIC: &[u8] = b"unionfund-audit-v1";
 
 /// One event of the trail, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +87,9 @@ pub fn format_amount(d: Decimal) -> String {
     d.to_string()
 }
 
-fn field(out: &mut Vec<u8>, value: Option<&str>) {
+/// Appends one field of the hash input: its 4-byte big-endian length and its UTF-8 bytes, or
+/// `FF FF FF FF` when absent. The offline verifier hashes an export's text with it too.
+pub fn field(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => out.extend_from_slice(&[0xFF; 4]),
         Some(v) => {

@@ -488,27 +488,9 @@ pub fn export(
 // exactly what `tools/verify_trail.py` answers (README, "Verifying offline"): the same fields in
 // the same order, the same counts, the same words for unreadable input.
 
-/// The 18 fields the hash covers, in their order (README, "The hash, byte for byte").
-const HASHED_FIELDS: [&str; 18] = [
-    "seq",
-    "stream",
-    "stream_seq",
-    "occurred_at",
-    "actor",
-    "actor_role",
-    "org_id",
-    "request_id",
-    "action",
-    "entity_type",
-    "entity_id",
-    "fund_id",
-    "stage",
-    "amount",
-    "entry_id",
-    "before",
-    "after",
-    "prev_hash",
-];
+/// The 18 fields the hash covers, in their order (README, "The hash, byte for byte"): the export's
+/// columns up to `hash`, which is the hash itself.
+const HASHED_FIELDS: &[&str] = EXPORT_COLUMNS.split_at(18).0;
 
 /// What an export says of a signed checkpoint.
 #[derive(Debug, Serialize)]
@@ -587,27 +569,14 @@ struct ExportLine {
     canonical: Vec<u8>,
 }
 
-/// Appends one field of the hash input: a 4-byte big-endian length and the UTF-8 bytes, or
-/// `FF FF FF FF` when absent.
-fn push_field(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        None => out.extend_from_slice(&[0xFF; 4]),
-        Some(t) => {
-            // A line of 4 GiB is not read: the length always fits.
-            out.extend_from_slice(&u32::try_from(t.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(t.as_bytes());
-        }
-    }
-}
-
 /// Reads one export line; `Err` says why it is not an event (without the line number).
 fn read_export_line(text: &str) -> Result<ExportLine, String> {
     use serde_json::Value;
     let Ok(value) = serde_json::from_str::<Value>(text) else { return Err("not JSON".into()) };
     let Value::Object(mut event) = value else { return Err("not a JSON object".into()) };
     let mut canonical = Vec::with_capacity(text.len());
-    canonical.extend_from_slice(b"unionfund-audit-v1");
-    for name in HASHED_FIELDS {
+    canonical.extend_from_slice(crate::domain::audit::MAGIC);
+    for &name in HASHED_FIELDS {
         let integer;
         let field = match (name, event.get(name)) {
             (_, None) => return Err(format!("missing field '{name}'")),
@@ -620,7 +589,7 @@ fn read_export_line(text: &str) -> Result<ExportLine, String> {
             (_, Some(Value::Null)) => None,
             (_, Some(_)) => return Err(format!("'{name}' is neither text nor null")),
         };
-        push_field(&mut canonical, field);
+        crate::domain::audit::field(&mut canonical, field);
     }
     let hash = match event.remove("hash") {
         None => return Err("missing field 'hash'".into()),
