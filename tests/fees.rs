@@ -22,21 +22,6 @@ async fn declare(app: &TestApp, role: Role, unit: uuid::Uuid, period: &str, payr
     app.post_as(role, DECLARE, json!({"org_id": unit, "period": period, "payroll_total": payroll})).await
 }
 
-fn balance(app: &TestApp, fund: &str, code: &str) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct B {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        b: String,
-    }
-    use diesel::RunQueryDsl;
-    diesel::sql_query(format!(
-        "SELECT coalesce((SELECT balance::text FROM accounts WHERE fund_id = '{fund}' AND code = '{code}'), '0.00') AS b"
-    ))
-    .get_result::<B>(&mut app.db.conn())
-    .unwrap()
-    .b
-}
-
 #[tokio::test]
 async fn the_rate_table_ships_with_two_percent_and_forty_percent_for_every_kind() {
     let app = spawn_app().await;

@@ -551,3 +551,33 @@ pub fn dump(db: &TestDb) -> String {
     assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A fund's account balance, as text (`"0.00"` for an account not opened yet).
+pub fn balance(app: &TestApp, fund: &str, code: &str) -> String {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Text)]
+        b: String,
+    }
+    diesel::sql_query(format!(
+        "SELECT coalesce((SELECT balance::text FROM accounts WHERE fund_id = '{fund}' AND code = '{code}'), '0.00') AS b"
+    ))
+    .get_result::<B>(&mut app.db.conn())
+    .unwrap()
+    .b
+}
+
+/// One source per amount on `fund`, each under its own reference: consecutive events on the
+/// fund's stream.
+pub async fn post_sources(app: &TestApp, fund: &str, amounts: &[&str]) {
+    for a in amounts {
+        let r = app
+            .post_as(
+                Role::FinanceOfficer,
+                &format!("/api/v1/funds/{fund}/sources"),
+                json!({"kind": "other", "amount": a, "reference": Uuid::now_v7().to_string()}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+}

@@ -16,16 +16,7 @@ use crate::helpers::*;
 /// A fund, its budget and a source per amount: events on one fund stream.
 async fn some_events(app: &TestApp, amounts: &[&str]) {
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    for a in amounts {
-        let r = app
-            .post_as(
-                Role::FinanceOfficer,
-                &format!("/api/v1/funds/{fund}/sources"),
-                json!({"kind": "other", "amount": a, "reference": uuid::Uuid::now_v7().to_string()}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
+    post_sources(app, &fund, amounts).await;
 }
 
 async fn checkpoint(app: &TestApp) -> Value {

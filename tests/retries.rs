@@ -46,21 +46,6 @@ async fn fee_fund(app: &TestApp, year: i32) -> String {
     body(r).await["id"].as_str().unwrap().to_owned()
 }
 
-fn balance(app: &TestApp, fund: &str, code: &str) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct B {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        b: String,
-    }
-    use diesel::RunQueryDsl;
-    diesel::sql_query(format!(
-        "SELECT coalesce((SELECT balance::text FROM accounts WHERE fund_id = '{fund}' AND code = '{code}'), '0.00') AS b"
-    ))
-    .get_result::<B>(&mut app.db.conn())
-    .unwrap()
-    .b
-}
-
 async fn send(app: &TestApp, token: &str, path: &str, body_: Value, key: Option<&str>) -> reqwest::Response {
     let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
     app.send(Method::POST, path, Some(token), Some(body_), &headers).await

@@ -14,20 +14,6 @@ use unionfund::domain::policy::Role;
 
 use crate::helpers::*;
 
-/// A fund and one source per amount: consecutive events on the fund's stream.
-async fn sources(app: &TestApp, fund: &str, amounts: &[&str]) {
-    for a in amounts {
-        let r = app
-            .post_as(
-                Role::FinanceOfficer,
-                &format!("/api/v1/funds/{fund}/sources"),
-                json!({"kind": "other", "amount": a, "reference": uuid::Uuid::now_v7().to_string()}),
-            )
-            .await;
-        assert_eq!(r.status(), 201);
-    }
-}
-
 async fn export(app: &TestApp) -> String {
     let r = app.get_as(Role::Auditor, "/api/v1/audit/export?format=ndjson").await;
     assert_eq!(r.status(), 200);
@@ -111,7 +97,7 @@ async fn both_verifiers_print_the_same_verdict_on_sound_altered_removed_moved_an
     // The auditor's account is made at its first request: before the sources, not among them.
     assert_eq!(app.get_as(Role::Auditor, "/api/v1/audit/log-key").await.status(), 200);
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    sources(&app, &fund, &["1.00", "2.00", "3.00", "4.00", "5.00"]).await;
+    post_sources(&app, &fund, &["1.00", "2.00", "3.00", "4.00", "5.00"]).await;
     let text = export(&app).await;
     let lines: Vec<&str> = text.lines().collect();
     let n = lines.len();
@@ -221,9 +207,9 @@ async fn both_verifiers_print_the_same_verdict_on_sound_altered_removed_moved_an
 async fn both_verifiers_print_the_same_verdict_on_kept_checkpoints_and_consistency_proofs() {
     let app = spawn_app().await;
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    sources(&app, &fund, &["10.00", "20.00"]).await;
+    post_sources(&app, &fund, &["10.00", "20.00"]).await;
     let old = checkpoint_note(&app).await;
-    sources(&app, &fund, &["30.00"]).await;
+    post_sources(&app, &fund, &["30.00"]).await;
     let new = checkpoint_note(&app).await;
     let key = body(app.get_as(Role::Auditor, "/api/v1/audit/log-key").await).await["verifier_key"]
         .as_str()
@@ -459,7 +445,7 @@ async fn both_verifiers_agree_on_each_of_forty_random_damages_to_a_trail() {
     let app = spawn_app().await;
     assert_eq!(app.get_as(Role::Auditor, "/api/v1/audit/log-key").await.status(), 200);
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    sources(&app, &fund, &["1.00", "2.00", "3.00"]).await;
+    post_sources(&app, &fund, &["1.00", "2.00", "3.00"]).await;
     let note = checkpoint_note(&app).await;
     let key = LogSigner::new(DEFAULT_LOG_ORIGIN, DEVELOPMENT_LOG_SEED).verifier_key();
     let text = export(&app).await;
