@@ -113,7 +113,7 @@ impl Walk {
                 for (k, x) in m {
                     if let Value::String(s) = x
                         && s.starts_with('-')
-                        && s[1..].parse::<f64>().is_ok()
+                        && s[1..].parse::<rust_decimal::Decimal>().is_ok()
                     {
                         self.negatives.push(format!("{url}: {k} = {s}"));
                     }
