@@ -404,9 +404,7 @@ fn main() {
 /// Adds events through the write path, in transactions of 1,000 spread over 100 streams, until
 /// the trail holds `target`.
 fn top_up(pool: &unionfund::db::Pool, officer: &Caller, target: i64) {
-    let mut conn = pool.get().unwrap();
-    let have = unionfund::db::chain::max_seq(&mut conn).unwrap();
-    drop(conn);
+    let have = pool.read(unionfund::db::chain::max_seq).unwrap();
     let mut made = have;
     while made < target {
         let ctx = WriteCtx {
@@ -419,7 +417,12 @@ fn top_up(pool: &unionfund::db::Pool, officer: &Caller, target: i64) {
             for i in 0..1000 {
                 tx.record(Event {
                     after: Some(json!({"i": i})),
-                    ..Event::new(format!("bench:{}", i % 100), "bench.recorded", "bench", Uuid::now_v7())
+                    ..Event::new(
+                        unionfund::domain::audit::Stream::Org(Uuid::from_u128(i % 100)),
+                        "bench.recorded",
+                        "bench",
+                        Uuid::now_v7(),
+                    )
                 });
             }
             Ok(Answer { status: 200, body: (), etag: None })
@@ -432,9 +435,9 @@ fn top_up(pool: &unionfund::db::Pool, officer: &Caller, target: i64) {
 /// Verify speed over at least 100,000 events.
 fn verify_step(pool: &unionfund::db::Pool, officer: &Caller) {
     top_up(pool, officer, 100_000);
-    let mut conn = pool.get().unwrap();
+    let mut pooled = pool.get().unwrap();
     let started = Instant::now();
-    let v = unionfund::db::chain::verify(&mut conn, None, None, None).unwrap();
+    let v = unionfund::db::chain::verify(&mut unionfund::db::Db::new(&mut pooled), None, None, None).unwrap();
     let elapsed = started.elapsed().as_secs_f64();
     assert!(v.first_broken.is_none(), "the bench's own trail must verify");
     println!();
@@ -455,15 +458,16 @@ fn log_step(
     let started = Instant::now();
     top_up(pool, officer, events);
     eprintln!("  ({:.0} s)", started.elapsed().as_secs_f64());
-    let mut conn = pool.get().unwrap();
-    let queued: i64 = unionfund::db::log::pending(&mut conn).unwrap();
+    let mut pooled = pool.get().unwrap();
+    let conn = &mut unionfund::db::Db::new(&mut pooled);
+    let queued: i64 = unionfund::db::log::pending(conn).unwrap();
     let started = Instant::now();
-    let sequenced = unionfund::db::log::sequence_all(&mut conn, unionfund::service::now(), true).unwrap();
+    let sequenced = unionfund::db::log::sequence_all(conn, unionfund::service::now(), true).unwrap();
     let seq_secs = started.elapsed().as_secs_f64();
-    let head = unionfund::db::log::head(&mut conn).unwrap();
+    let head = unionfund::db::log::head(conn).unwrap();
     let signer = unionfund::domain::note::LogSigner::new("bench.local/log", [3; 32]);
-    let cp = unionfund::db::chain::take_checkpoint(&mut conn, unionfund::service::now(), &signer).unwrap();
-    drop(conn);
+    let cp = unionfund::db::chain::take_checkpoint(conn, unionfund::service::now(), &signer).unwrap();
+    drop(pooled);
     println!();
     println!("Merkle log at {} events ({} were waiting for the sequencer):", head.size, queued);
     println!(

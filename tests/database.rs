@@ -204,7 +204,7 @@ async fn with_a_runtime_url_the_pool_logs_in_as_an_operators_role_and_is_still_t
     };
     unionfund::db::write::execute(&pool, &ctx, None, |tx| {
         tx.record(unionfund::db::write::Event::new(
-            "test:runtime".into(),
+            unionfund::domain::audit::Stream::System,
             "test.recorded",
             "test",
             uuid::Uuid::now_v7(),
@@ -332,7 +332,7 @@ async fn every_write_states_read_committed_and_its_time_limits() {
         adjusting: None,
     };
     let seen = unionfund::db::write::execute(&pool, &ctx, None, |tx| {
-        let seen: Seen = diesel::sql_query(SHOW).get_result(tx.conn())?;
+        let seen: Seen = diesel::sql_query(SHOW).get_result(tx.unchecked_connection())?;
         Ok(unionfund::db::write::Answer { status: 200, body: format!("{seen:?}"), etag: None })
     })
     .unwrap();

@@ -520,7 +520,7 @@ fn unlocked_posting(
                 fund_id: Some(fund),
                 amount: Some(entry.total()),
                 entry_id: Some(entry_id),
-                ..Event::new(format!("fund:{fund}"), "test.unlocked_posting", entity.0, entity.1)
+                ..Event::new(unionfund::domain::audit::Stream::Fund(fund), "test.unlocked_posting", entity.0, entity.1)
             });
             posted_tx.send(()).unwrap();
             go_rx.recv_timeout(Duration::from_secs(30)).unwrap();

@@ -190,7 +190,7 @@ impl TestDb {
     /// The ledger is sound and the whole trail verifies.
     pub fn assert_sound(&self) {
         self.assert_ledger_sound();
-        let v = unionfund::db::chain::verify(&mut self.conn(), None, None, None).unwrap();
+        let v = unionfund::db::chain::verify(&mut unionfund::db::Db::new(&mut self.conn()), None, None, None).unwrap();
         assert_eq!(v.first_broken, None, "the audit trail must verify");
     }
 }
@@ -262,8 +262,14 @@ async fn spawn(tweak: impl FnOnce(&mut Config), demo: bool) -> TestApp {
     tokio::spawn(running.server);
     let federation_id = {
         let mut conn = db.conn();
-        unionfund::db::orgs::list(&mut conn, unionfund::domain::policy::Scope::All, Some("federation"), None, 1)
-            .unwrap()[0]
+        unionfund::db::orgs::list(
+            &mut unionfund::db::Db::new(&mut conn),
+            unionfund::domain::policy::Scope::All,
+            Some("federation"),
+            None,
+            1,
+        )
+        .unwrap()[0]
             .id
     };
     TestApp {
@@ -458,7 +464,7 @@ impl TestApp {
     pub async fn finish(self) {
         self.assert_ledger_sound();
         let mut conn = self.db.conn();
-        let v = unionfund::db::chain::verify(&mut conn, None, None, None).unwrap();
+        let v = unionfund::db::chain::verify(&mut unionfund::db::Db::new(&mut conn), None, None, None).unwrap();
         assert_eq!(v.first_broken, None, "the audit trail must verify");
         let writes = std::mem::take(&mut *self.writes.lock().unwrap());
         for w in writes {

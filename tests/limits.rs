@@ -32,7 +32,12 @@ async fn fill_trail(app: &TestApp, n: usize) {
                 for i in 0..1000 {
                     tx.record(Event {
                         after: Some(json!({"i": i, "note": "padding so that the export outgrows the socket buffers"})),
-                        ..Event::new(format!("test:{}", i % 50), "test.recorded", "test", Uuid::now_v7())
+                        ..Event::new(
+                            unionfund::domain::audit::Stream::Org(Uuid::from_u128(i % 50)),
+                            "test.recorded",
+                            "test",
+                            Uuid::now_v7(),
+                        )
                     });
                 }
                 Ok(Answer { status: 200, body: (), etag: None })

@@ -211,7 +211,9 @@ async fn a_trail_rewritten_in_the_database_after_a_checkpoint_fails_against_it_o
     // Someone with the database rewrites the last event of the fund's stream — 30.00 becomes
     // 3000.00 — and, to keep the chain whole, its hash and the stream's head too.
     let seq = app.count("SELECT max(seq) AS n FROM audit_events WHERE action = 'fund.source_added'");
-    let mut row = unionfund::db::chain::batch(&mut app.db.conn(), seq - 1, seq, 1).unwrap().remove(0);
+    let mut row = unionfund::db::chain::batch(&mut unionfund::db::Db::new(&mut app.db.conn()), seq - 1, seq, 1)
+        .unwrap()
+        .remove(0);
     assert_eq!(row.amount.unwrap().to_string(), "30.00");
     row.amount = Some("3000.00".parse().unwrap());
     let hash = row.record().compute_hash();

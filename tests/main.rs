@@ -16,6 +16,7 @@ mod grants;
 mod guards;
 mod hardship;
 mod hostile;
+mod layers;
 mod limits;
 mod log;
 mod openapi;

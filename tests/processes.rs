@@ -271,7 +271,7 @@ async fn two_processes_on_one_database_keep_idempotency_and_the_chain() {
     assert_eq!(db.count("SELECT count(*) AS n FROM log_leaves"), events);
     assert_eq!(db.count("SELECT max(idx) + 1 AS n FROM log_leaves"), events);
     assert_eq!(db.count("SELECT count(DISTINCT event_seq) AS n FROM log_leaves"), events);
-    let v = unionfund::db::chain::verify(&mut db.conn(), None, None, None).unwrap();
+    let v = unionfund::db::chain::verify(&mut unionfund::db::Db::new(&mut db.conn()), None, None, None).unwrap();
     assert_eq!(v.first_broken, None, "the stored tree is the tree of the events");
 }
 

@@ -8,7 +8,9 @@ use diesel::sql_types::{Array, Nullable, Text};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::{campaign_beneficiaries as cb, hardship_campaigns as hc};
+use super::write::Tx;
 use crate::error::Error;
 
 /// A campaign as stored.
@@ -55,23 +57,23 @@ pub struct BeneficiaryRow {
 }
 
 /// Inserts a campaign.
-pub fn insert(conn: &mut PgConnection, row: &CampaignRow) -> Result<(), Error> {
-    diesel::insert_into(hc::table).values(row).execute(conn)?;
+pub fn insert(tx: &mut Tx<'_>, row: &CampaignRow) -> Result<(), Error> {
+    diesel::insert_into(hc::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// One campaign.
-pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<CampaignRow, Error> {
-    Ok(hc::table.select(CampaignRow::as_select()).filter(hc::id.eq(id)).first(conn)?)
+pub fn find(conn: &mut Db<'_>, id: Uuid) -> Result<CampaignRow, Error> {
+    Ok(hc::table.select(CampaignRow::as_select()).filter(hc::id.eq(id)).first(conn.pg())?)
 }
 
 /// One campaign, locked (after its fund).
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<CampaignRow, Error> {
-    Ok(hc::table.select(CampaignRow::as_select()).filter(hc::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<CampaignRow, Error> {
+    Ok(hc::table.select(CampaignRow::as_select()).filter(hc::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// Writes a campaign's status, approver and version.
-pub fn update(conn: &mut PgConnection, row: &CampaignRow) -> Result<(), Error> {
+pub fn update(tx: &mut Tx<'_>, row: &CampaignRow) -> Result<(), Error> {
     diesel::update(hc::table.filter(hc::id.eq(row.id)))
         .set((
             hc::status.eq(&row.status),
@@ -79,17 +81,12 @@ pub fn update(conn: &mut PgConnection, row: &CampaignRow) -> Result<(), Error> {
             hc::version.eq(row.version),
             hc::updated_at.eq(row.updated_at),
         ))
-        .execute(conn)?;
+        .execute(tx.pg())?;
     Ok(())
 }
 
 /// A page of campaigns in creation order.
-pub fn list(
-    conn: &mut PgConnection,
-    fund: Option<Uuid>,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<CampaignRow>, Error> {
+pub fn list(conn: &mut Db<'_>, fund: Option<Uuid>, after: Option<Uuid>, limit: i64) -> Result<Vec<CampaignRow>, Error> {
     let mut q = hc::table.select(CampaignRow::as_select()).into_boxed();
     if let Some(fund) = fund {
         q = q.filter(hc::fund_id.eq(fund));
@@ -97,58 +94,58 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(hc::id.gt(after));
     }
-    Ok(q.order(hc::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(hc::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// How many beneficiaries a campaign has, what they are granted in all, and the last row number.
-pub fn totals(conn: &mut PgConnection, campaign: Uuid) -> Result<(i64, Decimal, i32), Error> {
+pub fn totals(conn: &mut Db<'_>, campaign: Uuid) -> Result<(i64, Decimal, i32), Error> {
     let (n, sum, last): (i64, Option<Decimal>, Option<i32>) = cb::table
         .filter(cb::campaign_id.eq(campaign))
         .select((diesel::dsl::count_star(), diesel::dsl::sum(cb::amount), diesel::dsl::max(cb::row_no)))
-        .first(conn)?;
+        .first(conn.pg())?;
     Ok((n, sum.unwrap_or_default(), last.unwrap_or(0)))
 }
 
 /// Counts of beneficiaries by payment status (`None`: not yet in a bank batch).
-pub fn payment_counts(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<(Option<String>, i64)>, Error> {
+pub fn payment_counts(conn: &mut Db<'_>, campaign: Uuid) -> Result<Vec<(Option<String>, i64)>, Error> {
     Ok(cb::table
         .filter(cb::campaign_id.eq(campaign))
         .group_by(cb::payment_status)
         .select((cb::payment_status, diesel::dsl::count_star()))
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Which of these keyed hashes are already beneficiaries of the campaign.
-pub fn existing_hashes(conn: &mut PgConnection, campaign: Uuid, hashes: &[String]) -> Result<Vec<String>, Error> {
+pub fn existing_hashes(conn: &mut Db<'_>, campaign: Uuid, hashes: &[String]) -> Result<Vec<String>, Error> {
     Ok(cb::table
         .filter(cb::campaign_id.eq(campaign))
         .filter(cb::id_number_hash.eq_any(hashes))
         .select(cb::id_number_hash)
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Inserts beneficiaries: COPY for a batch, one multi-row INSERT for a few.
-pub fn insert_beneficiaries(conn: &mut PgConnection, rows: &[BeneficiaryRow]) -> Result<(), Error> {
+pub fn insert_beneficiaries(tx: &mut Tx<'_>, rows: &[BeneficiaryRow]) -> Result<(), Error> {
     if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(cb::table).from_insertable(rows).execute(conn)?;
+        diesel::copy_from(cb::table).from_insertable(rows).execute(tx.pg())?;
     } else if !rows.is_empty() {
-        diesel::insert_into(cb::table).values(rows).execute(conn)?;
+        diesel::insert_into(cb::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
 }
 
 /// Every beneficiary of a campaign, in row order.
-pub fn beneficiaries(conn: &mut PgConnection, campaign: Uuid) -> Result<Vec<BeneficiaryRow>, Error> {
+pub fn beneficiaries(conn: &mut Db<'_>, campaign: Uuid) -> Result<Vec<BeneficiaryRow>, Error> {
     Ok(cb::table
         .select(BeneficiaryRow::as_select())
         .filter(cb::campaign_id.eq(campaign))
         .order(cb::row_no.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// A page of a campaign's beneficiaries in row order (a clerk: its own organisation's).
 pub fn beneficiary_page(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     campaign: Uuid,
     org: Option<Uuid>,
     after_row: Option<i32>,
@@ -161,7 +158,7 @@ pub fn beneficiary_page(
     if let Some(after) = after_row {
         q = q.filter(cb::row_no.gt(after));
     }
-    Ok(q.order(cb::row_no.asc()).limit(limit).load(conn)?)
+    Ok(q.order(cb::row_no.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// What a batch sets on one beneficiary.
@@ -194,7 +191,7 @@ impl BeneficiaryUpdate {
 
 /// Sets many beneficiaries' item, payment status and bank fields at once, and bumps their
 /// versions.
-pub fn set_many(conn: &mut PgConnection, rows: &[BeneficiaryUpdate], now: DateTime<Utc>) -> Result<(), Error> {
+pub fn set_many(tx: &mut Tx<'_>, rows: &[BeneficiaryUpdate], now: DateTime<Utc>) -> Result<(), Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let items: Vec<Option<Uuid>> = rows.iter().map(|r| r.item_id).collect();
     let statuses: Vec<Option<String>> = rows.iter().map(|r| r.payment_status.clone()).collect();
@@ -214,6 +211,6 @@ pub fn set_many(conn: &mut PgConnection, rows: &[BeneficiaryUpdate], now: DateTi
     .bind::<Array<Nullable<Text>>, _>(&references)
     .bind::<Array<Nullable<Text>>, _>(&messages)
     .bind::<diesel::sql_types::Timestamptz, _>(now)
-    .execute(conn)?;
+    .execute(tx.pg())?;
     Ok(())
 }

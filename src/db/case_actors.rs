@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::case_actors as ca;
+use super::write::Tx;
 use crate::error::Error;
 
 /// One person's duty in one case.
@@ -23,22 +25,22 @@ pub struct CaseActorRow {
 }
 
 /// Everyone who took a duty in the case, in the order they first did.
-pub fn of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<CaseActorRow>, Error> {
+pub fn of_case(conn: &mut Db<'_>, case_id: Uuid) -> Result<Vec<CaseActorRow>, Error> {
     Ok(ca::table
         .select(CaseActorRow::as_select())
         .filter(ca::case_id.eq(case_id))
         .order((ca::first_at, ca::actor_id))
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Records a duty taken (once: taking the same duty again keeps the first time). The trigger's
 /// refusal of a second duty answers 403 `separation_of_duties`, like the service's own check.
-pub fn record(conn: &mut PgConnection, row: &CaseActorRow) -> Result<(), Error> {
+pub fn record(tx: &mut Tx<'_>, row: &CaseActorRow) -> Result<(), Error> {
     diesel::insert_into(ca::table)
         .values(row)
         .on_conflict((ca::case_id, ca::actor_id, ca::duty))
         .do_nothing()
-        .execute(conn)
+        .execute(tx.pg())
         .map_err(|e| match e {
             DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
                 if info.constraint_name() == Some("case_actors_one_duty") =>

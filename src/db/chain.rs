@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::{audit_checkpoints, audit_events, audit_heads};
 use crate::domain::audit::{
     AuditRecord, BreakReason, ChainVerifier, GENESIS_HASH, Link, checkpoint_hash, checkpoint_heads_text,
@@ -87,12 +88,7 @@ pub struct EventFilter {
 }
 
 /// A page of events after `after_seq`, oldest first.
-pub fn list(
-    conn: &mut PgConnection,
-    f: &EventFilter,
-    after_seq: Option<i64>,
-    limit: i64,
-) -> Result<Vec<EventRow>, Error> {
+pub fn list(conn: &mut Db<'_>, f: &EventFilter, after_seq: Option<i64>, limit: i64) -> Result<Vec<EventRow>, Error> {
     use audit_events::dsl as e;
     let mut q = e::audit_events.select(EventRow::as_select()).into_boxed();
     if let Some(v) = &f.entity_type {
@@ -131,18 +127,18 @@ pub fn list(
     if let Some(after) = after_seq {
         q = q.filter(e::seq.gt(after));
     }
-    Ok(q.order(e::seq.asc()).limit(limit).load(conn)?)
+    Ok(q.order(e::seq.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// Events with `from_seq <= seq <= to_seq`, in order, `batch` at a time (for verify and export).
-pub fn batch(conn: &mut PgConnection, after_seq: i64, to_seq: i64, batch: i64) -> Result<Vec<EventRow>, Error> {
+pub fn batch(conn: &mut Db<'_>, after_seq: i64, to_seq: i64, batch: i64) -> Result<Vec<EventRow>, Error> {
     use audit_events::dsl as e;
     Ok(e::audit_events
         .select(EventRow::as_select())
         .filter(e::seq.gt(after_seq).and(e::seq.le(to_seq)))
         .order(e::seq.asc())
         .limit(batch)
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// The result of verifying the trail (API.md: `{ok, checked, first_broken?}`).
@@ -180,7 +176,7 @@ pub(crate) struct StreamLink {
 /// A whole-trail check also compares every stream's head and every stored checkpoint with the
 /// events, which catches events cut off the end; `kept` adds a checkpoint the auditor kept.
 pub fn verify(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     from_seq: Option<i64>,
     to_seq: Option<i64>,
     kept: Option<&KeptCheckpoint>,
@@ -198,7 +194,7 @@ pub fn verify(
         )
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(to)
-        .load(conn)?;
+        .load(conn.pg())?;
         ChainVerifier::starting_from(
             links.into_iter().map(|l| (l.stream, Link { stream_seq: l.stream_seq, hash: l.hash })).collect(),
         )
@@ -233,17 +229,18 @@ pub fn verify(
         }
     }
     if let Some(log) = log {
-        check_log(conn, &mut verifier, &leaves, &log.root, last_seq + 1)?;
+        check_log(conn.pg(), &mut verifier, &leaves, &log.root, last_seq + 1)?;
     }
     if whole {
-        let heads: Vec<(String, i64, String)> =
-            audit_heads::table.select((audit_heads::stream, audit_heads::stream_seq, audit_heads::hash)).load(conn)?;
+        let heads: Vec<(String, i64, String)> = audit_heads::table
+            .select((audit_heads::stream, audit_heads::stream_seq, audit_heads::hash))
+            .load(conn.pg())?;
         let heads: Vec<(String, Link)> =
             heads.into_iter().map(|(s, n, h)| (s, Link { stream_seq: n, hash: h })).collect();
         verifier.check_heads(heads.iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
-        check_checkpoints(conn, &mut verifier, kept, last_seq + 1)?;
+        check_checkpoints(conn.pg(), &mut verifier, kept, last_seq + 1)?;
     } else if let Some(kept) = kept {
-        check_checkpoints(conn, &mut verifier, Some(kept), last_seq + 1)?;
+        check_checkpoints(conn.pg(), &mut verifier, Some(kept), last_seq + 1)?;
     }
     Ok(Verification { checked: verifier.checked(), first_broken: verifier.first_broken() })
 }
@@ -359,22 +356,20 @@ const CHECKPOINT_LOCK: i64 = 0x6368_6b70_6f69_6e74;
 
 /// Takes a checkpoint of every stream's head now (one snapshot), chained to the last one, with
 /// the Merkle log's head signed as a C2SP checkpoint note.
-pub fn take_checkpoint(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    signer: &LogSigner,
-) -> Result<CheckpointRow, Error> {
-    conn.transaction(|conn| {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")).execute(conn)?;
-        let heads: Vec<(String, i64, String)> =
-            audit_heads::table.select((audit_heads::stream, audit_heads::stream_seq, audit_heads::hash)).load(conn)?;
+pub fn take_checkpoint(conn: &mut Db<'_>, now: DateTime<Utc>, signer: &LogSigner) -> Result<CheckpointRow, Error> {
+    conn.pg().transaction(|pg| {
+        let conn = &mut Db::new(pg);
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")).execute(conn.pg())?;
+        let heads: Vec<(String, i64, String)> = audit_heads::table
+            .select((audit_heads::stream, audit_heads::stream_seq, audit_heads::hash))
+            .load(conn.pg())?;
         let links: Vec<(String, Link)> =
             heads.into_iter().map(|(s, n, h)| (s, Link { stream_seq: n, hash: h })).collect();
         let text = checkpoint_heads_text(links.iter().map(|(s, l)| (s.as_str(), l)));
         let last: Option<(i64, String)> = audit_checkpoints::table
             .select((audit_checkpoints::id, audit_checkpoints::hash))
             .order(audit_checkpoints::id.desc())
-            .first(conn)
+            .first(conn.pg())
             .optional()?;
         let (prev_id, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
         let log = super::log::head(conn)?;
@@ -404,25 +399,25 @@ pub fn take_checkpoint(
                 audit_checkpoints::root_hash.eq(&row.root_hash),
                 audit_checkpoints::note.eq(&row.note),
             ))
-            .execute(conn)?;
+            .execute(conn.pg())?;
         Ok(row)
     })
 }
 
 /// Takes a checkpoint only when some stream moved since the last one (the periodic task).
 pub fn take_checkpoint_if_changed(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     now: DateTime<Utc>,
     signer: &LogSigner,
 ) -> Result<Option<CheckpointRow>, Error> {
     let events: Option<i64> = audit_heads::table
         .select(diesel::dsl::sum(audit_heads::stream_seq))
-        .first::<Option<rust_decimal::Decimal>>(conn)?
+        .first::<Option<rust_decimal::Decimal>>(conn.pg())?
         .and_then(|d| i64::try_from(d).ok());
     let last: Option<i64> = audit_checkpoints::table
         .select(audit_checkpoints::events)
         .order(audit_checkpoints::id.desc())
-        .first(conn)
+        .first(conn.pg())
         .optional()?;
     if events.unwrap_or(0) == 0 || last == events {
         return Ok(None);
@@ -431,19 +426,15 @@ pub fn take_checkpoint_if_changed(
 }
 
 /// Checkpoints, newest first, after the cursor.
-pub fn list_checkpoints(
-    conn: &mut PgConnection,
-    before_id: Option<i64>,
-    limit: i64,
-) -> Result<Vec<CheckpointRow>, Error> {
+pub fn list_checkpoints(conn: &mut Db<'_>, before_id: Option<i64>, limit: i64) -> Result<Vec<CheckpointRow>, Error> {
     let mut q = audit_checkpoints::table.select(CheckpointRow::as_select()).into_boxed();
     if let Some(b) = before_id {
         q = q.filter(audit_checkpoints::id.lt(b));
     }
-    Ok(q.order(audit_checkpoints::id.desc()).limit(limit).load(conn)?)
+    Ok(q.order(audit_checkpoints::id.desc()).limit(limit).load(conn.pg())?)
 }
 
 /// The newest `seq` committed so far.
-pub fn max_seq(conn: &mut PgConnection) -> Result<i64, Error> {
-    Ok(audit_events::table.select(diesel::dsl::max(audit_events::seq)).first::<Option<i64>>(conn)?.unwrap_or(0))
+pub fn max_seq(conn: &mut Db<'_>) -> Result<i64, Error> {
+    Ok(audit_events::table.select(diesel::dsl::max(audit_events::seq)).first::<Option<i64>>(conn.pg())?.unwrap_or(0))
 }

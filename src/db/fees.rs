@@ -5,8 +5,10 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::funds::FundRow;
 use super::schema::{fee_declarations, fee_rates, funds};
+use super::write::Tx;
 use crate::error::Error;
 
 /// A rate as stored.
@@ -44,22 +46,22 @@ pub struct DeclarationRow {
 }
 
 /// Every rate of one kind of unit (the table is small: a row per change of the law).
-pub fn rates_of(conn: &mut PgConnection, unit_kind: &str) -> Result<Vec<FeeRateRow>, Error> {
-    Ok(fee_rates::table.select(FeeRateRow::as_select()).filter(fee_rates::unit_kind.eq(unit_kind)).load(conn)?)
+pub fn rates_of(conn: &mut Db<'_>, unit_kind: &str) -> Result<Vec<FeeRateRow>, Error> {
+    Ok(fee_rates::table.select(FeeRateRow::as_select()).filter(fee_rates::unit_kind.eq(unit_kind)).load(conn.pg())?)
 }
 
 /// A page of rates.
-pub fn list_rates(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> Result<Vec<FeeRateRow>, Error> {
+pub fn list_rates(conn: &mut Db<'_>, after: Option<Uuid>, limit: i64) -> Result<Vec<FeeRateRow>, Error> {
     let mut q = fee_rates::table.select(FeeRateRow::as_select()).into_boxed();
     if let Some(after) = after {
         q = q.filter(fee_rates::id.gt(after));
     }
-    Ok(q.order(fee_rates::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(fee_rates::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// Inserts a rate; a second rate for the same kind and date is a 409.
-pub fn insert_rate(conn: &mut PgConnection, row: &FeeRateRow) -> Result<(), Error> {
-    diesel::insert_into(fee_rates::table).values(row).execute(conn).map_err(|e| match e {
+pub fn insert_rate(tx: &mut Tx<'_>, row: &FeeRateRow) -> Result<(), Error> {
+    diesel::insert_into(fee_rates::table).values(row).execute(tx.pg()).map_err(|e| match e {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
             Error::Conflict {
                 code: "duplicate_fee_rate",
@@ -72,35 +74,35 @@ pub fn insert_rate(conn: &mut PgConnection, row: &FeeRateRow) -> Result<(), Erro
 }
 
 /// The year's union-fee fund, locked (its accounts take the fee postings).
-pub fn lock_fee_fund(conn: &mut PgConnection, year: i32) -> Result<Option<FundRow>, Error> {
+pub fn lock_fee_fund(tx: &mut Tx<'_>, year: i32) -> Result<Option<FundRow>, Error> {
     Ok(funds::table
         .select(FundRow::as_select())
         .filter(funds::kind.eq("union_fee").and(funds::year.eq(year)))
         .order(funds::id.asc())
         .for_update()
-        .first(conn)
+        .first(tx.pg())
         .optional()?)
 }
 
 /// The current (highest) version of a unit's declaration for a period.
-pub fn current(conn: &mut PgConnection, org_id: Uuid, period: &str) -> Result<Option<DeclarationRow>, Error> {
+pub fn current(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Option<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.eq(period)))
         .order(fee_declarations::version.desc())
-        .first(conn)
+        .first(conn.pg())
         .optional()?)
 }
 
 /// Inserts a declaration.
-pub fn insert(conn: &mut PgConnection, row: &DeclarationRow) -> Result<(), Error> {
-    diesel::insert_into(fee_declarations::table).values(row).execute(conn)?;
+pub fn insert(tx: &mut Tx<'_>, row: &DeclarationRow) -> Result<(), Error> {
+    diesel::insert_into(fee_declarations::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// A page of declarations (all versions), oldest first, optionally for one unit.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org_id: Option<Uuid>,
     after: Option<Uuid>,
     limit: i64,
@@ -112,42 +114,42 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(fee_declarations::id.gt(after));
     }
-    Ok(q.order(fee_declarations::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(fee_declarations::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// Organisations named by id or credit code, locked in id order (a batch locks every unit it
 /// declares for, as a single declaration does).
-pub fn lock_units(conn: &mut PgConnection, ids: &[Uuid], codes: &[String]) -> Result<Vec<super::orgs::OrgRow>, Error> {
+pub fn lock_units(tx: &mut Tx<'_>, ids: &[Uuid], codes: &[String]) -> Result<Vec<super::orgs::OrgRow>, Error> {
     use super::schema::orgs;
     Ok(orgs::table
         .select(super::orgs::OrgRow::as_select())
         .filter(orgs::id.eq_any(ids).or(orgs::credit_code.eq_any(codes)))
         .order(orgs::id.asc())
         .for_update()
-        .load(conn)?)
+        .load(tx.pg())?)
 }
 
 /// Every rate.
-pub fn all_rates(conn: &mut PgConnection) -> Result<Vec<FeeRateRow>, Error> {
-    Ok(fee_rates::table.select(FeeRateRow::as_select()).load(conn)?)
+pub fn all_rates(conn: &mut Db<'_>) -> Result<Vec<FeeRateRow>, Error> {
+    Ok(fee_rates::table.select(FeeRateRow::as_select()).load(conn.pg())?)
 }
 
 /// The current declaration of each (unit, period) among these units and periods.
-pub fn current_of(conn: &mut PgConnection, org_ids: &[Uuid], periods: &[String]) -> Result<Vec<DeclarationRow>, Error> {
+pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[String]) -> Result<Vec<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq_any(org_ids).and(fee_declarations::period.eq_any(periods)))
         .distinct_on((fee_declarations::org_id, fee_declarations::period))
         .order((fee_declarations::org_id, fee_declarations::period, fee_declarations::version.desc()))
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Inserts many declarations, set-based: COPY for a batch, one multi-row INSERT for a few.
-pub fn insert_many(conn: &mut PgConnection, rows: &[DeclarationRow]) -> Result<(), Error> {
+pub fn insert_many(tx: &mut Tx<'_>, rows: &[DeclarationRow]) -> Result<(), Error> {
     if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(fee_declarations::table).from_insertable(rows).execute(conn)?;
+        diesel::copy_from(fee_declarations::table).from_insertable(rows).execute(tx.pg())?;
     } else {
-        diesel::insert_into(fee_declarations::table).values(rows).execute(conn)?;
+        diesel::insert_into(fee_declarations::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
 }
@@ -201,7 +203,7 @@ pub struct PaymentRow {
 
 /// The unit's payment of `year` with this reference, if any.
 pub fn payment_by_reference(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org_id: Uuid,
     year: i32,
     reference: &str,
@@ -210,13 +212,13 @@ pub fn payment_by_reference(
     Ok(p::table
         .select(PaymentRow::as_select())
         .filter(p::org_id.eq(org_id).and(p::period.like(format!("{year}-%"))).and(p::reference.eq(reference)))
-        .first(conn)
+        .first(conn.pg())
         .optional()?)
 }
 
 /// Inserts a payment.
-pub fn insert_payment(conn: &mut PgConnection, row: &PaymentRow) -> Result<(), Error> {
-    diesel::insert_into(super::schema::fee_payments::table).values(row).execute(conn)?;
+pub fn insert_payment(tx: &mut Tx<'_>, row: &PaymentRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_payments::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
@@ -237,23 +239,23 @@ pub struct RefundRow {
 }
 
 /// A unit's remittance refunds in a year.
-pub fn refunds_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<RefundRow>, Error> {
+pub fn refunds_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RefundRow>, Error> {
     use super::schema::fee_remit_refunds as r;
     Ok(r::table
         .select(RefundRow::as_select())
         .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
         .order(r::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Inserts a remittance refund.
-pub fn insert_refund(conn: &mut PgConnection, row: &RefundRow) -> Result<(), Error> {
-    diesel::insert_into(super::schema::fee_remit_refunds::table).values(row).execute(conn)?;
+pub fn insert_refund(tx: &mut Tx<'_>, row: &RefundRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_remit_refunds::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// What the federation holds of a unit's month: remitted less refunded.
-pub fn remitted_net(conn: &mut PgConnection, org_id: Uuid, period: &str) -> Result<Decimal, Error> {
+pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Decimal, Error> {
     #[derive(QueryableByName)]
     struct Net {
         #[diesel(sql_type = diesel::sql_types::Numeric)]
@@ -265,14 +267,14 @@ pub fn remitted_net(conn: &mut PgConnection, org_id: Uuid, period: &str) -> Resu
     )
     .bind::<diesel::sql_types::Uuid, _>(org_id)
     .bind::<diesel::sql_types::Text, _>(period)
-    .get_result::<Net>(conn)?
+    .get_result::<Net>(conn.pg())?
     .net)
 }
 
 /// Which of these (unit, period) pairs money has moved for: paid, credited or remitted.
 /// One query for a whole batch.
 pub fn months_with_money(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org_ids: &[Uuid],
     periods: &[String],
 ) -> Result<std::collections::HashSet<(Uuid, String)>, Error> {
@@ -289,12 +291,12 @@ pub fn months_with_money(
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(periods)
-    .load(conn)?;
+    .load(conn.pg())?;
     Ok(rows.into_iter().map(|m| (m.org_id, m.period)).collect())
 }
 
 /// The id of one version of a unit's declaration for a period.
-pub fn version_id(conn: &mut PgConnection, org_id: Uuid, period: &str, version: i32) -> Result<Option<Uuid>, Error> {
+pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: &str, version: i32) -> Result<Option<Uuid>, Error> {
     Ok(fee_declarations::table
         .select(fee_declarations::id)
         .filter(
@@ -303,65 +305,62 @@ pub fn version_id(conn: &mut PgConnection, org_id: Uuid, period: &str, version: 
                 .and(fee_declarations::period.eq(period))
                 .and(fee_declarations::version.eq(version)),
         )
-        .first(conn)
+        .first(conn.pg())
         .optional()?)
 }
 
 /// A unit's settlements in a year.
-pub fn settlements_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<SettlementRow>, Error> {
+pub fn settlements_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<SettlementRow>, Error> {
     use super::schema::fee_settlements as s;
     Ok(s::table
         .select(SettlementRow::as_select())
         .filter(s::org_id.eq(org_id).and(s::period.like(format!("{year}-%"))))
         .order(s::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Inserts settlements.
-pub fn insert_settlements(conn: &mut PgConnection, rows: &[SettlementRow]) -> Result<(), Error> {
+pub fn insert_settlements(tx: &mut Tx<'_>, rows: &[SettlementRow]) -> Result<(), Error> {
     if !rows.is_empty() {
-        diesel::insert_into(super::schema::fee_settlements::table).values(rows).execute(conn)?;
+        diesel::insert_into(super::schema::fee_settlements::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
 }
 
 /// A unit's remittances in a year.
-pub fn remittances_of(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<RemittanceRow>, Error> {
+pub fn remittances_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RemittanceRow>, Error> {
     use super::schema::fee_remittances as r;
     Ok(r::table
         .select(RemittanceRow::as_select())
         .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
         .order(r::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Inserts a remittance.
-pub fn insert_remittance(conn: &mut PgConnection, row: &RemittanceRow) -> Result<(), Error> {
-    diesel::insert_into(super::schema::fee_remittances::table).values(row).execute(conn)?;
+pub fn insert_remittance(tx: &mut Tx<'_>, row: &RemittanceRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_remittances::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// The current declaration of each month of a unit's year.
-pub fn current_of_year(conn: &mut PgConnection, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
+pub fn current_of_year(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.like(format!("{year}-%"))))
         .distinct_on(fee_declarations::period)
         .order((fee_declarations::period, fee_declarations::version.desc()))
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Which of these units have payments on record.
-pub fn units_with_settlements(
-    conn: &mut PgConnection,
-    org_ids: &[Uuid],
-) -> Result<std::collections::HashSet<Uuid>, Error> {
+pub fn units_with_settlements(conn: &mut Db<'_>, org_ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>, Error> {
     use super::schema::fee_settlements as s;
     Ok(s::table
         .select(s::org_id)
         .filter(s::org_id.eq_any(org_ids))
         .distinct()
-        .load::<Uuid>(conn)?
+        .load::<Uuid>(conn.pg())?
         .into_iter()
         .collect())
 }
@@ -397,7 +396,7 @@ pub struct UnitYear {
 /// payments and credit applied less corrections refunded; remitted is net of refunds; arrears
 /// and what the upper level owes back (remitted beyond remit_due) are counted per month.
 pub fn year_by_unit(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     year: i32,
     only: Option<Uuid>,
     after: Option<Uuid>,
@@ -439,5 +438,5 @@ pub fn year_by_unit(
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
         .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load(conn)?)
+        .load(conn.pg())?)
 }

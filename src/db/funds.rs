@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::{accounts, fund_sources, funds};
+use super::write::Tx;
 use crate::error::Error;
 
 /// A fund as stored; its money is in the ledger, not here.
@@ -42,23 +44,23 @@ pub struct SourceRow {
 }
 
 /// These sources.
-pub fn sources_by_id(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
-    Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::id.eq_any(ids)).load(conn)?)
+pub fn sources_by_id(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
+    Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::id.eq_any(ids)).load(conn.pg())?)
 }
 
 /// One fund.
-pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<FundRow, Error> {
-    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).first(conn)?)
+pub fn find(conn: &mut Db<'_>, id: Uuid) -> Result<FundRow, Error> {
+    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).first(conn.pg())?)
 }
 
 /// One fund, locked: every money movement of a fund holds this lock first (lock order, step 2).
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<FundRow, Error> {
-    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<FundRow, Error> {
+    Ok(funds::table.select(FundRow::as_select()).filter(funds::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// A page of funds in creation order.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     year: Option<i32>,
     kind: Option<&str>,
     after: Option<Uuid>,
@@ -74,39 +76,38 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(funds::id.gt(after));
     }
-    Ok(q.order(funds::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(funds::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// Inserts a fund.
-pub fn insert(conn: &mut PgConnection, row: &FundRow) -> Result<(), Error> {
-    diesel::insert_into(funds::table).values(row).execute(conn)?;
+pub fn insert(tx: &mut Tx<'_>, row: &FundRow) -> Result<(), Error> {
+    diesel::insert_into(funds::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// Writes the fund's name and bumped version (its `ETag`).
-pub fn update(conn: &mut PgConnection, row: &FundRow) -> Result<(), Error> {
+pub fn update(tx: &mut Tx<'_>, row: &FundRow) -> Result<(), Error> {
     diesel::update(funds::table.filter(funds::id.eq(row.id)))
         .set((funds::name.eq(&row.name), funds::version.eq(row.version), funds::updated_at.eq(row.updated_at)))
-        .execute(conn)?;
+        .execute(tx.pg())?;
     Ok(())
 }
 
 /// The balances of a fund's accounts by code.
-pub fn balances(conn: &mut PgConnection, fund_id: Uuid) -> Result<HashMap<String, Decimal>, Error> {
-    let rows: Vec<(String, Decimal)> =
-        accounts::table.select((accounts::code, accounts::balance)).filter(accounts::fund_id.eq(fund_id)).load(conn)?;
+pub fn balances(conn: &mut Db<'_>, fund_id: Uuid) -> Result<HashMap<String, Decimal>, Error> {
+    let rows: Vec<(String, Decimal)> = accounts::table
+        .select((accounts::code, accounts::balance))
+        .filter(accounts::fund_id.eq(fund_id))
+        .load(conn.pg())?;
     Ok(rows.into_iter().collect())
 }
 
 /// The balances of several funds' accounts, by fund then code.
-pub fn balances_of(
-    conn: &mut PgConnection,
-    fund_ids: &[Uuid],
-) -> Result<HashMap<Uuid, HashMap<String, Decimal>>, Error> {
+pub fn balances_of(conn: &mut Db<'_>, fund_ids: &[Uuid]) -> Result<HashMap<Uuid, HashMap<String, Decimal>>, Error> {
     let rows: Vec<(Option<Uuid>, String, Decimal)> = accounts::table
         .select((accounts::fund_id, accounts::code, accounts::balance))
         .filter(accounts::fund_id.eq_any(fund_ids))
-        .load(conn)?;
+        .load(conn.pg())?;
     let mut out: HashMap<Uuid, HashMap<String, Decimal>> = HashMap::new();
     for (fund, code, balance) in rows {
         if let Some(fund) = fund {
@@ -117,40 +118,34 @@ pub fn balances_of(
 }
 
 /// A fund's sources, in creation order.
-pub fn sources(
-    conn: &mut PgConnection,
-    fund_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<SourceRow>, Error> {
+pub fn sources(conn: &mut Db<'_>, fund_id: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<SourceRow>, Error> {
     let mut q =
         fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::fund_id.eq(fund_id)).into_boxed();
     if let Some(after) = after {
         q = q.filter(fund_sources::id.gt(after));
     }
-    Ok(q.order(fund_sources::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(fund_sources::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// All sources of several funds (for the matching figures).
-pub fn sources_of(conn: &mut PgConnection, fund_ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
-    Ok(fund_sources::table.select(SourceRow::as_select()).filter(fund_sources::fund_id.eq_any(fund_ids)).load(conn)?)
+pub fn sources_of(conn: &mut Db<'_>, fund_ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
+    Ok(fund_sources::table
+        .select(SourceRow::as_select())
+        .filter(fund_sources::fund_id.eq_any(fund_ids))
+        .load(conn.pg())?)
 }
 
 /// The fund's source with this document reference, if any.
-pub fn source_by_reference(
-    conn: &mut PgConnection,
-    fund_id: Uuid,
-    reference: &str,
-) -> Result<Option<SourceRow>, Error> {
+pub fn source_by_reference(conn: &mut Db<'_>, fund_id: Uuid, reference: &str) -> Result<Option<SourceRow>, Error> {
     Ok(fund_sources::table
         .select(SourceRow::as_select())
         .filter(fund_sources::fund_id.eq(fund_id).and(fund_sources::reference.eq(reference)))
-        .first(conn)
+        .first(conn.pg())
         .optional()?)
 }
 
 /// Inserts a source.
-pub fn insert_source(conn: &mut PgConnection, row: &SourceRow) -> Result<(), Error> {
-    diesel::insert_into(fund_sources::table).values(row).execute(conn)?;
+pub fn insert_source(tx: &mut Tx<'_>, row: &SourceRow) -> Result<(), Error> {
+    diesel::insert_into(fund_sources::table).values(row).execute(tx.pg())?;
     Ok(())
 }

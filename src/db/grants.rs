@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::township_grants as tg;
+use super::write::Tx;
 use crate::error::Error;
 
 /// A grant as stored.
@@ -35,30 +37,30 @@ pub struct GrantRow {
 }
 
 /// Inserts grants.
-pub fn insert(conn: &mut PgConnection, rows: &[GrantRow]) -> Result<(), Error> {
-    diesel::insert_into(tg::table).values(rows).execute(conn)?;
+pub fn insert(tx: &mut Tx<'_>, rows: &[GrantRow]) -> Result<(), Error> {
+    diesel::insert_into(tg::table).values(rows).execute(tx.pg())?;
     Ok(())
 }
 
 /// One grant.
-pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<GrantRow, Error> {
-    Ok(tg::table.select(GrantRow::as_select()).filter(tg::id.eq(id)).first(conn)?)
+pub fn find(conn: &mut Db<'_>, id: Uuid) -> Result<GrantRow, Error> {
+    Ok(tg::table.select(GrantRow::as_select()).filter(tg::id.eq(id)).first(conn.pg())?)
 }
 
 /// One grant, locked.
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<GrantRow, Error> {
-    Ok(tg::table.select(GrantRow::as_select()).filter(tg::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<GrantRow, Error> {
+    Ok(tg::table.select(GrantRow::as_select()).filter(tg::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// Writes every column of a grant.
-pub fn update(conn: &mut PgConnection, row: &GrantRow) -> Result<(), Error> {
-    diesel::update(tg::table.filter(tg::id.eq(row.id))).set(row).execute(conn)?;
+pub fn update(tx: &mut Tx<'_>, row: &GrantRow) -> Result<(), Error> {
+    diesel::update(tg::table.filter(tg::id.eq(row.id))).set(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// A page of grants in creation order.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org: Option<Uuid>,
     fund: Option<Uuid>,
     after: Option<Uuid>,
@@ -74,5 +76,5 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(tg::id.gt(after));
     }
-    Ok(q.order(tg::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(tg::id.asc()).limit(limit).load(conn.pg())?)
 }

@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::hardship_applications as ha;
+use super::write::Tx;
 use crate::error::Error;
 
 /// An application as stored.
@@ -48,30 +50,30 @@ pub struct ApplicationRow {
 }
 
 /// Inserts an application.
-pub fn insert(conn: &mut PgConnection, row: &ApplicationRow) -> Result<(), Error> {
-    diesel::insert_into(ha::table).values(row).execute(conn)?;
+pub fn insert(tx: &mut Tx<'_>, row: &ApplicationRow) -> Result<(), Error> {
+    diesel::insert_into(ha::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// One application.
-pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<ApplicationRow, Error> {
-    Ok(ha::table.select(ApplicationRow::as_select()).filter(ha::id.eq(id)).first(conn)?)
+pub fn find(conn: &mut Db<'_>, id: Uuid) -> Result<ApplicationRow, Error> {
+    Ok(ha::table.select(ApplicationRow::as_select()).filter(ha::id.eq(id)).first(conn.pg())?)
 }
 
 /// One application, locked.
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<ApplicationRow, Error> {
-    Ok(ha::table.select(ApplicationRow::as_select()).filter(ha::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<ApplicationRow, Error> {
+    Ok(ha::table.select(ApplicationRow::as_select()).filter(ha::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// Writes every column of an application (its id stays).
-pub fn update(conn: &mut PgConnection, row: &ApplicationRow) -> Result<(), Error> {
-    diesel::update(ha::table.filter(ha::id.eq(row.id))).set(row).execute(conn)?;
+pub fn update(tx: &mut Tx<'_>, row: &ApplicationRow) -> Result<(), Error> {
+    diesel::update(ha::table.filter(ha::id.eq(row.id))).set(row).execute(tx.pg())?;
     Ok(())
 }
 
 /// A page of applications in creation order.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org: Option<Uuid>,
     status: Option<&str>,
     after: Option<Uuid>,
@@ -87,27 +89,22 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(ha::id.gt(after));
     }
-    Ok(q.order(ha::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(ha::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// Serialises every check of one person's aid in a year for the rest of the transaction (two
 /// applications of the same worker submitted at once would otherwise both see none active).
-pub fn lock_person(conn: &mut PgConnection, id_number_hash: &str, year: i32) -> Result<(), Error> {
+pub fn lock_person(tx: &mut Tx<'_>, id_number_hash: &str, year: i32) -> Result<(), Error> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
         .bind::<diesel::sql_types::Text, _>(id_number_hash)
         .bind::<diesel::sql_types::BigInt, _>(i64::from(year))
-        .execute(conn)?;
+        .execute(tx.pg())?;
     Ok(())
 }
 
 /// Other applications of the same person in the same year that are active aid (submitted,
 /// reviewed or approved).
-pub fn active_for_person(
-    conn: &mut PgConnection,
-    id_number_hash: &str,
-    year: i32,
-    except: Uuid,
-) -> Result<Vec<Uuid>, Error> {
+pub fn active_for_person(conn: &mut Db<'_>, id_number_hash: &str, year: i32, except: Uuid) -> Result<Vec<Uuid>, Error> {
     Ok(ha::table
         .select(ha::id)
         .filter(ha::id_number_hash.eq(id_number_hash))
@@ -115,5 +112,5 @@ pub fn active_for_person(
         .filter(ha::id.ne(except))
         .filter(ha::status.eq_any(["submitted", "reviewed", "approved"]))
         .order(ha::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }

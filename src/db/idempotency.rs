@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use diesel::prelude::*;
 
+use super::Db;
 use super::schema::idempotency_keys as k;
 use super::write::{Idempotency, Stored};
 use crate::error::Error;
@@ -26,18 +27,18 @@ pub enum Claim {
 }
 
 /// Claims `key` for `caller`, or finds the answer stored under it.
-pub fn claim(conn: &mut PgConnection, caller: &str, idem: &Idempotency) -> Result<Claim, Error> {
+pub fn claim(conn: &mut Db<'_>, caller: &str, idem: &Idempotency) -> Result<Claim, Error> {
     let inserted = diesel::insert_into(k::table)
         .values((k::caller.eq(caller), k::key.eq(&idem.key), k::request_hash.eq(&idem.fingerprint)))
         .on_conflict_do_nothing()
-        .execute(conn)?;
+        .execute(conn.pg())?;
     if inserted == 1 {
         return Ok(Claim::Claimed);
     }
     let (hash, status, etag, body): (String, Option<i16>, Option<String>, Option<Vec<u8>>) = k::table
         .select((k::request_hash, k::response_status, k::response_etag, k::response_body))
         .filter(k::caller.eq(caller).and(k::key.eq(&idem.key)))
-        .first(conn)?;
+        .first(conn.pg())?;
     if hash != idem.fingerprint {
         return Err(Error::IdempotencyKeyReused);
     }
@@ -57,19 +58,19 @@ pub fn claim(conn: &mut PgConnection, caller: &str, idem: &Idempotency) -> Resul
 }
 
 /// Stores the answer under the claimed key, in the same transaction as the work.
-pub fn complete(conn: &mut PgConnection, caller: &str, idem: &Idempotency, stored: &Stored) -> Result<(), Error> {
+pub fn complete(conn: &mut Db<'_>, caller: &str, idem: &Idempotency, stored: &Stored) -> Result<(), Error> {
     diesel::update(k::table.filter(k::caller.eq(caller).and(k::key.eq(&idem.key))))
         .set((
             k::response_status.eq(i16::try_from(stored.status).map_err(Error::internal)?),
             k::response_etag.eq(&stored.etag),
             k::response_body.eq(stored.body.as_ref()),
         ))
-        .execute(conn)?;
+        .execute(conn.pg())?;
     Ok(())
 }
 
 /// Forgets keys older than the retention period; run periodically.
-pub fn purge_expired(conn: &mut PgConnection) -> Result<usize, Error> {
+pub fn purge_expired(conn: &mut Db<'_>) -> Result<usize, Error> {
     let cutoff = chrono::Utc::now() - chrono::Duration::hours(RETENTION_HOURS);
-    Ok(diesel::delete(k::table.filter(k::created_at.lt(cutoff))).execute(conn)?)
+    Ok(diesel::delete(k::table.filter(k::created_at.lt(cutoff))).execute(conn.pg())?)
 }

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::{item_movements, items};
+use super::write::Tx;
 use crate::domain::items::{ItemFigures, MovementKind};
 use crate::error::Error;
 
@@ -50,69 +52,73 @@ pub struct MovementRow {
 }
 
 /// One item.
-pub fn find(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
-    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).first(conn)?)
+pub fn find(conn: &mut Db<'_>, id: Uuid) -> Result<ItemRow, Error> {
+    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).first(conn.pg())?)
 }
 
 /// Several items, in id order.
-pub fn find_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
-    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq_any(ids)).order(items::id.asc()).load(conn)?)
+pub fn find_many(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
+    Ok(items::table
+        .select(ItemRow::as_select())
+        .filter(items::id.eq_any(ids))
+        .order(items::id.asc())
+        .load(conn.pg())?)
 }
 
 /// One item, locked (after its fund: lock order, step 2).
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<ItemRow, Error> {
-    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<ItemRow, Error> {
+    Ok(items::table.select(ItemRow::as_select()).filter(items::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// Inserts items (one per approved case; a campaign's beneficiaries together).
-pub fn insert(conn: &mut PgConnection, rows: &[ItemRow]) -> Result<(), Error> {
+pub fn insert(tx: &mut Tx<'_>, rows: &[ItemRow]) -> Result<(), Error> {
     if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(items::table).from_insertable(rows).execute(conn)?;
+        diesel::copy_from(items::table).from_insertable(rows).execute(tx.pg())?;
     } else {
-        diesel::insert_into(items::table).values(rows).execute(conn)?;
+        diesel::insert_into(items::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
 }
 
 /// Writes an item's bumped version (and its settlement).
-pub fn update(conn: &mut PgConnection, row: &ItemRow) -> Result<(), Error> {
+pub fn update(tx: &mut Tx<'_>, row: &ItemRow) -> Result<(), Error> {
     diesel::update(items::table.filter(items::id.eq(row.id)))
         .set((
             items::version.eq(row.version),
             items::updated_at.eq(row.updated_at),
             items::settled_at.eq(row.settled_at),
         ))
-        .execute(conn)?;
+        .execute(tx.pg())?;
     Ok(())
 }
 
 /// Inserts movements.
-pub fn insert_movements(conn: &mut PgConnection, rows: &[MovementRow]) -> Result<(), Error> {
+pub fn insert_movements(tx: &mut Tx<'_>, rows: &[MovementRow]) -> Result<(), Error> {
     if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(item_movements::table).from_insertable(rows).execute(conn)?;
+        diesel::copy_from(item_movements::table).from_insertable(rows).execute(tx.pg())?;
     } else if !rows.is_empty() {
-        diesel::insert_into(item_movements::table).values(rows).execute(conn)?;
+        diesel::insert_into(item_movements::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
 }
 
 /// An item's movements, oldest first.
-pub fn movements(conn: &mut PgConnection, item_id: Uuid) -> Result<Vec<MovementRow>, Error> {
+pub fn movements(conn: &mut Db<'_>, item_id: Uuid) -> Result<Vec<MovementRow>, Error> {
     Ok(item_movements::table
         .select(MovementRow::as_select())
         .filter(item_movements::item_id.eq(item_id))
         .order(item_movements::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// The figures of several items, summed by the database.
-pub fn figures_of(conn: &mut PgConnection, rows: &[&ItemRow]) -> Result<HashMap<Uuid, ItemFigures>, Error> {
+pub fn figures_of(conn: &mut Db<'_>, rows: &[&ItemRow]) -> Result<HashMap<Uuid, ItemFigures>, Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let sums: Vec<(Uuid, String, Option<Decimal>)> = item_movements::table
         .filter(item_movements::item_id.eq_any(&ids))
         .group_by((item_movements::item_id, item_movements::kind))
         .select((item_movements::item_id, item_movements::kind, diesel::dsl::sum(item_movements::amount)))
-        .load(conn)?;
+        .load(conn.pg())?;
     let mut out: HashMap<Uuid, ItemFigures> = rows
         .iter()
         .map(|r| {
@@ -130,13 +136,13 @@ pub fn figures_of(conn: &mut PgConnection, rows: &[&ItemRow]) -> Result<HashMap<
 }
 
 /// The figures of one item.
-pub fn figures(conn: &mut PgConnection, row: &ItemRow) -> Result<ItemFigures, Error> {
+pub fn figures(conn: &mut Db<'_>, row: &ItemRow) -> Result<ItemFigures, Error> {
     figures_of(conn, &[row])?.remove(&row.id).ok_or_else(|| Error::internal("item figures missing"))
 }
 
 /// A page of items in creation order.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     org: Option<Uuid>,
     fund: Option<Uuid>,
     after: Option<Uuid>,
@@ -152,17 +158,13 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(items::id.gt(after));
     }
-    Ok(q.order(items::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(items::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// The ledger's view of an item: the sum of its entries' postings per account code of its fund
 /// (debit positive; a carry-over's legs in next year's fund are left out), for the trace's
 /// reconciliation.
-pub fn ledger_by_account(
-    conn: &mut PgConnection,
-    item_id: Uuid,
-    fund_id: Uuid,
-) -> Result<Vec<(String, Decimal)>, Error> {
+pub fn ledger_by_account(conn: &mut Db<'_>, item_id: Uuid, fund_id: Uuid) -> Result<Vec<(String, Decimal)>, Error> {
     use super::schema::{accounts, journal_entries, postings};
     let rows: Vec<(String, Option<Decimal>)> = postings::table
         .inner_join(journal_entries::table)
@@ -172,25 +174,25 @@ pub fn ledger_by_account(
         .group_by(accounts::code)
         .select((accounts::code, diesel::dsl::sum(postings::amount)))
         .order(accounts::code.asc())
-        .load(conn)?;
+        .load(conn.pg())?;
     Ok(rows.into_iter().map(|(c, s)| (c, s.unwrap_or_default())).collect())
 }
 
 /// Locks many items (after their fund), in id order so that two batches cannot deadlock.
-pub fn lock_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
+pub fn lock_many(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<Vec<ItemRow>, Error> {
     Ok(items::table
         .select(ItemRow::as_select())
         .filter(items::id.eq_any(ids))
         .order(items::id.asc())
         .for_update()
-        .load(conn)?)
+        .load(tx.pg())?)
 }
 
 /// Bumps the version of many items at once (a batch stage).
-pub fn touch_many(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), Error> {
+pub fn touch_many(tx: &mut Tx<'_>, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), Error> {
     diesel::update(items::table.filter(items::id.eq_any(ids)))
         .set((items::version.eq(items::version + 1), items::updated_at.eq(now)))
-        .execute(conn)?;
+        .execute(tx.pg())?;
     Ok(())
 }
 
@@ -198,7 +200,7 @@ pub fn touch_many(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> 
 /// `paid_out`, `spent`; the `returned` memo pair is left out), and what the movements citing it
 /// add up to. The two agree for every entry the item stages write, whether the entry serves one
 /// item or a whole campaign batch.
-pub fn entry_totals(conn: &mut PgConnection, entry_ids: &[Uuid]) -> Result<Vec<EntryTotal>, Error> {
+pub fn entry_totals(conn: &mut Db<'_>, entry_ids: &[Uuid]) -> Result<Vec<EntryTotal>, Error> {
     Ok(diesel::sql_query(
         "SELECT e.id AS entry_id, e.entity_id, \
                 coalesce((SELECT sum(p.amount) FROM postings p JOIN accounts a ON a.id = p.account_id \
@@ -208,7 +210,7 @@ pub fn entry_totals(conn: &mut PgConnection, entry_ids: &[Uuid]) -> Result<Vec<E
          FROM journal_entries e WHERE e.id = ANY($1) ORDER BY e.id",
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(entry_ids)
-    .load(conn)?)
+    .load(conn.pg())?)
 }
 
 /// One entry's totals (see [`entry_totals`]).
@@ -229,26 +231,21 @@ pub struct EntryTotal {
 }
 
 /// Which of these voucher numbers already back a use report of the fund.
-pub fn vouchers_taken(conn: &mut PgConnection, fund_id: Uuid, numbers: &[String]) -> Result<Vec<String>, Error> {
+pub fn vouchers_taken(conn: &mut Db<'_>, fund_id: Uuid, numbers: &[String]) -> Result<Vec<String>, Error> {
     use super::schema::item_vouchers as v;
     Ok(v::table
         .filter(v::fund_id.eq(fund_id))
         .filter(v::voucher_no.eq_any(numbers))
         .select(v::voucher_no)
         .order(v::voucher_no.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Records the voucher numbers a use report relies on (the primary key refuses a repeat).
-pub fn insert_vouchers(
-    conn: &mut PgConnection,
-    fund_id: Uuid,
-    movement_id: Uuid,
-    numbers: &[String],
-) -> Result<(), Error> {
+pub fn insert_vouchers(tx: &mut Tx<'_>, fund_id: Uuid, movement_id: Uuid, numbers: &[String]) -> Result<(), Error> {
     use super::schema::item_vouchers as v;
     let rows: Vec<_> =
         numbers.iter().map(|n| (v::fund_id.eq(fund_id), v::voucher_no.eq(n), v::movement_id.eq(movement_id))).collect();
-    diesel::insert_into(v::table).values(&rows).execute(conn)?;
+    diesel::insert_into(v::table).values(&rows).execute(tx.pg())?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Binary, SmallInt, Timestamptz};
 
+use super::Db;
 use super::chain::EventRow;
 use super::schema::audit_events;
 use crate::domain::merkle::Hash;
@@ -17,9 +18,9 @@ const SEQUENCER_LOCK: i64 = 0x0072_6663_3639_3632;
 
 /// Takes the sequencer's lock for this transaction: waiting for it, or (`wait = false`)
 /// answering `false` at once when another process holds it.
-pub fn lock_sequencer(conn: &mut PgConnection, wait: bool) -> Result<bool, Error> {
+pub fn lock_sequencer(conn: &mut Db<'_>, wait: bool) -> Result<bool, Error> {
     if wait {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({SEQUENCER_LOCK})")).execute(conn)?;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({SEQUENCER_LOCK})")).execute(conn.pg())?;
         return Ok(true);
     }
     #[derive(QueryableByName)]
@@ -27,8 +28,8 @@ pub fn lock_sequencer(conn: &mut PgConnection, wait: bool) -> Result<bool, Error
         #[diesel(sql_type = diesel::sql_types::Bool)]
         got: bool,
     }
-    let g: Got =
-        diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({SEQUENCER_LOCK}) AS got")).get_result(conn)?;
+    let g: Got = diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({SEQUENCER_LOCK}) AS got"))
+        .get_result(conn.pg())?;
     Ok(g.got)
 }
 
@@ -44,23 +45,23 @@ pub struct Head {
 }
 
 /// The head.
-pub fn head(conn: &mut PgConnection) -> Result<Head, Error> {
-    Ok(diesel::sql_query("SELECT size, root FROM log_head").get_result(conn)?)
+pub fn head(conn: &mut Db<'_>) -> Result<Head, Error> {
+    Ok(diesel::sql_query("SELECT size, root FROM log_head").get_result(conn.pg())?)
 }
 
 /// How many committed events wait for the sequencer (a count over the queue: kept off the
 /// proof path, where a queue just drained of a million rows costs a scan of its dead rows).
-pub fn pending(conn: &mut PgConnection) -> Result<i64, Error> {
+pub fn pending(conn: &mut Db<'_>) -> Result<i64, Error> {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    Ok(diesel::sql_query("SELECT count(*) AS n FROM log_queue").get_result::<N>(conn)?.n)
+    Ok(diesel::sql_query("SELECT count(*) AS n FROM log_queue").get_result::<N>(conn.pg())?.n)
 }
 
 /// Takes up to `max` queued events out of the queue, oldest `seq` first, and reads them.
-pub fn take_queued(conn: &mut PgConnection, max: i64) -> Result<Vec<EventRow>, Error> {
+pub fn take_queued(conn: &mut Db<'_>, max: i64) -> Result<Vec<EventRow>, Error> {
     #[derive(QueryableByName)]
     struct Seq {
         #[diesel(sql_type = BigInt)]
@@ -70,17 +71,17 @@ pub fn take_queued(conn: &mut PgConnection, max: i64) -> Result<Vec<EventRow>, E
         "DELETE FROM log_queue WHERE seq IN (SELECT seq FROM log_queue ORDER BY seq LIMIT $1) RETURNING seq",
     )
     .bind::<BigInt, _>(max)
-    .load(conn)?;
+    .load(conn.pg())?;
     let seqs: Vec<i64> = seqs.into_iter().map(|s| s.seq).collect();
     Ok(audit_events::table
         .select(EventRow::as_select())
         .filter(audit_events::seq.eq_any(&seqs))
         .order(audit_events::seq.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// Stored nodes by (level, index); absent ones are left out.
-pub fn nodes(conn: &mut PgConnection, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, Error> {
+pub fn nodes(conn: &mut Db<'_>, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, Error> {
     #[derive(QueryableByName)]
     struct Node {
         #[diesel(sql_type = SmallInt)]
@@ -101,7 +102,7 @@ pub fn nodes(conn: &mut PgConnection, keys: &[(u32, u64)]) -> Result<HashMap<(u3
     )
     .bind::<Array<SmallInt>, _>(levels)
     .bind::<Array<BigInt>, _>(idxs)
-    .load(conn)?;
+    .load(conn.pg())?;
     Ok(rows
         .into_iter()
         .filter_map(|n| {
@@ -113,7 +114,7 @@ pub fn nodes(conn: &mut PgConnection, keys: &[(u32, u64)]) -> Result<HashMap<(u3
 
 /// Appends what one sequencer run made: the leaves' positions, the nodes, the new head.
 pub fn append(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     leaves: &[(i64, i64)],
     nodes: &[(u32, u64, Hash)],
     size: i64,
@@ -124,7 +125,7 @@ pub fn append(
         diesel::sql_query("INSERT INTO log_leaves (idx, event_seq) SELECT * FROM unnest($1::bigint[], $2::bigint[])")
             .bind::<Array<BigInt>, _>(chunk.iter().map(|l| l.0).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(chunk.iter().map(|l| l.1).collect::<Vec<_>>())
-            .execute(conn)?;
+            .execute(conn.pg())?;
     }
     for chunk in nodes.chunks(10_000) {
         let levels: Vec<i16> = chunk.iter().map(|n| i16::try_from(n.0).unwrap_or(i16::MAX)).collect();
@@ -136,18 +137,18 @@ pub fn append(
         .bind::<Array<SmallInt>, _>(levels)
         .bind::<Array<BigInt>, _>(idxs)
         .bind::<Array<Binary>, _>(hashes)
-        .execute(conn)?;
+        .execute(conn.pg())?;
     }
     diesel::sql_query("UPDATE log_head SET size = $1, root = $2, updated_at = $3")
         .bind::<BigInt, _>(size)
         .bind::<Binary, _>(root.to_vec())
         .bind::<Timestamptz, _>(now)
-        .execute(conn)?;
+        .execute(conn.pg())?;
     Ok(())
 }
 
 /// The log positions of these events (those sequenced).
-pub fn positions(conn: &mut PgConnection, seqs: &[i64]) -> Result<HashMap<i64, i64>, Error> {
+pub fn positions(conn: &mut Db<'_>, seqs: &[i64]) -> Result<HashMap<i64, i64>, Error> {
     #[derive(QueryableByName)]
     struct Leaf {
         #[diesel(sql_type = BigInt)]
@@ -157,16 +158,17 @@ pub fn positions(conn: &mut PgConnection, seqs: &[i64]) -> Result<HashMap<i64, i
     }
     let rows: Vec<Leaf> = diesel::sql_query("SELECT idx, event_seq FROM log_leaves WHERE event_seq = ANY($1)")
         .bind::<Array<BigInt>, _>(seqs)
-        .load(conn)?;
+        .load(conn.pg())?;
     Ok(rows.into_iter().map(|l| (l.event_seq, l.idx)).collect())
 }
 
 /// One sequencer run, in one transaction: under the sequencer's lock, takes up to `max` queued
 /// events, gives each the next log position, and stores its leaf, every subtree it completes
 /// and the new head. `None` when `wait` is false and another process is sequencing.
-pub fn sequence(conn: &mut PgConnection, max: i64, wait: bool, now: DateTime<Utc>) -> Result<Option<usize>, Error> {
+pub fn sequence(conn: &mut Db<'_>, max: i64, wait: bool, now: DateTime<Utc>) -> Result<Option<usize>, Error> {
     use crate::domain::merkle::{Frontier, leaf_hash};
-    conn.transaction(|conn| {
+    conn.pg().transaction(|pg| {
+        let conn = &mut Db::new(pg);
         if !lock_sequencer(conn, wait)? {
             return Ok(None);
         }
@@ -196,7 +198,7 @@ pub fn sequence(conn: &mut PgConnection, max: i64, wait: bool, now: DateTime<Utc
 
 /// Sequences until the queue is empty, and answers how many. With `wait`, waits for another
 /// sequencer to finish first; without, stops at once while another is sequencing.
-pub fn sequence_all(conn: &mut PgConnection, now: DateTime<Utc>, wait: bool) -> Result<usize, Error> {
+pub fn sequence_all(conn: &mut Db<'_>, now: DateTime<Utc>, wait: bool) -> Result<usize, Error> {
     let mut total = 0;
     loop {
         match sequence(conn, SEQUENCE_BATCH, wait, now)? {

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::Db;
 use super::schema::orgs;
+use super::write::Tx;
 use crate::domain::policy::Scope;
 use crate::error::Error;
 
@@ -35,24 +37,24 @@ macro_rules! scoped {
 }
 
 /// One organisation, if it exists and the scope sees it.
-pub fn find(conn: &mut PgConnection, scope: Scope, id: Uuid) -> Result<OrgRow, Error> {
+pub fn find(conn: &mut Db<'_>, scope: Scope, id: Uuid) -> Result<OrgRow, Error> {
     let q = orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).into_boxed();
-    Ok(scoped!(q, scope, orgs::id).first(conn)?)
+    Ok(scoped!(q, scope, orgs::id).first(conn.pg())?)
 }
 
 /// Which of these organisations exist.
-pub fn existing(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
-    Ok(orgs::table.filter(orgs::id.eq_any(ids)).select(orgs::id).load(conn)?)
+pub fn existing(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
+    Ok(orgs::table.filter(orgs::id.eq_any(ids)).select(orgs::id).load(conn.pg())?)
 }
 
 /// One organisation, locked for update.
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> Result<OrgRow, Error> {
-    Ok(orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).for_update().first(conn)?)
+pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<OrgRow, Error> {
+    Ok(orgs::table.select(OrgRow::as_select()).filter(orgs::id.eq(id)).for_update().first(tx.pg())?)
 }
 
 /// A page of organisations after `after`, in creation order.
 pub fn list(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     scope: Scope,
     kind: Option<&str>,
     after: Option<Uuid>,
@@ -66,7 +68,7 @@ pub fn list(
     if let Some(after) = after {
         q = q.filter(orgs::id.gt(after));
     }
-    Ok(q.order(orgs::id.asc()).limit(limit).load(conn)?)
+    Ok(q.order(orgs::id.asc()).limit(limit).load(conn.pg())?)
 }
 
 /// The only unique column besides the id is the credit code: a violation means it is taken.
@@ -83,13 +85,13 @@ fn credit_code_taken(e: diesel::result::Error) -> Error {
 }
 
 /// Inserts an organisation. A credit code already used elsewhere is a 409.
-pub fn insert(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
-    diesel::insert_into(orgs::table).values(row).execute(conn).map_err(credit_code_taken)?;
+pub fn insert(tx: &mut Tx<'_>, row: &OrgRow) -> Result<(), Error> {
+    diesel::insert_into(orgs::table).values(row).execute(tx.pg()).map_err(credit_code_taken)?;
     Ok(())
 }
 
 /// Writes a changed organisation back (its version already bumped by the caller).
-pub fn update(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
+pub fn update(tx: &mut Tx<'_>, row: &OrgRow) -> Result<(), Error> {
     diesel::update(orgs::table.filter(orgs::id.eq(row.id)))
         .set((
             orgs::name.eq(&row.name),
@@ -99,12 +101,12 @@ pub fn update(conn: &mut PgConnection, row: &OrgRow) -> Result<(), Error> {
             orgs::version.eq(row.version),
             orgs::updated_at.eq(row.updated_at),
         ))
-        .execute(conn)
+        .execute(tx.pg())
         .map_err(credit_code_taken)?;
     Ok(())
 }
 
 /// Whether any organisation exists (demo data loads only into an empty database).
-pub fn any(conn: &mut PgConnection) -> Result<bool, Error> {
-    Ok(diesel::select(diesel::dsl::exists(orgs::table.select(orgs::id))).get_result(conn)?)
+pub fn any(conn: &mut Db<'_>) -> Result<bool, Error> {
+    Ok(diesel::select(diesel::dsl::exists(orgs::table.select(orgs::id))).get_result(conn.pg())?)
 }

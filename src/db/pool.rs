@@ -164,6 +164,16 @@ impl Pool {
         self.inner.get()
     }
 
+    /// Runs `f` on a pooled connection, lent as a `Db` (reads, and the write path's own
+    /// machinery: the sequencer, checkpoints, the idempotency table's purge).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&mut super::Db<'_>) -> Result<T, crate::error::Error>,
+    ) -> Result<T, crate::error::Error> {
+        let mut conn = self.get()?;
+        f(&mut super::Db::new(&mut conn))
+    }
+
     /// The time limits of this pool's write transactions.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -263,7 +273,7 @@ pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<usize> {
 /// True when every embedded migration has been applied (for `/readyz`). It reads diesel's table
 /// itself: diesel's own check first runs `CREATE TABLE IF NOT EXISTS`, which the runtime role
 /// may not.
-pub fn migrations_applied(conn: &mut PgConnection) -> anyhow::Result<bool> {
+pub fn migrations_applied(conn: &mut super::Db<'_>) -> anyhow::Result<bool> {
     use diesel::migration::MigrationSource;
     #[derive(QueryableByName)]
     struct Version {
@@ -272,7 +282,7 @@ pub fn migrations_applied(conn: &mut PgConnection) -> anyhow::Result<bool> {
     }
     let applied: std::collections::HashSet<String> =
         diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-            .load::<Version>(conn)?
+            .load::<Version>(conn.pg())?
             .into_iter()
             .map(|v| v.version)
             .collect();

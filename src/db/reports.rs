@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Int4, Text};
 use uuid::Uuid;
 
+use super::Db;
 use crate::error::Error;
 
 /// How many rows break a rule, and up to ten of their ids.
@@ -29,15 +30,15 @@ fn breaches(conn: &mut PgConnection, sql: &str, year: i32) -> Result<Breaches, E
 }
 
 /// Journal entries of the year's funds whose postings do not sum to zero.
-pub fn unbalanced_entries(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+pub fn unbalanced_entries(conn: &mut Db<'_>, year: i32) -> Result<(i64, Breaches), Error> {
     let total: i64 = diesel::sql_query(
         "SELECT count(*) AS n FROM journal_entries e JOIN funds f ON f.id = e.fund_id WHERE f.year = $1",
     )
     .bind::<Int4, _>(year)
-    .get_result::<Count>(conn)?
+    .get_result::<Count>(conn.pg())?
     .n;
     let bad = breaches(
-        conn,
+        conn.pg(),
         "SELECT e.id FROM journal_entries e JOIN funds f ON f.id = e.fund_id JOIN postings p ON p.entry_id = e.id \
          WHERE f.year = $1 GROUP BY e.id HAVING sum(p.amount) <> 0",
         year,
@@ -46,14 +47,14 @@ pub fn unbalanced_entries(conn: &mut PgConnection, year: i32) -> Result<(i64, Br
 }
 
 /// Accounts of the year's funds whose kept balance differs from the sum of their postings.
-pub fn drifted_balances(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+pub fn drifted_balances(conn: &mut Db<'_>, year: i32) -> Result<(i64, Breaches), Error> {
     let total: i64 =
         diesel::sql_query("SELECT count(*) AS n FROM accounts a JOIN funds f ON f.id = a.fund_id WHERE f.year = $1")
             .bind::<Int4, _>(year)
-            .get_result::<Count>(conn)?
+            .get_result::<Count>(conn.pg())?
             .n;
     let bad = breaches(
-        conn,
+        conn.pg(),
         "SELECT a.id FROM accounts a JOIN funds f ON f.id = a.fund_id \
          WHERE f.year = $1 AND a.balance <> coalesce((SELECT sum(p.amount) FROM postings p WHERE p.account_id = a.id), 0)",
         year,
@@ -62,15 +63,15 @@ pub fn drifted_balances(conn: &mut PgConnection, year: i32) -> Result<(i64, Brea
 }
 
 /// Union-fee declarations of the year whose remitted and retained shares do not add up to the fee.
-pub fn broken_fee_splits(conn: &mut PgConnection, year: i32) -> Result<(i64, Breaches), Error> {
+pub fn broken_fee_splits(conn: &mut Db<'_>, year: i32) -> Result<(i64, Breaches), Error> {
     let total: i64 = diesel::sql_query(
         "SELECT count(*) AS n FROM fee_declarations d JOIN funds f ON f.id = d.fund_id WHERE f.year = $1",
     )
     .bind::<Int4, _>(year)
-    .get_result::<Count>(conn)?
+    .get_result::<Count>(conn.pg())?
     .n;
     let bad = breaches(
-        conn,
+        conn.pg(),
         "SELECT d.id FROM fee_declarations d JOIN funds f ON f.id = d.fund_id \
          WHERE f.year = $1 AND d.fee_due <> d.remit_due + d.retained",
         year,
@@ -97,7 +98,7 @@ pub struct OverRemitted {
 
 /// The unit-months of `year` whose net remittances exceed the current declaration's `remit_due`
 /// (a correction downwards after remitting): money due back from the upper level.
-pub fn over_remitted(conn: &mut PgConnection, year: i32) -> Result<OverRemitted, Error> {
+pub fn over_remitted(conn: &mut Db<'_>, year: i32) -> Result<OverRemitted, Error> {
     Ok(diesel::sql_query(
         "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, remit_due FROM fee_declarations \
                     WHERE period LIKE $1::text || '-%' ORDER BY org_id, period, version DESC), \
@@ -114,24 +115,24 @@ pub fn over_remitted(conn: &mut PgConnection, year: i32) -> Result<OverRemitted,
          FROM m",
     )
     .bind::<Int4, _>(year)
-    .get_result(conn)?)
+    .get_result(conn.pg())?)
 }
 
 /// The items of the year's funds.
-pub fn item_ids(conn: &mut PgConnection, year: i32) -> Result<Vec<Uuid>, Error> {
+pub fn item_ids(conn: &mut Db<'_>, year: i32) -> Result<Vec<Uuid>, Error> {
     use super::schema::{funds, items};
     Ok(items::table
         .inner_join(funds::table)
         .filter(funds::year.eq(year))
         .select(items::id)
         .order(items::id.asc())
-        .load(conn)?)
+        .load(conn.pg())?)
 }
 
 /// The journal entries cited by the movements of these items.
-pub fn entries_of_items(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
+pub fn entries_of_items(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
     use super::schema::item_movements as m;
-    Ok(m::table.filter(m::item_id.eq_any(ids)).select(m::entry_id).distinct().load(conn)?)
+    Ok(m::table.filter(m::item_id.eq_any(ids)).select(m::entry_id).distinct().load(conn.pg())?)
 }
 
 #[derive(QueryableByName)]
@@ -167,7 +168,7 @@ pub struct CampaignOutput {
 }
 
 /// The campaigns of the year's funds, oldest first.
-pub fn campaign_outputs(conn: &mut PgConnection, year: i32) -> Result<Vec<CampaignOutput>, Error> {
+pub fn campaign_outputs(conn: &mut Db<'_>, year: i32) -> Result<Vec<CampaignOutput>, Error> {
     Ok(diesel::sql_query(
         "SELECT c.id, c.name, c.kind, c.status, count(b.id) AS beneficiaries, coalesce(sum(b.amount), 0) AS amount, \
                 count(b.id) FILTER (WHERE b.payment_status = 'paid') AS paid \
@@ -176,7 +177,7 @@ pub fn campaign_outputs(conn: &mut PgConnection, year: i32) -> Result<Vec<Campai
          WHERE f.year = $1 GROUP BY c.id ORDER BY c.id",
     )
     .bind::<Int4, _>(year)
-    .load(conn)?)
+    .load(conn.pg())?)
 }
 
 /// One township grant of a year's funds, with its township's name and item.
@@ -197,12 +198,12 @@ pub struct GrantOutput {
 }
 
 /// The approved township grants of the year's funds, oldest first.
-pub fn grant_outputs(conn: &mut PgConnection, year: i32) -> Result<Vec<GrantOutput>, Error> {
+pub fn grant_outputs(conn: &mut Db<'_>, year: i32) -> Result<Vec<GrantOutput>, Error> {
     Ok(diesel::sql_query(
         "SELECT g.org_id, o.name AS township, g.approved_amount AS approved, g.item_id \
          FROM township_grants g JOIN funds f ON f.id = g.fund_id JOIN orgs o ON o.id = g.org_id \
          WHERE f.year = $1 AND g.status = 'approved' ORDER BY g.id",
     )
     .bind::<Int4, _>(year)
-    .load(conn)?)
+    .load(conn.pg())?)
 }

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::idempotency::{self, Claim};
 use super::pool::Pool;
 use super::schema::audit_events;
-use crate::domain::audit::{AuditRecord, GENESIS_HASH};
+use crate::domain::audit::{AuditRecord, GENESIS_HASH, Stream};
 use crate::domain::ledger::JournalEntry;
 use crate::domain::policy::{Caller, SubjectKind};
 use crate::error::Error;
@@ -134,9 +134,9 @@ pub struct Event {
 
 impl Event {
     /// An event with no money and no state, to fill in with struct-update syntax.
-    pub fn new(stream: String, action: &'static str, entity_type: &'static str, entity_id: Uuid) -> Self {
+    pub fn new(stream: Stream, action: &'static str, entity_type: &'static str, entity_id: Uuid) -> Self {
         Self {
-            stream,
+            stream: stream.to_string(),
             action,
             entity_type,
             entity_id,
@@ -153,7 +153,7 @@ impl Event {
 
 /// The open transaction, as a use case sees it.
 pub struct Tx<'a> {
-    conn: &'a mut PgConnection,
+    db: super::Db<'a>,
     ctx: &'a WriteCtx,
     events: Vec<Event>,
     /// The reason of an adjusting entry, once `service::books::ensure_open` has admitted one.
@@ -197,9 +197,23 @@ struct HeadLock {
 }
 
 impl<'a> Tx<'a> {
-    /// The connection, for the use case's own rows (locks in the order documented above).
-    pub fn conn(&mut self) -> &mut PgConnection {
-        self.conn
+    /// The transaction's connection, for the reads a write makes (`db` functions that change or
+    /// lock rows take the `Tx` itself, in the order documented above).
+    pub fn db(&mut self) -> &mut super::Db<'a> {
+        &mut self.db
+    }
+
+    /// The connection itself, for `db`'s queries.
+    pub(in crate::db) fn pg(&mut self) -> &mut PgConnection {
+        self.db.pg()
+    }
+
+    /// The raw connection of the open transaction, for tests that look at the transaction from
+    /// inside (its isolation, its time limits). Nothing under `src/` calls it: `tests/layers.rs`
+    /// keeps it so.
+    #[doc(hidden)]
+    pub fn unchecked_connection(&mut self) -> &mut PgConnection {
+        self.db.pg()
     }
 
     /// The request's context.
@@ -263,7 +277,7 @@ impl<'a> Tx<'a> {
         .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&funds)
         .bind::<Array<Text>, _>(&codes)
         .bind::<Array<Numeric>, _>(&amounts)
-        .execute(self.conn)?;
+        .execute(self.db.pg())?;
         if inserted != legs.len() {
             return Err(Error::internal(format!("journal entry {id}: {inserted} of {} legs posted", legs.len())));
         }
@@ -286,7 +300,7 @@ impl<'a> Tx<'a> {
             .bind::<Text, _>(*stream)
             .bind::<Text, _>(GENESIS_HASH)
             .bind::<BigInt, _>(count)
-            .get_result(self.conn)?;
+            .get_result(self.db.pg())?;
             return Ok(HashMap::from([((*stream).clone(), head)]));
         }
         #[derive(QueryableByName)]
@@ -303,13 +317,13 @@ impl<'a> Tx<'a> {
         )
         .bind::<Array<Text>, _>(&streams)
         .bind::<Text, _>(GENESIS_HASH)
-        .load(self.conn)?;
+        .load(self.db.pg())?;
         let total: i64 = by_stream.values().map(|v| i64::try_from(v.len()).unwrap_or(i64::MAX)).sum();
         let seqs: Seqs = diesel::sql_query(
             "SELECT array_agg(s ORDER BY s) AS seqs FROM (SELECT nextval('audit_seq') AS s FROM generate_series(1, $1)) n",
         )
         .bind::<BigInt, _>(total)
-        .get_result(self.conn)?;
+        .get_result(self.db.pg())?;
         let mut seqs = seqs.seqs.into_iter();
         let mut heads = HashMap::new();
         let by_name: HashMap<String, super::chain::StreamLink> =
@@ -390,14 +404,14 @@ impl<'a> Tx<'a> {
         // which it does not for a multi-row insert.
         match rows.as_slice() {
             [row] => {
-                diesel::insert_into(audit_events::table).values(row).execute(self.conn)?;
+                diesel::insert_into(audit_events::table).values(row).execute(self.db.pg())?;
             }
             // Many rows (a batch) stream in with COPY: no statement to parse, no parameter limit.
             rows if rows.len() > COPY_ABOVE_ROWS => {
-                diesel::copy_from(audit_events::table).from_insertable(rows).execute(self.conn)?;
+                diesel::copy_from(audit_events::table).from_insertable(rows).execute(self.db.pg())?;
             }
             rows => {
-                diesel::insert_into(audit_events::table).values(rows).execute(self.conn)?;
+                diesel::insert_into(audit_events::table).values(rows).execute(self.db.pg())?;
             }
         }
         Ok(())
@@ -477,12 +491,12 @@ where
         ))?;
         let caller = ctx.actor();
         if let Some(idem) = idempotency {
-            match idempotency::claim(conn, &caller, idem)? {
+            match idempotency::claim(&mut super::Db::new(conn), &caller, idem)? {
                 Claim::Claimed => {}
                 Claim::Replay(stored) => return Ok(stored),
             }
         }
-        let mut tx = Tx { conn, ctx, events: Vec::new(), adjusting: None, posted: false };
+        let mut tx = Tx { db: super::Db::new(conn), ctx, events: Vec::new(), adjusting: None, posted: false };
         let answer = work(&mut tx)?;
         // A system client retries: money moved without a key would move again on its retry.
         // `http::extract::MONEY_POSTS` refuses this before any work; this catches a route missing there.
@@ -494,7 +508,7 @@ where
         if let Some(idem) = idempotency {
             let kept = stored_body(&answer.body, &body)?;
             let kept = Stored { status: answer.status, etag: answer.etag.clone(), body: kept, replayed: false };
-            idempotency::complete(tx.conn, &caller, idem, &kept)?;
+            idempotency::complete(tx.db(), &caller, idem, &kept)?;
         }
         Ok(Stored { status: answer.status, etag: answer.etag, body, replayed: false })
     })

@@ -34,6 +34,37 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// The first bytes of every event's hash input (version 1).
 pub const MAGIC: &[u8] = b"unionfund-audit-v1";
 
+/// The chain an event belongs to. Its text (`Display`) is what is stored in `stream` and hashed
+/// into every event, so these spellings are part of the trail's format: never change one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stream {
+    /// `fund:<id>`: a fund's sources, items and cases (hardship, grants, campaigns).
+    Fund(Uuid),
+    /// `org:<id>`: an organisation, its users and clients, its union fees.
+    Org(Uuid),
+    /// `budget:<year>`: the year's budget lines and appropriations.
+    Budget(i32),
+    /// `books:<year>`: the year's close.
+    Books(i32),
+    /// `fee_rates`: the fee-rate table.
+    FeeRates,
+    /// `system`: the service's own maintenance (key rotation).
+    System,
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fund(id) => write!(f, "fund:{id}"),
+            Self::Org(id) => write!(f, "org:{id}"),
+            Self::Budget(year) => write!(f, "budget:{year}"),
+            Self::Books(year) => write!(f, "books:{year}"),
+            Self::FeeRates => f.write_str("fee_rates"),
+            Self::System => f.write_str("system"),
+        }
+    }
+}
+
 /// One event of the trail, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -392,5 +423,16 @@ mod tests {
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].1, a);
         assert_ne!(checkpoint_hash(GENESIS_HASH, &text), checkpoint_hash(GENESIS_HASH, ""));
+    }
+
+    #[test]
+    fn stream_names_are_the_stored_spellings() {
+        let id = Uuid::parse_str("0190a6d4-0000-7000-8000-000000000001").unwrap();
+        assert_eq!(Stream::Fund(id).to_string(), "fund:0190a6d4-0000-7000-8000-000000000001");
+        assert_eq!(Stream::Org(id).to_string(), "org:0190a6d4-0000-7000-8000-000000000001");
+        assert_eq!(Stream::Budget(2022).to_string(), "budget:2022");
+        assert_eq!(Stream::Books(2022).to_string(), "books:2022");
+        assert_eq!(Stream::FeeRates.to_string(), "fee_rates");
+        assert_eq!(Stream::System.to_string(), "system");
     }
 }

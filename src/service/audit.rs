@@ -350,12 +350,11 @@ fn render_batch(
     batch: i64,
     header: bool,
 ) -> Result<(Bytes, Option<i64>, u64), Error> {
-    let (rows, at) = {
-        let mut conn = pool.get()?;
-        let rows = chain::batch(&mut conn, after, to, batch)?;
-        let at = crate::db::log::positions(&mut conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?;
-        (rows, at)
-    };
+    let (rows, at) = pool.read(|conn| {
+        let rows = chain::batch(conn, after, to, batch)?;
+        let at = crate::db::log::positions(conn, &rows.iter().map(|r| r.seq).collect::<Vec<_>>())?;
+        Ok((rows, at))
+    })?;
     let last = rows.last().map(|r| r.seq);
     let n = u64::try_from(rows.len()).unwrap_or(u64::MAX);
     let views = rows.into_iter().map(|row| {

@@ -16,11 +16,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use crate::db::Db;
 use crate::db::books::{AdjustingEntryRow, AdjustingTotals, BookYearRow};
 use crate::db::case_actors::CaseActorRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::{CaseActor, Duty};
+use crate::domain::audit::Stream;
 use crate::domain::books::{self, Admission, BookAction, BookState, YearCase};
 use crate::domain::money::Money;
 use crate::error::Error;
@@ -49,13 +51,13 @@ pub fn ensure_years_open(tx: &mut Tx<'_>, years: impl IntoIterator<Item = i32>) 
             tx.ctx().caller.as_ref().map(|c| c.role).ok_or_else(|| Error::internal("adjusting without caller"))?;
         books::may_adjust(role)?;
     }
-    let states = db::books::lock_shared(tx.conn(), &years)?
+    let states = db::books::lock_shared(tx, &years)?
         .into_iter()
         .map(|(y, s)| Ok((y, BookState::parse(&s).ok_or_else(|| Error::internal(format!("{y}: bad book state")))?)))
         .collect::<Result<Vec<_>, Error>>()?;
     match (books::admit(&states, adjusting.as_ref())?, adjusting) {
         (Admission::Adjusting, Some(a)) => {
-            db::books::mark_adjusting(tx.conn(), a.reason())?;
+            db::books::mark_adjusting(tx, a.reason())?;
             tx.mark_adjusting(a.reason());
             Ok(())
         }
@@ -67,7 +69,7 @@ pub fn ensure_years_open(tx: &mut Tx<'_>, years: impl IntoIterator<Item = i32>) 
 /// `ensure_open` for a write on a fund: dated in the fund's year. A fund that does not exist
 /// passes: the write answers its own 404 or 422.
 pub fn ensure_fund_open(tx: &mut Tx<'_>, fund_id: Uuid) -> Result<(), Error> {
-    match db::books::fund_year(tx.conn(), fund_id)? {
+    match db::books::fund_year(tx.db(), fund_id)? {
         Some(year) => ensure_open(tx, year),
         None => Ok(()),
     }
@@ -75,7 +77,7 @@ pub fn ensure_fund_open(tx: &mut Tx<'_>, fund_id: Uuid) -> Result<(), Error> {
 
 /// `ensure_open` for a write on a campaign: dated in its fund's year.
 pub fn ensure_campaign_open(tx: &mut Tx<'_>, campaign_id: Uuid) -> Result<(), Error> {
-    match db::books::campaign_year(tx.conn(), campaign_id)? {
+    match db::books::campaign_year(tx.db(), campaign_id)? {
         Some(year) => ensure_open(tx, year),
         None => Ok(()),
     }
@@ -144,7 +146,7 @@ fn view(year: i32, row: Option<&BookYearRow>, totals: Option<&AdjustingTotals>) 
     })
 }
 
-fn load(conn: &mut diesel::PgConnection, year: i32) -> Result<BookYearView, Error> {
+fn load(conn: &mut Db<'_>, year: i32) -> Result<BookYearView, Error> {
     let row = db::books::find(conn, year)?;
     let totals = db::books::adjusting_totals(conn, &[year])?;
     view(year, row.as_ref(), totals.first())
@@ -252,10 +254,10 @@ pub async fn act(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         let caller = tx.ctx().caller.clone().ok_or_else(|| Error::internal("a year's close needs a caller"))?;
-        db::books::lock_exclusive(tx.conn(), year)?;
-        let existing = db::books::lock(tx.conn(), year)?;
+        db::books::lock_exclusive(tx, year)?;
+        let existing = db::books::lock(tx, year)?;
         let history = match &existing {
-            Some(r) => db::case_actors::of_case(tx.conn(), r.id)?
+            Some(r) => db::case_actors::of_case(tx.db(), r.id)?
                 .into_iter()
                 .map(|a| {
                     let duty = Duty::parse(&a.duty).ok_or_else(|| Error::internal(format!("{year}: bad duty")))?;
@@ -270,7 +272,7 @@ pub async fn act(
             Some(r) => BookState::parse(&r.state).ok_or_else(|| Error::internal(format!("{year}: bad book state")))?,
             None => BookState::Open,
         };
-        let earlier_open = db::books::earlier_open(tx.conn(), year)?;
+        let earlier_open = db::books::earlier_open(tx.db(), year)?;
         let case = YearCase { year, state: from, earlier_open: &earlier_open };
         let to = books::decide(&case, action, reason.as_deref())?;
         let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
@@ -312,9 +314,9 @@ pub async fn act(
         row.version += 1;
         row.updated_at = now;
         if is_new {
-            db::books::insert(tx.conn(), &row)?;
+            db::books::insert(tx, &row)?;
         } else {
-            db::books::update(tx.conn(), &row)?;
+            db::books::update(tx, &row)?;
         }
         if let Some(duty) = action.duty() {
             let taken = CaseActorRow {
@@ -324,7 +326,7 @@ pub async fn act(
                 duty: duty.as_str().into(),
                 first_at: now,
             };
-            db::case_actors::record(tx.conn(), &taken)?;
+            db::case_actors::record(tx, &taken)?;
         }
         let event_action = match action {
             BookAction::Close => "book_year.close_requested",
@@ -338,9 +340,9 @@ pub async fn act(
         tx.record(Event {
             before: Some(serde_json::json!({"state": from.as_str()})),
             after: Some(after),
-            ..Event::new(format!("books:{year}"), event_action, CASE_TYPE, row.id)
+            ..Event::new(Stream::Books(year), event_action, CASE_TYPE, row.id)
         });
-        let body = load(tx.conn(), year)?;
+        let body = load(tx.db(), year)?;
         Ok(Answer { status: 200, etag: Some(etag(row.version)), body })
     })
     .await

@@ -20,10 +20,12 @@ use uuid::Uuid;
 
 use super::funds::{NewFund, NewSource};
 use super::{Listed, Page, check_if_match, etag};
+use crate::db::Db;
 use crate::db::budgets::{AppropriationRow, AssetRow, ExpenditureRow, LineRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::audit::Stream;
 use crate::domain::funds::{Figures, FundKind, SourceKind};
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::Money;
@@ -154,7 +156,7 @@ fn executed_by_fund(kind: &str, f: &Figures, fees_received: Option<&Decimal>) ->
 }
 
 /// Every line of a year with its figures, in creation order (groups sum their subtrees).
-pub fn year_lines(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<(LineRow, LineFigures)>, Error> {
+pub fn year_lines(conn: &mut Db<'_>, year: i32) -> Result<Vec<(LineRow, LineFigures)>, Error> {
     let rows = db::budgets::lines(conn, year, None, i64::MAX)?;
     let fund_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.fund_id).collect();
     let balances = db::funds::balances_of(conn, &fund_ids)?;
@@ -216,14 +218,14 @@ pub struct NewLine {
     pub fund_id: Option<Uuid>,
 }
 
-fn stream(year: i32) -> String {
-    format!("budget:{year}")
+fn stream(year: i32) -> Stream {
+    Stream::Budget(year)
 }
 
 /// The line's answer inside a write.
 fn answer_line(tx: &mut Tx<'_>, row: &LineRow, status: u16) -> Result<Answer<LineView>, Error> {
     let f =
-        year_lines(tx.conn(), row.year)?.into_iter().find(|(r, _)| r.id == row.id).map(|(_, f)| f).unwrap_or_default();
+        year_lines(tx.db(), row.year)?.into_iter().find(|(r, _)| r.id == row.id).map(|(_, f)| f).unwrap_or_default();
     Ok(Answer { status, etag: Some(etag(row.version)), body: line_view(row, &f)? })
 }
 
@@ -241,13 +243,13 @@ pub async fn create_line(
         super::books::ensure_open(tx, year)?;
         let org_id = tx.ctx().caller.as_ref().map(|c| c.org_id).ok_or_else(|| Error::internal("no caller"))?;
         // Lines of a year are serialised by a transaction-scoped lock on the year.
-        db::budgets::lock_year(tx.conn(), year)?;
-        if db::budgets::find_line_by_code(tx.conn(), year, &cmd.code)?.is_some() {
+        db::budgets::lock_year(tx, year)?;
+        if db::budgets::find_line_by_code(tx.db(), year, &cmd.code)?.is_some() {
             return Err(DomainError::conflict("duplicate_line", "the year already has a line with that code").into());
         }
         let parent_id = match &cmd.parent_code {
             None => None,
-            Some(code) => match db::budgets::find_line_by_code(tx.conn(), year, code)? {
+            Some(code) => match db::budgets::find_line_by_code(tx.db(), year, code)? {
                 Some(p) if p.kind == "group" => Some(p.id),
                 Some(_) => return Err(Error::invalid("parent_code", "only a group line has lines under it")),
                 None => return Err(Error::invalid("parent_code", format!("{year} has no line {code}"))),
@@ -260,7 +262,7 @@ pub async fn create_line(
             }
             (LineKind::Project, None) => return Err(Error::invalid("fund_id", "a project line names its fund")),
             (LineKind::Project, Some(id)) => {
-                let fund = match db::funds::lock(tx.conn(), id) {
+                let fund = match db::funds::lock(tx, id) {
                     Err(Error::NotFound) => return Err(Error::invalid("fund_id", "no such fund")),
                     other => other?,
                 };
@@ -283,7 +285,7 @@ pub async fn create_line(
             }
         };
         if let Some(id) = fund_id
-            && db::budgets::fund_budgeted(tx.conn(), id)?
+            && db::budgets::fund_budgeted(tx.db(), id)?
         {
             return Err(DomainError::conflict("fund_already_budgeted", "another line already carries this fund").into());
         }
@@ -302,7 +304,7 @@ pub async fn create_line(
             created_at: now,
             updated_at: now,
         };
-        db::budgets::insert_line(tx.conn(), &row)?;
+        db::budgets::insert_line(tx, &row)?;
         tx.record(Event {
             fund_id,
             amount: Some(row.budget),
@@ -338,7 +340,7 @@ pub async fn update_line(
     changes: LineChanges,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let mut row = db::budgets::lock_line(tx.conn(), year, id)?;
+        let mut row = db::budgets::lock_line(tx, year, id)?;
         check_if_match(if_match.as_deref(), row.version)?;
         let before = serde_json::json!({"name": row.name, "variance_explanation": row.variance_explanation});
         if let Some(name) = changes.name {
@@ -349,7 +351,7 @@ pub async fn update_line(
         }
         row.version += 1;
         row.updated_at = tx.ctx().now;
-        db::budgets::update_line(tx.conn(), &row)?;
+        db::budgets::update_line(tx, &row)?;
         tx.record(Event {
             fund_id: row.fund_id,
             before: Some(before),
@@ -444,14 +446,14 @@ fn appropriation_view(row: &AppropriationRow, fund_id: Uuid, entry_id: Uuid) -> 
 
 /// The leaf line and its fund, locked in lock order (fund, then line).
 fn lock_leaf(tx: &mut Tx<'_>, year: i32, line_id: Uuid, field: &str) -> Result<(LineRow, db::funds::FundRow), Error> {
-    let line = match db::budgets::find_line(tx.conn(), year, line_id) {
+    let line = match db::budgets::find_line(tx.db(), year, line_id) {
         Err(Error::NotFound) => return Err(Error::invalid(field, format!("{year} has no such line"))),
         other => other?,
     };
     let fund_id =
         line.fund_id.ok_or_else(|| Error::invalid(field, "a group line holds no money: name one of its leaves"))?;
-    let fund = db::funds::lock(tx.conn(), fund_id)?;
-    let line = db::budgets::lock_line(tx.conn(), year, line_id)?;
+    let fund = db::funds::lock(tx, fund_id)?;
+    let line = db::budgets::lock_line(tx, year, line_id)?;
     Ok((line, fund))
 }
 
@@ -469,7 +471,7 @@ pub async fn appropriate(
     super::write(pool, ctx, idem, move |tx| {
         super::books::ensure_open(tx, year)?;
         let (line, mut fund) = lock_leaf(tx, year, cmd.line_id, "line_id")?;
-        if let Some(existing) = db::budgets::appropriation_by_reference(tx.conn(), year, &cmd.reference)? {
+        if let Some(existing) = db::budgets::appropriation_by_reference(tx.db(), year, &cmd.reference)? {
             return Err(DomainError::conflict(
                 "duplicate_appropriation",
                 format!("that reference was already recorded, as appropriation {}", existing.id),
@@ -498,7 +500,7 @@ pub async fn appropriate(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::budgets::insert_appropriation(tx.conn(), &row)?;
+        db::budgets::insert_appropriation(tx, &row)?;
         tx.record(Event {
             fund_id: Some(fund.id),
             amount: Some(row.amount),
@@ -612,7 +614,7 @@ pub async fn spend(
             )
             .into());
         }
-        let f = Figures::from_balances(&db::funds::balances(tx.conn(), fund.id)?);
+        let f = Figures::from_balances(&db::funds::balances(tx.db(), fund.id)?);
         let unspent = f.funded - f.used;
         if cmd.amount.as_decimal() > unspent {
             return Err(DomainError::conflict(
@@ -622,7 +624,7 @@ pub async fn spend(
             .into());
         }
         if let Some(v) = &cmd.voucher_no
-            && db::budgets::voucher_used(tx.conn(), fund.id, v)?
+            && db::budgets::voucher_used(tx.db(), fund.id, v)?
         {
             return Err(DomainError::conflict("duplicate_voucher", "that voucher number was already recorded").into());
         }
@@ -647,7 +649,7 @@ pub async fn spend(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::budgets::insert_expenditure(tx.conn(), &row)?;
+        db::budgets::insert_expenditure(tx, &row)?;
         tx.record(Event {
             fund_id: Some(fund.id),
             org_id: Some(fund.org_id),
@@ -657,7 +659,7 @@ pub async fn spend(
                 "line": line.code, "description": row.description, "voucher_no": row.voucher_no,
                 "spent_on": row.spent_on,
             })),
-            ..Event::new(format!("fund:{}", fund.id), "budget.expenditure_recorded", "line_expenditure", id)
+            ..Event::new(Stream::Fund(fund.id), "budget.expenditure_recorded", "line_expenditure", id)
         });
         Ok(Answer { status: 201, etag: None, body: expenditure_view(&row)? })
     })
@@ -801,14 +803,14 @@ pub async fn record_asset(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::budgets::insert_asset(tx.conn(), &row)?;
+        db::budgets::insert_asset(tx, &row)?;
         tx.record(Event {
             org_id: Some(org_id),
             amount: Some(row.value),
             after: Some(serde_json::json!({
                 "category": row.category, "name": row.name, "quantity": row.quantity, "acquired_on": row.acquired_on,
             })),
-            ..Event::new(format!("org:{org_id}"), "fixed_asset.recorded", "fixed_asset", row.id)
+            ..Event::new(Stream::Org(org_id), "fixed_asset.recorded", "fixed_asset", row.id)
         });
         Ok(Answer { status: 201, etag: None, body: asset_view(&row)? })
     })

@@ -20,10 +20,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use crate::db::Db;
 use crate::db::campaigns::{BeneficiaryRow, BeneficiaryUpdate, CampaignRow};
 use crate::db::items::{ItemRow, MovementRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
+use crate::domain::audit::Stream;
 use crate::domain::hardship::CampaignKind;
 use crate::domain::ids::ResidentId;
 use crate::domain::items::{ItemFigures, MovementKind};
@@ -159,11 +161,11 @@ impl PaymentStatus {
     }
 }
 
-fn stream(fund_id: Uuid) -> String {
-    format!("fund:{fund_id}")
+fn stream(fund_id: Uuid) -> Stream {
+    Stream::Fund(fund_id)
 }
 
-fn view(conn: &mut diesel::PgConnection, row: &CampaignRow) -> Result<CampaignView, Error> {
+fn view(conn: &mut Db<'_>, row: &CampaignRow) -> Result<CampaignView, Error> {
     let (n, total, _) = db::campaigns::totals(conn, row.id)?;
     let payments = db::campaigns::payment_counts(conn, row.id)?
         .into_iter()
@@ -215,33 +217,33 @@ fn lock(tx: &mut Tx<'_>, id: Uuid, if_match: Option<&str>) -> Result<CampaignRow
 
 /// Locks the fund, then the campaign (`If-Match` is the caller's to check, after authorising).
 fn lock_rows(tx: &mut Tx<'_>, id: Uuid) -> Result<CampaignRow, Error> {
-    let fund_id = db::campaigns::find(tx.conn(), id)?.fund_id;
-    db::funds::lock(tx.conn(), fund_id)?;
-    db::campaigns::lock(tx.conn(), id)
+    let fund_id = db::campaigns::find(tx.db(), id)?.fund_id;
+    db::funds::lock(tx, fund_id)?;
+    db::campaigns::lock(tx, id)
 }
 
 /// Bumps the campaign's version and answers its view.
 fn finish(tx: &mut Tx<'_>, mut row: CampaignRow, status: u16) -> Result<Answer<CampaignView>, Error> {
     row.version += 1;
     row.updated_at = tx.ctx().now;
-    db::campaigns::update(tx.conn(), &row)?;
-    Ok(Answer { status, etag: Some(etag(row.version)), body: view(tx.conn(), &row)? })
+    db::campaigns::update(tx, &row)?;
+    Ok(Answer { status, etag: Some(etag(row.version)), body: view(tx.db(), &row)? })
 }
 
 /// Creates a campaign (rights-protection officer). Its budget, with the other campaigns' of the
 /// fund, stays within the fund's budget (409 `over_budget`).
 pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: NewCampaign) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let fund = match db::funds::lock(tx.conn(), cmd.fund_id) {
+        let fund = match db::funds::lock(tx, cmd.fund_id) {
             Err(Error::NotFound) => return Err(Error::invalid("fund_id", "no such fund")),
             other => other?,
         };
         if fund.kind != "hardship" {
             return Err(Error::invalid("fund_id", "is not a hardship fund"));
         }
-        let budget = -db::funds::balances(tx.conn(), fund.id)?.get(codes::BUDGET).copied().unwrap_or_default();
+        let budget = -db::funds::balances(tx.db(), fund.id)?.get(codes::BUDGET).copied().unwrap_or_default();
         let others: Decimal =
-            db::campaigns::list(tx.conn(), Some(fund.id), None, i64::MAX)?.iter().map(|c| c.budget).sum();
+            db::campaigns::list(tx.db(), Some(fund.id), None, i64::MAX)?.iter().map(|c| c.budget).sum();
         if others + cmd.budget.as_decimal() > budget {
             return Err(DomainError::conflict(
                 "over_budget",
@@ -263,7 +265,7 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
             created_at: now,
             updated_at: now,
         };
-        db::campaigns::insert(tx.conn(), &row)?;
+        db::campaigns::insert(tx, &row)?;
         tx.record(Event {
             fund_id: Some(row.fund_id),
             amount: Some(row.budget),
@@ -272,7 +274,7 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
             ),
             ..Event::new(stream(row.fund_id), "hardship_campaign.created", "hardship_campaign", row.id)
         });
-        Ok(Answer { status: 201, etag: Some(etag(row.version)), body: view(tx.conn(), &row)? })
+        Ok(Answer { status: 201, etag: Some(etag(row.version)), body: view(tx.db(), &row)? })
     })
     .await
 }
@@ -348,12 +350,12 @@ pub async fn add_beneficiaries(
         }
         // While hash keys change, these people's rows under an older key move to the current one
         // first, so that the look-up below finds them.
-        super::personal_data::move_hashes(tx.conn(), &pii, rows.iter().map(|r| r.id_number.expose()))?;
+        super::personal_data::move_hashes(tx, &pii, rows.iter().map(|r| r.id_number.expose()))?;
         let hashes: Vec<String> =
             rows.iter().map(|r| pii.lookup_hash(purpose::ID_NUMBER, r.id_number.expose())).collect();
-        let already: HashSet<String> = db::campaigns::existing_hashes(tx.conn(), id, &hashes)?.into_iter().collect();
+        let already: HashSet<String> = db::campaigns::existing_hashes(tx.db(), id, &hashes)?.into_iter().collect();
         let org_ids: Vec<Uuid> = rows.iter().map(|r| r.org_id).collect::<HashSet<_>>().into_iter().collect();
-        let known: HashSet<Uuid> = db::orgs::existing(tx.conn(), &org_ids)?.into_iter().collect();
+        let known: HashSet<Uuid> = db::orgs::existing(tx.db(), &org_ids)?.into_iter().collect();
         let mut errors = Vec::new();
         for (i, (r, hash)) in rows.iter().zip(&hashes).enumerate() {
             if !known.contains(&r.org_id) {
@@ -381,7 +383,7 @@ pub async fn add_beneficiaries(
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let (_, total_before, last_row) = db::campaigns::totals(tx.conn(), id)?;
+        let (_, total_before, last_row) = db::campaigns::totals(tx.db(), id)?;
         let added: Decimal = rows.iter().map(|r| r.amount.as_decimal()).sum();
         if total_before + added > campaign.budget {
             return Err(DomainError::conflict(
@@ -418,7 +420,7 @@ pub async fn add_beneficiaries(
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        db::campaigns::insert_beneficiaries(tx.conn(), &stored)?;
+        db::campaigns::insert_beneficiaries(tx, &stored)?;
         tx.record(Event {
             fund_id: Some(campaign.fund_id),
             amount: Some(added),
@@ -472,7 +474,7 @@ pub async fn approve(
         if campaign.status != "draft" {
             return Err(wrong_status(&campaign, "approve"));
         }
-        let people = db::campaigns::beneficiaries(tx.conn(), id)?;
+        let people = db::campaigns::beneficiaries(tx.db(), id)?;
         if people.is_empty() {
             return Err(DomainError::conflict("invalid_transition", "a campaign without beneficiaries cannot be approved").into());
         }
@@ -492,9 +494,9 @@ pub async fn approve(
                 updated_at: now,
             })
             .collect();
-        db::items::insert(tx.conn(), &items)?;
+        db::items::insert(tx, &items)?;
         let links: Vec<_> = people.iter().zip(&items).map(|(b, it)| BeneficiaryUpdate::of(b, Some(it.id), None)).collect();
-        db::campaigns::set_many(tx.conn(), &links, now)?;
+        db::campaigns::set_many(tx, &links, now)?;
         for it in &items {
             tx.record(Event {
                 org_id: Some(it.org_id),
@@ -538,11 +540,11 @@ pub async fn disburse(
         if campaign.status != "approved" {
             return Err(wrong_status(&campaign, "disburse"));
         }
-        let people = db::campaigns::beneficiaries(tx.conn(), id)?;
+        let people = db::campaigns::beneficiaries(tx.db(), id)?;
         let item_ids: Vec<Uuid> = people.iter().filter_map(|b| b.item_id).collect();
-        let items = db::items::lock_many(tx.conn(), &item_ids)?;
-        let figures = db::items::figures_of(tx.conn(), &items.iter().collect::<Vec<_>>())?;
-        let mut available = super::items::allocatable(tx.conn(), campaign.fund_id)?;
+        let items = db::items::lock_many(tx, &item_ids)?;
+        let figures = db::items::figures_of(tx.db(), &items.iter().collect::<Vec<_>>())?;
+        let mut available = super::items::allocatable(tx.db(), campaign.fund_id)?;
         let fund = campaign.fund_id;
         let (mut allocations, mut disbursements) = (Vec::new(), Vec::new());
         let mut total = Decimal::ZERO;
@@ -606,7 +608,7 @@ pub async fn disburse(
         )?;
         let now = tx.ctx().now;
         let pending: Vec<_> = people.iter().map(|b| BeneficiaryUpdate::of(b, b.item_id, Some("pending"))).collect();
-        db::campaigns::set_many(tx.conn(), &pending, now)?;
+        db::campaigns::set_many(tx, &pending, now)?;
         tx.record(Event {
             fund_id: Some(fund),
             stage: Some("disbursement"),
@@ -636,7 +638,7 @@ pub async fn disburse(
 pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) -> Result<String, Error> {
     use super::csv_out::{Cell, CsvOut};
     let stored = super::write(pool, ctx, None, move |tx| {
-        let campaign = db::campaigns::find(tx.conn(), id)?;
+        let campaign = db::campaigns::find(tx.db(), id)?;
         if campaign.status != "disbursed" {
             return Err(wrong_status(&campaign, "export the bank file of"));
         }
@@ -644,7 +646,7 @@ pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) 
         csv.header(&["row_no", "beneficiary_id", "worker_name", "bank_account", "amount"])?;
         let mut total = Decimal::ZERO;
         let mut n = 0_usize;
-        for b in db::campaigns::beneficiaries(tx.conn(), id)? {
+        for b in db::campaigns::beneficiaries(tx.db(), id)? {
             if b.payment_status.as_deref() != Some("pending") {
                 continue;
             }
@@ -708,7 +710,7 @@ pub async fn record_results(
             return Err(wrong_status(&campaign, "record bank results of"));
         }
         let people: HashMap<Uuid, BeneficiaryRow> =
-            db::campaigns::beneficiaries(tx.conn(), id)?.into_iter().map(|b| (b.id, b)).collect();
+            db::campaigns::beneficiaries(tx.db(), id)?.into_iter().map(|b| (b.id, b)).collect();
         let mut errors = Vec::new();
         let mut seen = HashSet::new();
         for (i, r) in results.iter().enumerate() {
@@ -741,8 +743,8 @@ pub async fn record_results(
         let mut reversed = Decimal::ZERO;
         if !reversing.is_empty() {
             let item_ids: Vec<Uuid> = reversing.iter().filter_map(|r| people.get(&r.beneficiary_id)?.item_id).collect();
-            let items = db::items::lock_many(tx.conn(), &item_ids)?;
-            let figures = db::items::figures_of(tx.conn(), &items.iter().collect::<Vec<_>>())?;
+            let items = db::items::lock_many(tx, &item_ids)?;
+            let figures = db::items::figures_of(tx.db(), &items.iter().collect::<Vec<_>>())?;
             let mut moves = Vec::new();
             for it in &items {
                 let f = figures.get(&it.id).copied().ok_or_else(|| Error::internal("item figures"))?;
@@ -766,7 +768,7 @@ pub async fn record_results(
                 })
             })
             .collect();
-        db::campaigns::set_many(tx.conn(), &updates, now)?;
+        db::campaigns::set_many(tx, &updates, now)?;
         let count = |s: PaymentStatus| results.iter().filter(|r| r.status == s).count();
         let (paid, failed, returned) = (count(PaymentStatus::Paid), count(PaymentStatus::Failed), count(PaymentStatus::Returned));
         for r in &results {

@@ -11,7 +11,6 @@
 //! neither the case's version nor its state.
 
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -21,6 +20,7 @@ use crate::db::items::ItemRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::{self, Actor, ApprovalPolicy, Case, CaseAction, CaseActor, CaseKind, CaseStatus, Duty};
+use crate::domain::audit::Stream;
 use crate::domain::money::Money;
 use crate::domain::policy::Caller;
 use crate::error::Error;
@@ -96,9 +96,9 @@ pub trait CaseRow: Sized + Send + 'static {
     /// The audit action of a transition, `<entity>.<past tense>`.
     fn event_action(action: CaseAction) -> &'static str;
     /// The row, locked.
-    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Self, Error>;
+    fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<Self, Error>;
     /// Writes the row back.
-    fn save(&self, conn: &mut PgConnection) -> Result<(), Error>;
+    fn save(&self, tx: &mut Tx<'_>) -> Result<(), Error>;
     /// The shared columns.
     fn fields(&mut self) -> CaseFields<'_>;
     /// What an audit event may say of the case (nothing secret).
@@ -127,12 +127,12 @@ pub async fn act<R: CaseRow>(
     act: Act,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let mut row = R::lock(tx.conn(), id)?;
+        let mut row = R::lock(tx, id)?;
         if !caller.scope().sees(row.fields().org_id) {
             return Err(Error::NotFound);
         }
         transition(tx, &mut row, &caller, &policy, if_match.as_deref(), &act)?;
-        row.save(tx.conn())?;
+        row.save(tx)?;
         let version = *row.fields().version;
         Ok(Answer { status: 200, etag: Some(etag(version)), body: row.view()? })
     })
@@ -152,7 +152,7 @@ fn transition<R: CaseRow>(
     let f = row.fields();
     let (id, fund_id, org_id, requested, version) = (f.id, f.fund_id, f.org_id, f.requested_amount, *f.version);
     let from = CaseStatus::parse(f.status).ok_or_else(|| Error::internal(format!("case {id}: bad status")))?;
-    let history = db::case_actors::of_case(tx.conn(), id)?
+    let history = db::case_actors::of_case(tx.db(), id)?
         .into_iter()
         .map(|r| {
             let duty = Duty::parse(&r.duty).ok_or_else(|| Error::internal(format!("case {id}: bad duty")))?;
@@ -183,10 +183,10 @@ fn transition<R: CaseRow>(
             duty: duty.as_str().into(),
             first_at: now,
         };
-        db::case_actors::record(tx.conn(), &taken)?;
+        db::case_actors::record(tx, &taken)?;
     }
     let now = tx.ctx().now;
-    let stream = format!("fund:{fund_id}");
+    let stream = Stream::Fund(fund_id);
     let mut item_id = None;
     match act.action {
         CaseAction::Submit => row.before_submit(tx)?,
@@ -203,13 +203,13 @@ fn transition<R: CaseRow>(
                 created_at: now,
                 updated_at: now,
             };
-            db::items::insert(tx.conn(), std::slice::from_ref(&item))?;
+            db::items::insert(tx, std::slice::from_ref(&item))?;
             tx.record(Event {
                 org_id: Some(org_id),
                 fund_id: Some(fund_id),
                 amount: Some(amount),
                 after: Some(serde_json::json!({"origin_type": R::ENTITY, "origin_id": id, "approved_amount": amount})),
-                ..Event::new(stream.clone(), "item.created", "item", item.id)
+                ..Event::new(stream, "item.created", "item", item.id)
             });
             item_id = Some(item.id);
         }

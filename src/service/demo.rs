@@ -42,11 +42,11 @@ fn id_of(stored: &crate::db::write::Stored, field: &str) -> Result<Uuid, Error> 
 
 /// The federation organisation, created when there is none yet.
 fn federation(pool: &Pool, ctx: &WriteCtx) -> Result<Uuid, Error> {
-    let mut conn = pool.get()?;
-    if let Some(org) = db::orgs::list(&mut conn, Scope::All, Some("federation"), None, 1)?.into_iter().next() {
+    if let Some(org) =
+        pool.read(|conn| db::orgs::list(conn, Scope::All, Some("federation"), None, 1))?.into_iter().next()
+    {
         return Ok(org.id);
     }
-    drop(conn);
     let stored = super::orgs::create_now(
         pool,
         ctx,
@@ -65,11 +65,9 @@ fn federation(pool: &Pool, ctx: &WriteCtx) -> Result<Uuid, Error> {
 /// Creates the first admin from `UNIONFUND_ADMIN_USERNAME`/`_PASSWORD` when no admin exists.
 pub fn ensure_first_admin(pool: &Pool, admin: Option<&(String, SecretString)>) -> Result<(), Error> {
     let Some((username, password)) = admin else { return Ok(()) };
-    let mut conn = pool.get()?;
-    if db::users::admin_exists(&mut conn)? {
+    if pool.read(db::users::admin_exists)? {
         return Ok(());
     }
-    drop(conn);
     let ctx = system("startup");
     let org_id = federation(pool, &ctx)?;
     super::users::create_now(
@@ -148,12 +146,10 @@ const UNITS: [(&str, &str, UnitKind, &str); 5] = [
 
 /// Organisations, users and the bureau's client, on the calling thread.
 fn setup(pool: &Pool) -> Result<Option<Cast>, Error> {
-    let mut conn = pool.get()?;
-    if db::orgs::any(&mut conn)? {
+    if pool.read(db::orgs::any)? {
         tracing::info!("database not empty: demo data not loaded");
         return Ok(None);
     }
-    drop(conn);
     let ctx = system("demo");
     let org = |name: &str, kind, parent, credit_code, unit_kind| -> Result<Uuid, Error> {
         let cmd = NewOrg { name: name.into(), kind, parent_id: parent, credit_code, unit_kind };

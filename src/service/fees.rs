@@ -7,10 +7,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Listed, Page};
+use crate::db::Db;
 use crate::db::fees::{DeclarationRow, FeeRateRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::audit::Stream;
 use crate::domain::fees::{self, FeeRate, Split};
 use crate::domain::ids::Period;
 use crate::domain::money::{Money, Rate};
@@ -224,11 +226,11 @@ pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, 
             effective_from: new.effective_from,
             created_at: tx.ctx().now,
         };
-        db::fees::insert_rate(tx.conn(), &row)?;
+        db::fees::insert_rate(tx, &row)?;
         tx.record(Event {
             after: Some(serde_json::json!({"unit_kind": row.unit_kind, "fee_rate": new.fee_rate.to_string(),
                 "remit_rate": new.remit_rate.to_string(), "effective_from": row.effective_from})),
-            ..Event::new("fee_rates".into(), "fee_rate.created", "fee_rate", row.id)
+            ..Event::new(Stream::FeeRates, "fee_rate.created", "fee_rate", row.id)
         });
         Ok(Answer { status: 201, etag: None, body: rate_view(row)? })
     })
@@ -267,32 +269,32 @@ pub async fn declare(
             return Err(Error::NotFound);
         }
         // Lock order: the unit first (serialises its corrections), then the fund.
-        let org = db::orgs::lock(tx.conn(), cmd.org_id)?;
+        let org = db::orgs::lock(tx, cmd.org_id)?;
         let unit_kind = match (OrgKind::parse(&org.kind), org.unit_kind.as_deref().and_then(UnitKind::parse)) {
             (Some(OrgKind::MemberUnit), Some(k)) => k,
             _ => return Err(Error::invalid("org_id", "union fees are declared for member units only")),
         };
-        let rates = db::fees::rates_of(tx.conn(), unit_kind.as_str())?
+        let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?
             .into_iter()
             .map(|r| Ok(FeeRate { unit_kind, fee_rate: rate(r.fee_rate)?, remit_rate: rate(r.remit_rate)?, effective_from: r.effective_from }))
             .collect::<Result<Vec<_>, Error>>()?;
         let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
             DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on that period's first day"))
         })?;
-        let fund = db::fees::lock_fee_fund(tx.conn(), cmd.period.year())?.ok_or_else(|| {
+        let fund = db::fees::lock_fee_fund(tx, cmd.period.year())?.ok_or_else(|| {
             DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.period.year()))
         })?;
         let period = cmd.period.to_string();
-        let old = db::fees::current(tx.conn(), cmd.org_id, &period)?;
+        let old = db::fees::current(tx.db(), cmd.org_id, &period)?;
         if let Some(current) = &old {
             if fees::repeats(terms_of(current)?, cmd.payroll_total, &fee_rate) {
                 let before = match current.version {
                     1 => None,
-                    v => db::fees::version_id(tx.conn(), cmd.org_id, &period, v - 1)?,
+                    v => db::fees::version_id(tx.db(), cmd.org_id, &period, v - 1)?,
                 };
                 return Ok(Answer { status: 200, etag: None, body: declaration_view_of(current.clone(), before, true)? });
             }
-            let moved = !db::fees::months_with_money(tx.conn(), &[cmd.org_id], std::slice::from_ref(&period))?.is_empty();
+            let moved = !db::fees::months_with_money(tx.db(), &[cmd.org_id], std::slice::from_ref(&period))?.is_empty();
             fees::may_correct(role_of(tx), moved, reason_of(tx, cmd.reason.as_deref()).as_deref())?;
         }
         let new = fees::split(cmd.payroll_total, &fee_rate);
@@ -316,7 +318,7 @@ pub async fn declare(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::fees::insert(tx.conn(), &row)?;
+        db::fees::insert(tx, &row)?;
         let corrected = row.period.clone();
         let figures = |s: &Split, payroll: String| {
             serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
@@ -333,7 +335,7 @@ pub async fn declare(
             before: old.as_ref().zip(old_split.as_ref()).map(|(o, s)| figures(s, o.payroll_total.to_string())),
             after: Some(after),
             ..Event::new(
-                format!("org:{}", cmd.org_id),
+                Stream::Org(cmd.org_id),
                 if old.is_some() { "fee.declaration_corrected" } else { "fee.declared" },
                 "fee_declaration",
                 id,
@@ -508,11 +510,11 @@ pub async fn declare_batch(
     codes.dedup();
     super::write(pool, ctx, idem, move |tx| {
         super::books::ensure_years_open(tx, rows.iter().map(|r| r.period.year()))?;
-        let units = db::fees::lock_units(tx.conn(), &ids, &codes)?;
+        let units = db::fees::lock_units(tx, &ids, &codes)?;
         let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
         let by_code: HashMap<&str, &db::orgs::OrgRow> =
             units.iter().filter_map(|o| o.credit_code.as_deref().map(|c| (c, o))).collect();
-        let rates: Vec<FeeRate> = db::fees::all_rates(tx.conn())?
+        let rates: Vec<FeeRate> = db::fees::all_rates(tx.db())?
             .into_iter()
             .map(|r| {
                 Ok(FeeRate {
@@ -563,7 +565,7 @@ pub async fn declare_batch(
         let years: BTreeMap<i32, ()> = rows.iter().map(|r| (r.period.year(), ())).collect();
         let mut fund_of_year: HashMap<i32, Uuid> = HashMap::new();
         for year in years.keys() {
-            match db::fees::lock_fee_fund(tx.conn(), *year)? {
+            match db::fees::lock_fee_fund(tx, *year)? {
                 Some(f) => {
                     fund_of_year.insert(*year, f.id);
                 }
@@ -579,7 +581,7 @@ pub async fn declare_batch(
             resolved.iter().flatten().map(|(u, _, _)| *u).collect::<HashSet<_>>().into_iter().collect();
         let periods: Vec<String> =
             resolved.iter().flatten().map(|(_, p, _)| p.to_string()).collect::<HashSet<_>>().into_iter().collect();
-        let current: HashMap<(Uuid, String), DeclarationRow> = db::fees::current_of(tx.conn(), &unit_ids, &periods)?
+        let current: HashMap<(Uuid, String), DeclarationRow> = db::fees::current_of(tx.db(), &unit_ids, &periods)?
             .into_iter()
             .map(|d| ((d.org_id, d.period.clone()), d))
             .collect();
@@ -619,7 +621,7 @@ pub async fn declare_batch(
             .collect();
         if !corrected.is_empty() {
             let (units, periods): (Vec<Uuid>, Vec<String>) = corrected.iter().map(|(_, u, p)| (*u, p.clone())).unzip();
-            let moved = db::fees::months_with_money(tx.conn(), &units, &periods)?;
+            let moved = db::fees::months_with_money(tx.db(), &units, &periods)?;
             let paid: Vec<usize> =
                 corrected.iter().filter(|(_, u, p)| moved.contains(&(*u, p.clone()))).map(|(i, _, _)| *i).collect();
             if let Some(first) = paid.first() {
@@ -702,7 +704,7 @@ pub async fn declare_batch(
                 before: old_split.as_ref().map(figures),
                 after: Some(after),
                 ..Event::new(
-                    format!("org:{unit}"),
+                    Stream::Org(unit),
                     if old.is_some() { "fee.declaration_corrected" } else { "fee.declared" },
                     "fee_declaration",
                     row.id,
@@ -721,7 +723,7 @@ pub async fn declare_batch(
             stored_rows.push(row);
         }
         if !stored_rows.is_empty() {
-            db::fees::insert_many(tx.conn(), &stored_rows)?;
+            db::fees::insert_many(tx, &stored_rows)?;
         }
         // Units with payments on record in these years may now be overpaid or have credit to
         // apply; most batches have none, and pay nothing for this.
@@ -729,7 +731,7 @@ pub async fn declare_batch(
             .iter()
             .map(|r| (r.org_id, r.period.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0), r.period.clone()))
             .collect();
-        let with_money = db::fees::units_with_settlements(tx.conn(), &unit_ids)?;
+        let with_money = db::fees::units_with_settlements(tx.db(), &unit_ids)?;
         for (unit, year, period) in touched.into_iter().filter(|(u, _, _)| with_money.contains(u)) {
             let fund = *fund_of_year.get(&year).ok_or_else(|| Error::internal("fund not locked"))?;
             rebalance(tx, unit, fund, year, Some(&period))?;
@@ -771,7 +773,7 @@ impl Position {
     }
 }
 
-fn position(conn: &mut diesel::PgConnection, org_id: Uuid, year: i32) -> Result<Position, Error> {
+fn position(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Position, Error> {
     let mut months = std::collections::BTreeMap::new();
     let mut current = std::collections::HashMap::new();
     for d in db::fees::current_of_year(conn, org_id, year)? {
@@ -839,7 +841,7 @@ fn rebalance(
 ) -> Result<(), Error> {
     use crate::domain::ledger::JournalEntry;
     use fees::accounts as a;
-    let pos = position(tx.conn(), org_id, year)?;
+    let pos = position(tx.db(), org_id, year)?;
     if let Some(period) = corrected
         && let Some((due, settled)) = pos.months.get(period).copied()
         && settled > due.as_decimal()
@@ -860,11 +862,11 @@ fn rebalance(
             amount: Some(row.amount),
             entry_id: Some(entry_id),
             after: Some(serde_json::json!({"period": period, "to_credit": excess})),
-            ..Event::new(format!("org:{org_id}"), "fee.credited_after_correction", "fee_settlement", row.id)
+            ..Event::new(Stream::Org(org_id), "fee.credited_after_correction", "fee_settlement", row.id)
         });
-        db::fees::insert_settlements(tx.conn(), &[row])?;
+        db::fees::insert_settlements(tx, &[row])?;
     }
-    let pos = position(tx.conn(), org_id, year)?;
+    let pos = position(tx.db(), org_id, year)?;
     let credit = money(pos.credit.max(Decimal::ZERO))?;
     let arrears: Vec<(Period, Money)> =
         pos.months.keys().filter_map(|p| Period::parse(p).ok().map(|period| (period, pos.owed(p)))).collect();
@@ -890,11 +892,11 @@ fn rebalance(
             amount: Some(row.amount),
             entry_id: Some(entry_id),
             after: Some(serde_json::json!({"period": period, "credit_applied": used})),
-            ..Event::new(format!("org:{org_id}"), "fee.credit_applied", "fee_settlement", row.id)
+            ..Event::new(Stream::Org(org_id), "fee.credit_applied", "fee_settlement", row.id)
         });
         rows.push(row);
     }
-    db::fees::insert_settlements(tx.conn(), &rows)
+    db::fees::insert_settlements(tx, &rows)
 }
 
 /// A payment or remittance for a unit's month, validated.
@@ -973,11 +975,11 @@ pub struct RemittanceView {
 
 /// Locks the unit (a member unit) and the year's union-fee fund.
 fn lock_unit_and_fund(tx: &mut crate::db::write::Tx<'_>, org_id: Uuid, year: i32) -> Result<Uuid, Error> {
-    let org = db::orgs::lock(tx.conn(), org_id)?;
+    let org = db::orgs::lock(tx, org_id)?;
     if OrgKind::parse(&org.kind) != Some(OrgKind::MemberUnit) {
         return Err(Error::invalid("org_id", "union fees are paid by member units only"));
     }
-    let fund = db::fees::lock_fee_fund(tx.conn(), year)?
+    let fund = db::fees::lock_fee_fund(tx, year)?
         .ok_or_else(|| DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {year}")))?;
     Ok(fund.id)
 }
@@ -999,11 +1001,11 @@ pub async fn record_payment(
         let year = cmd.period.year();
         // The unit is locked: no other payment of it can take the reference before the insert.
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
-        if db::fees::payment_by_reference(tx.conn(), cmd.org_id, year, &cmd.reference)?.is_some() {
+        if db::fees::payment_by_reference(tx.db(), cmd.org_id, year, &cmd.reference)?.is_some() {
             return Err(Error::duplicate_reference());
         }
         let period = cmd.period.to_string();
-        let pos = position(tx.conn(), cmd.org_id, year)?;
+        let pos = position(tx.db(), cmd.org_id, year)?;
         let (applied, to_credit) = fees::apply_payment(pos.owed(&period), cmd.amount);
         let entry = crate::domain::ledger::JournalEntry::builder("fee_payment", "union fee received")
             .debit(fee_account(fund_id, a::CASH), cmd.amount)
@@ -1029,7 +1031,7 @@ pub async fn record_payment(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::fees::insert_payment(tx.conn(), &payment)?;
+        db::fees::insert_payment(tx, &payment)?;
         tx.record(Event {
             org_id: Some(cmd.org_id),
             fund_id: Some(fund_id),
@@ -1037,9 +1039,9 @@ pub async fn record_payment(
             entry_id: Some(entry_id),
             after: Some(serde_json::json!({"period": period, "applied": applied, "to_credit": to_credit,
                 "payment_id": payment.id, "reference": payment.reference})),
-            ..Event::new(format!("org:{}", cmd.org_id), "fee.payment_received", "fee_settlement", entry_id)
+            ..Event::new(Stream::Org(cmd.org_id), "fee.payment_received", "fee_settlement", entry_id)
         });
-        db::fees::insert_settlements(tx.conn(), &rows)?;
+        db::fees::insert_settlements(tx, &rows)?;
         rebalance(tx, cmd.org_id, fund_id, year, None)?;
         let body = PaymentView {
             id: payment.id,
@@ -1071,9 +1073,9 @@ pub async fn record_remittance(
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();
-        let due = db::fees::current(tx.conn(), cmd.org_id, &period)?.map_or(Decimal::ZERO, |d| d.remit_due);
+        let due = db::fees::current(tx.db(), cmd.org_id, &period)?.map_or(Decimal::ZERO, |d| d.remit_due);
         // What the federation holds of the month: a refund of an over-remittance makes room again.
-        let done = db::fees::remitted_net(tx.conn(), cmd.org_id, &period)?;
+        let done = db::fees::remitted_net(tx.db(), cmd.org_id, &period)?;
         if done + cmd.amount.as_decimal() > due {
             return Err(DomainError::conflict(
                 "over_remittance",
@@ -1100,14 +1102,14 @@ pub async fn record_remittance(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::fees::insert_remittance(tx.conn(), &row)?;
+        db::fees::insert_remittance(tx, &row)?;
         tx.record(Event {
             org_id: Some(cmd.org_id),
             fund_id: Some(fund_id),
             amount: Some(row.amount),
             entry_id: Some(entry_id),
             after: Some(serde_json::json!({"period": period})),
-            ..Event::new(format!("org:{}", cmd.org_id), "fee.remitted", "fee_remittance", id)
+            ..Event::new(Stream::Org(cmd.org_id), "fee.remitted", "fee_remittance", id)
         });
         Ok(Answer {
             status: 201,
@@ -1161,8 +1163,8 @@ pub async fn record_remit_refund(
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period.to_string();
-        let due = db::fees::current(tx.conn(), cmd.org_id, &period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
-        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.conn(), cmd.org_id, &period)?, due);
+        let due = db::fees::current(tx.db(), cmd.org_id, &period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
+        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.db(), cmd.org_id, &period)?, due);
         if cmd.amount.as_decimal() > receivable {
             return Err(DomainError::conflict(
                 "over_refund",
@@ -1190,14 +1192,14 @@ pub async fn record_remit_refund(
             created_at: tx.ctx().now,
             created_by: tx.ctx().actor(),
         };
-        db::fees::insert_refund(tx.conn(), &row)?;
+        db::fees::insert_refund(tx, &row)?;
         tx.record(Event {
             org_id: Some(cmd.org_id),
             fund_id: Some(fund_id),
             amount: Some(row.amount),
             entry_id: Some(entry_id),
             after: Some(serde_json::json!({"period": period, "reason": row.reason})),
-            ..Event::new(format!("org:{}", cmd.org_id), "fee.remittance_refunded", "fee_remit_refund", id)
+            ..Event::new(Stream::Org(cmd.org_id), "fee.remittance_refunded", "fee_remit_refund", id)
         });
         let left = money(receivable - row.amount)?;
         Ok(Answer {
@@ -1259,7 +1261,7 @@ fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView,
 }
 
 /// The year's totals over every unit, and how many units declared (the annual report's figures).
-pub fn year_totals(conn: &mut diesel::PgConnection, year: i32) -> Result<(usize, FeeFigures), Error> {
+pub fn year_totals(conn: &mut Db<'_>, year: i32) -> Result<(usize, FeeFigures), Error> {
     let units = db::fees::year_by_unit(conn, year, None, None, i64::MAX, false)?.len();
     let totals = match db::fees::year_by_unit(conn, year, None, None, 1, true)?.into_iter().next() {
         Some(t) => unit_year_view(t, false)?.figures,

@@ -9,10 +9,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Listed, Page, check_if_match, etag};
+use crate::db::Db;
 use crate::db::funds::{FundRow, SourceRow};
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::audit::Stream;
 use crate::domain::funds::{Figures, FundKind, Matching, SourceKind};
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::{Money, Ratio, SignedMoney};
@@ -161,13 +163,13 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
 }
 
 /// The matching figures of one fund, inside the open transaction.
-pub fn matching(conn: &mut diesel::PgConnection, fund_id: Uuid) -> Result<Matching, Error> {
+pub fn matching(conn: &mut Db<'_>, fund_id: Uuid) -> Result<Matching, Error> {
     let sources = db::funds::sources_of(conn, &[fund_id])?;
     Matching::of(sources.iter().map(source_of).collect::<Result<Vec<_>, _>>()?).ok_or_else(Error::out_of_range)
 }
 
 /// The fund as it stands inside the open transaction.
-pub fn load_view(conn: &mut diesel::PgConnection, row: FundRow) -> Result<FundView, Error> {
+pub fn load_view(conn: &mut Db<'_>, row: FundRow) -> Result<FundView, Error> {
     let balances = db::funds::balances(conn, row.id)?;
     let sources = db::funds::sources_of(conn, &[row.id])?;
     view(row, &balances, &sources.iter().collect::<Vec<_>>())
@@ -188,8 +190,8 @@ pub fn source_view(r: SourceRow) -> Result<SourceView, Error> {
     })
 }
 
-fn stream(id: Uuid) -> String {
-    format!("fund:{id}")
+fn stream(id: Uuid) -> Stream {
+    Stream::Fund(id)
 }
 
 fn budget_entry(fund: Uuid, delta_up: bool, amount: Money) -> Result<JournalEntry, DomainError> {
@@ -229,7 +231,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
     write::execute(pool, ctx, idem, |tx| {
         super::books::ensure_open(tx, cmd.year)?;
         let row = open(tx, org_id, cmd)?;
-        let view = load_view(tx.conn(), row)?;
+        let view = load_view(tx.db(), row)?;
         Ok(Answer { status: 201, etag: Some(etag(view.version)), body: view })
     })
 }
@@ -246,7 +248,7 @@ pub fn open(tx: &mut Tx<'_>, org_id: Uuid, cmd: NewFund) -> Result<FundRow, Erro
         created_at: tx.ctx().now,
         updated_at: tx.ctx().now,
     };
-    db::funds::insert(tx.conn(), &row)?;
+    db::funds::insert(tx, &row)?;
     tx.record(Event {
         org_id: Some(row.org_id),
         fund_id: Some(row.id),
@@ -271,13 +273,13 @@ pub async fn update(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         super::books::ensure_fund_open(tx, id)?;
-        let mut row = db::funds::lock(tx.conn(), id)?;
+        let mut row = db::funds::lock(tx, id)?;
         check_if_match(if_match.as_deref(), row.version)?;
         if let Some(name) = changes.name {
             row.name = name;
         }
         if let Some(budget) = changes.budget {
-            let figures = Figures::from_balances(&db::funds::balances(tx.conn(), id)?);
+            let figures = Figures::from_balances(&db::funds::balances(tx.db(), id)?);
             let current = money(figures.budget)?;
             if let Some(up) = budget.checked_sub(current).filter(|d| !d.is_zero()) {
                 post_budget(tx, &row, true, up, "fund.budget_increased")?;
@@ -297,8 +299,8 @@ pub async fn update(
         }
         row.version += 1;
         row.updated_at = tx.ctx().now;
-        db::funds::update(tx.conn(), &row)?;
-        let view = load_view(tx.conn(), row)?;
+        db::funds::update(tx, &row)?;
+        let view = load_view(tx.db(), row)?;
         Ok(Answer { status: 200, etag: Some(etag(view.version)), body: view })
     })
     .await
@@ -337,7 +339,7 @@ pub fn add_source_now(
     }
     write::execute(pool, ctx, idem, |tx| {
         super::books::ensure_fund_open(tx, fund_id)?;
-        let mut fund = db::funds::lock(tx.conn(), fund_id)?;
+        let mut fund = db::funds::lock(tx, fund_id)?;
         if if_match.is_some() {
             check_if_match(if_match, fund.version)?;
         }
@@ -352,7 +354,7 @@ pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Resul
     let fund_id = fund.id;
     // The fund is locked, so no other writer can record this reference between here and the insert
     // (the UNIQUE constraint refuses it anyway).
-    if db::funds::source_by_reference(tx.conn(), fund_id, &cmd.reference)?.is_some() {
+    if db::funds::source_by_reference(tx.db(), fund_id, &cmd.reference)?.is_some() {
         return Err(Error::duplicate_reference());
     }
     let entry = JournalEntry::transfer(
@@ -375,10 +377,10 @@ pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Resul
         created_at: tx.ctx().now,
         reference: cmd.reference,
     };
-    db::funds::insert_source(tx.conn(), &row)?;
+    db::funds::insert_source(tx, &row)?;
     fund.version += 1;
     fund.updated_at = tx.ctx().now;
-    db::funds::update(tx.conn(), fund)?;
+    db::funds::update(tx, fund)?;
     tx.record(Event {
         org_id: Some(fund.org_id),
         fund_id: Some(fund_id),

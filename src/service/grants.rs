@@ -12,11 +12,13 @@ use uuid::Uuid;
 
 use super::cases::{CaseFields, CaseRow};
 use super::{Listed, Page, etag, stored_money as money};
+use crate::db::Db;
 use crate::db::grants::GrantRow;
 use crate::db::items::ItemRow;
-use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
+use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
+use crate::domain::audit::Stream;
 use crate::domain::grants::{Share, formula};
 use crate::domain::items::{ItemStage, MovementKind};
 use crate::domain::ledger::codes;
@@ -120,8 +122,8 @@ pub struct FormulaView {
     pub total: Money,
 }
 
-fn stream(fund_id: Uuid) -> String {
-    format!("fund:{fund_id}")
+fn stream(fund_id: Uuid) -> Stream {
+    Stream::Fund(fund_id)
 }
 
 fn view(row: &GrantRow, item_stage: Option<ItemStage>) -> Result<GrantView, Error> {
@@ -148,11 +150,11 @@ fn view(row: &GrantRow, item_stage: Option<ItemStage>) -> Result<GrantView, Erro
     })
 }
 
-fn stages(conn: &mut diesel::PgConnection, rows: &[GrantRow]) -> Result<HashMap<Uuid, ItemStage>, Error> {
+fn stages(conn: &mut Db<'_>, rows: &[GrantRow]) -> Result<HashMap<Uuid, ItemStage>, Error> {
     super::items::stages_of(conn, &rows.iter().filter_map(|r| r.item_id).collect::<Vec<_>>())
 }
 
-fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid) -> Result<GrantRow, Error> {
+fn visible(conn: &mut Db<'_>, scope: Scope, id: Uuid) -> Result<GrantRow, Error> {
     let row = db::grants::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
@@ -179,11 +181,11 @@ impl CaseRow for GrantRow {
             CaseAction::Withdraw => "township_grant.withdrawn",
         }
     }
-    fn lock(conn: &mut diesel::PgConnection, id: Uuid) -> Result<Self, Error> {
-        db::grants::lock(conn, id)
+    fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<Self, Error> {
+        db::grants::lock(tx, id)
     }
-    fn save(&self, conn: &mut diesel::PgConnection) -> Result<(), Error> {
-        db::grants::update(conn, self)
+    fn save(&self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        db::grants::update(tx, self)
     }
     fn fields(&mut self) -> CaseFields<'_> {
         super::cases::case_fields!(self)
@@ -197,8 +199,8 @@ impl CaseRow for GrantRow {
 }
 
 /// A township-grant fund, for a grant (422 on `field` otherwise).
-fn grant_fund(conn: &mut diesel::PgConnection, id: Uuid) -> Result<db::funds::FundRow, Error> {
-    let fund = match db::funds::lock(conn, id) {
+fn grant_fund(tx: &mut Tx<'_>, id: Uuid) -> Result<db::funds::FundRow, Error> {
+    let fund = match db::funds::lock(tx, id) {
         Err(Error::NotFound) => return Err(Error::invalid("fund_id", "no such fund")),
         other => other?,
     };
@@ -220,8 +222,8 @@ pub async fn create(
         if !scope.sees(cmd.org_id) {
             return Err(Error::NotFound);
         }
-        let fund = grant_fund(tx.conn(), cmd.fund_id)?;
-        let org = match db::orgs::find(tx.conn(), Scope::All, cmd.org_id) {
+        let fund = grant_fund(tx, cmd.fund_id)?;
+        let org = match db::orgs::find(tx.db(), Scope::All, cmd.org_id) {
             Err(Error::NotFound) => return Err(Error::invalid("org_id", "no such organisation")),
             other => other?,
         };
@@ -250,7 +252,7 @@ pub async fn create(
             created_at: now,
             updated_at: now,
         };
-        db::grants::insert(tx.conn(), std::slice::from_ref(&row))?;
+        db::grants::insert(tx, std::slice::from_ref(&row))?;
         tx.record(Event {
             org_id: Some(row.org_id),
             fund_id: Some(row.fund_id),
@@ -301,14 +303,14 @@ pub async fn allocate_by_formula(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         super::books::ensure_fund_open(tx, cmd.fund_id)?;
-        let fund = grant_fund(tx.conn(), cmd.fund_id)?;
+        let fund = grant_fund(tx, cmd.fund_id)?;
         let mut errors = Vec::new();
         let ids: Vec<Uuid> = cmd.townships.iter().map(|t| t.0).collect();
         let orgs: HashMap<Uuid, String> = ids
             .iter()
             .collect::<HashSet<_>>()
             .into_iter()
-            .filter_map(|id| db::orgs::find(tx.conn(), Scope::All, *id).ok().map(|o| (o.id, o.kind)))
+            .filter_map(|id| db::orgs::find(tx.db(), Scope::All, *id).ok().map(|o| (o.id, o.kind)))
             .collect();
         let mut seen = HashSet::new();
         for (i, (org, _)) in cmd.townships.iter().enumerate() {
@@ -328,7 +330,7 @@ pub async fn allocate_by_formula(
         if let Some(i) = parts.iter().position(Money::is_zero) {
             return Err(Error::invalid(format!("townships[{i}]"), "its share would be 0.00"));
         }
-        let available = super::items::allocatable(tx.conn(), fund.id)?;
+        let available = super::items::allocatable(tx.db(), fund.id)?;
         if cmd.total.as_decimal() > available {
             return Err(DomainError::conflict(
                 "over_allocation",
@@ -378,8 +380,8 @@ pub async fn allocate_by_formula(
             grants.push(GrantRow { item_id: Some(item.id), ..grant });
             items.push(item);
         }
-        db::items::insert(tx.conn(), &items)?;
-        db::grants::insert(tx.conn(), &grants)?;
+        db::items::insert(tx, &items)?;
+        db::grants::insert(tx, &grants)?;
         let mut moves = Vec::new();
         for (g, it) in grants.iter().zip(&items) {
             tx.record(Event {

@@ -7,18 +7,19 @@
 
 use std::sync::Arc;
 
-use diesel::PgConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::cases::{CaseFields, CaseRow};
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use crate::db::Db;
 use crate::db::hardship::ApplicationRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
+use crate::domain::audit::Stream;
 use crate::domain::hardship::{Category, Level};
 use crate::domain::ids::ResidentId;
 use crate::domain::items::ItemStage;
@@ -144,8 +145,8 @@ pub struct NewApplication {
     pub campaign_id: Option<Uuid>,
 }
 
-fn stream(fund_id: Uuid) -> String {
-    format!("fund:{fund_id}")
+fn stream(fund_id: Uuid) -> Stream {
+    Stream::Fund(fund_id)
 }
 
 fn status_of(row: &ApplicationRow) -> Result<CaseStatus, Error> {
@@ -192,19 +193,19 @@ pub fn view(row: &ApplicationRow, item_stage: Option<ItemStage>) -> Result<Appli
 
 /// The item stage of each approved row in `rows`.
 fn item_stages(
-    conn: &mut PgConnection,
+    conn: &mut Db<'_>,
     rows: &[ApplicationRow],
 ) -> Result<std::collections::HashMap<Uuid, ItemStage>, Error> {
     super::items::stages_of(conn, &rows.iter().filter_map(|r| r.item_id).collect::<Vec<_>>())
 }
 
-fn view_with_stage(conn: &mut PgConnection, row: &ApplicationRow) -> Result<ApplicationView, Error> {
+fn view_with_stage(conn: &mut Db<'_>, row: &ApplicationRow) -> Result<ApplicationView, Error> {
     let stages = item_stages(conn, std::slice::from_ref(row))?;
     view(row, row.item_id.and_then(|i| stages.get(&i).copied()))
 }
 
 /// Reads an application the caller may see (another organisation's is "not found").
-fn visible(conn: &mut PgConnection, scope: Scope, id: Uuid) -> Result<ApplicationRow, Error> {
+fn visible(conn: &mut Db<'_>, scope: Scope, id: Uuid) -> Result<ApplicationRow, Error> {
     let row = db::hardship::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
@@ -236,7 +237,7 @@ pub async fn create(
         if !scope.sees(cmd.org_id) {
             return Err(Error::NotFound);
         }
-        let fund = match db::funds::find(tx.conn(), cmd.fund_id) {
+        let fund = match db::funds::find(tx.db(), cmd.fund_id) {
             Err(Error::NotFound) => return Err(Error::invalid("fund_id", "no such fund")),
             other => other?,
         };
@@ -244,21 +245,21 @@ pub async fn create(
             return Err(Error::invalid("fund_id", "is not a hardship fund"));
         }
         if let Some(campaign) = cmd.campaign_id {
-            match db::campaigns::find(tx.conn(), campaign) {
+            match db::campaigns::find(tx.db(), campaign) {
                 Ok(c) if c.fund_id == fund.id => {}
                 Ok(_) => return Err(Error::invalid("campaign_id", "belongs to another fund")),
                 Err(Error::NotFound) => return Err(Error::invalid("campaign_id", "no such campaign")),
                 Err(e) => return Err(e),
             }
         }
-        match db::orgs::find(tx.conn(), Scope::All, cmd.org_id) {
+        match db::orgs::find(tx.db(), Scope::All, cmd.org_id) {
             Err(Error::NotFound) => return Err(Error::invalid("org_id", "no such organisation")),
             other => other?,
         };
         let id_number = cmd.id_number.expose();
         // While hash keys change, this person's older applications move to the current key, so
         // that the duplicate check at submission finds them.
-        super::personal_data::move_hashes(tx.conn(), &pii, [id_number])?;
+        super::personal_data::move_hashes(tx, &pii, [id_number])?;
         let now = tx.ctx().now;
         let row = ApplicationRow {
             id: Uuid::now_v7(),
@@ -294,7 +295,7 @@ pub async fn create(
             updated_at: now,
             campaign_id: cmd.campaign_id,
         };
-        db::hardship::insert(tx.conn(), &row)?;
+        db::hardship::insert(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             fund_id: Some(row.fund_id),
@@ -346,8 +347,8 @@ pub async fn list(
 /// Refuses a submission while the same person has other active aid in the year, unless a leader
 /// has overridden the check on this application. Serialised per person and year.
 fn check_duplicates(tx: &mut Tx<'_>, row: &ApplicationRow) -> Result<(), Error> {
-    db::hardship::lock_person(tx.conn(), &row.id_number_hash, row.year)?;
-    let others = db::hardship::active_for_person(tx.conn(), &row.id_number_hash, row.year, row.id)?;
+    db::hardship::lock_person(tx, &row.id_number_hash, row.year)?;
+    let others = db::hardship::active_for_person(tx.db(), &row.id_number_hash, row.year, row.id)?;
     if !others.is_empty() && row.duplicate_override_by.is_none() {
         // No ids in the answer: the other application may belong to an organisation the caller
         // may not see.
@@ -379,11 +380,11 @@ impl CaseRow for ApplicationRow {
             CaseAction::Withdraw => "hardship_application.withdrawn",
         }
     }
-    fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Self, Error> {
-        db::hardship::lock(conn, id)
+    fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<Self, Error> {
+        db::hardship::lock(tx, id)
     }
-    fn save(&self, conn: &mut PgConnection) -> Result<(), Error> {
-        db::hardship::update(conn, self)
+    fn save(&self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        db::hardship::update(tx, self)
     }
     fn fields(&mut self) -> CaseFields<'_> {
         super::cases::case_fields!(self)
@@ -411,7 +412,7 @@ pub async fn override_duplicate(
     reason: String,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let mut row = db::hardship::lock(tx.conn(), id)?;
+        let mut row = db::hardship::lock(tx, id)?;
         check_if_match(if_match.as_deref(), row.version)?;
         if !matches!(status_of(&row)?, CaseStatus::Draft | CaseStatus::Submitted | CaseStatus::Reviewed) {
             return Err(DomainError::conflict(
@@ -425,7 +426,7 @@ pub async fn override_duplicate(
         row.duplicate_override_reason = Some(reason.clone());
         row.version += 1;
         row.updated_at = tx.ctx().now;
-        db::hardship::update(tx.conn(), &row)?;
+        db::hardship::update(tx, &row)?;
         let mut after = summary(&row);
         if let serde_json::Value::Object(map) = &mut after {
             map.insert("reason".into(), reason.into());
@@ -442,7 +443,7 @@ pub async fn override_duplicate(
                 row.id,
             )
         });
-        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view_with_stage(tx.conn(), &row)? })
+        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view_with_stage(tx.db(), &row)? })
     })
     .await
 }
@@ -460,7 +461,7 @@ pub async fn reveal(
     reason: String,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, None, move |tx| {
-        let row = visible(tx.conn(), scope, id)?;
+        let row = visible(tx.db(), scope, id)?;
         let open = |purpose: &str, sealed: &str| pii.open(purpose, sealed);
         let revealed = RevealedView {
             id: row.id,

@@ -9,10 +9,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Listed, Page, check_if_match, etag, stored_money as money};
+use crate::db::Db;
 use crate::db::items::{ItemRow, MovementRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::audit::Stream;
 use crate::domain::items::{ItemFigures, ItemStage, MoneyStage, MovementKind};
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::Money;
@@ -140,8 +142,8 @@ pub struct ReportUse {
 }
 
 /// The fund's audit stream (items' money is the fund's money).
-fn stream(fund_id: Uuid) -> String {
-    format!("fund:{fund_id}")
+fn stream(fund_id: Uuid) -> Stream {
+    Stream::Fund(fund_id)
 }
 
 /// An item's view from its row and figures.
@@ -190,16 +192,13 @@ fn movement_view(r: MovementRow) -> Result<MovementView, Error> {
 }
 
 /// Reads an item the caller may see (another organisation's is "not found").
-fn visible(conn: &mut diesel::PgConnection, scope: Scope, id: Uuid) -> Result<ItemRow, Error> {
+fn visible(conn: &mut Db<'_>, scope: Scope, id: Uuid) -> Result<ItemRow, Error> {
     let row = db::items::find(conn, id)?;
     if scope.sees(row.org_id) { Ok(row) } else { Err(Error::NotFound) }
 }
 
 /// The stage of each of these items (two queries, whatever their number).
-pub fn stages_of(
-    conn: &mut diesel::PgConnection,
-    ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, ItemStage>, Error> {
+pub fn stages_of(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, ItemStage>, Error> {
     let rows = db::items::find_many(conn, ids)?;
     let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
     Ok(figures.into_iter().map(|(id, f)| (id, f.stage())).collect())
@@ -263,12 +262,12 @@ fn run_stage(
     plan: impl FnOnce(&mut Tx<'_>, &ItemRow, &ItemFigures) -> Result<StagePlan, Error>,
 ) -> Result<Answer<MovementAnswer>, Error> {
     // The fund's id is needed to lock it first; read it unlocked (it never changes).
-    let fund_id = visible(tx.conn(), scope, id)?.fund_id;
+    let fund_id = visible(tx.db(), scope, id)?.fund_id;
     super::books::ensure_fund_open(tx, fund_id)?;
-    let fund = db::funds::lock(tx.conn(), fund_id)?;
-    let mut row = db::items::lock(tx.conn(), id)?;
+    let fund = db::funds::lock(tx, fund_id)?;
+    let mut row = db::items::lock(tx, id)?;
     check_if_match(if_match, row.version)?;
-    let before = db::items::figures(tx.conn(), &row)?;
+    let before = db::items::figures(tx.db(), &row)?;
     let mut plan = plan(tx, &row, &before)?;
     let entry_id = match &plan.entry {
         Some(entry) => Some(tx.post(entry, Some(fund.id), "item", row.id)?),
@@ -280,9 +279,9 @@ fn run_stage(
         let kind = MovementKind::parse(&m.kind).ok_or_else(|| Error::internal("bad movement kind"))?;
         after.add(kind, m.amount);
     }
-    db::items::insert_movements(tx.conn(), &plan.movements)?;
+    db::items::insert_movements(tx, &plan.movements)?;
     if let Some(m) = plan.movements.first().filter(|_| !plan.vouchers.is_empty()) {
-        db::items::insert_vouchers(tx.conn(), fund.id, m.id, &plan.vouchers)?;
+        db::items::insert_vouchers(tx, fund.id, m.id, &plan.vouchers)?;
     }
     row.version += 1;
     row.updated_at = tx.ctx().now;
@@ -293,7 +292,7 @@ fn run_stage(
     if !after.reconciles() {
         return Err(Error::internal(format!("item {id} would not reconcile after {}", plan.action)));
     }
-    db::items::update(tx.conn(), &row)?;
+    db::items::update(tx, &row)?;
     let amount: Decimal = plan.movements.iter().map(|m| m.amount).sum();
     tx.record(Event {
         org_id: Some(row.org_id),
@@ -361,9 +360,9 @@ pub(crate) fn post_batch(
         rows.push(m);
     }
     let ids: Vec<Uuid> = rows.iter().map(|m| m.item_id).collect();
-    db::items::insert_movements(tx.conn(), &rows)?;
+    db::items::insert_movements(tx, &rows)?;
     let now = tx.ctx().now;
-    db::items::touch_many(tx.conn(), &ids, now)?;
+    db::items::touch_many(tx, &ids, now)?;
     Ok(entry_id)
 }
 
@@ -382,7 +381,7 @@ pub(crate) fn batch_transfer(
 
 /// What the fund has available to allocate, once its required local matching is in place (409
 /// `matching_not_in_place` until it is). Read under the fund's lock.
-pub fn allocatable(conn: &mut diesel::PgConnection, fund_id: Uuid) -> Result<Decimal, Error> {
+pub fn allocatable(conn: &mut Db<'_>, fund_id: Uuid) -> Result<Decimal, Error> {
     let matching = super::funds::matching(conn, fund_id)?;
     if !matching.ok() {
         return Err(DomainError::conflict(
@@ -411,7 +410,7 @@ pub async fn allocate(
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
-            let available = allocatable(tx.conn(), row.fund_id)?;
+            let available = allocatable(tx.db(), row.fund_id)?;
             let entry = f.allocate(row.fund_id, amount, available)?;
             Ok(StagePlan {
                 entry: Some(entry),
@@ -473,7 +472,7 @@ pub async fn report_use(
         run_stage(tx, scope, if_match.as_deref(), id, |tx, row, f| {
             let entry = f.record_use(row.fund_id, cmd.amount)?;
             let vouchers = vouchers_of(&cmd);
-            let taken = db::items::vouchers_taken(tx.conn(), row.fund_id, &vouchers)?;
+            let taken = db::items::vouchers_taken(tx.db(), row.fund_id, &vouchers)?;
             if !taken.is_empty() {
                 return Err(DomainError::conflict(
                     "duplicate_voucher",
@@ -532,8 +531,8 @@ pub async fn settle(
                     entry
                 }
                 Some(next) => {
-                    let this = db::funds::find(tx.conn(), row.fund_id)?;
-                    let next = match db::funds::lock(tx.conn(), next) {
+                    let this = db::funds::find(tx.db(), row.fund_id)?;
+                    let next = match db::funds::lock(tx, next) {
                         Err(Error::NotFound) => return Err(Error::invalid("carry_over_to", "no such fund")),
                         other => other?,
                     };

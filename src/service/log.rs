@@ -5,6 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::Db;
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::merkle::{self, Hash, NodeMap, Nodes, ProofError, Recorder, TwoPass};
@@ -72,10 +73,7 @@ fn hexes(h: &[Hash]) -> Vec<String> {
 
 /// Runs a proof twice: once to learn which nodes it reads, then over those nodes fetched in
 /// one query.
-fn with_nodes<T>(
-    conn: &mut diesel::PgConnection,
-    proof: impl Fn(&mut TwoPass) -> Result<T, ProofError>,
-) -> Result<T, Error> {
+fn with_nodes<T>(conn: &mut Db<'_>, proof: impl Fn(&mut TwoPass) -> Result<T, ProofError>) -> Result<T, Error> {
     let mut pass = TwoPass::Record(Recorder::default());
     proof(&mut pass).map_err(proof_error)?;
     let keys = match pass {
@@ -148,7 +146,7 @@ pub async fn inclusion(pool: &Pool, seq: i64, tree_size: Option<i64>) -> Result<
     .await
 }
 
-fn event_exists(conn: &mut diesel::PgConnection, seq: i64) -> Result<bool, Error> {
+fn event_exists(conn: &mut Db<'_>, seq: i64) -> Result<bool, Error> {
     Ok(!db::chain::batch(conn, seq - 1, seq, 1)?.is_empty())
 }
 

@@ -23,24 +23,17 @@ pub mod personal_data;
 pub mod reports;
 pub mod users;
 
-use diesel::PgConnection;
-
-use crate::db::Pool;
+use crate::db::{Db, Pool};
 use crate::error::Error;
 
 /// Runs database work on the blocking pool with a pooled connection.
 pub async fn read<T, F>(pool: &Pool, f: F) -> Result<T, Error>
 where
     T: Send + 'static,
-    F: FnOnce(&mut PgConnection) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&mut Db<'_>) -> Result<T, Error> + Send + 'static,
 {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(Error::internal)?
+    tokio::task::spawn_blocking(move || pool.read(f)).await.map_err(Error::internal)?
 }
 
 /// Runs blocking work (a write through `db::write`, password hashing) on the blocking pool.

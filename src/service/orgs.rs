@@ -9,6 +9,7 @@ use crate::db::orgs::OrgRow;
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::audit::Stream;
 use crate::domain::ids::CreditCode;
 use crate::domain::orgs::{OrgKind, UnitKind};
 use crate::domain::policy::Scope;
@@ -92,8 +93,8 @@ pub fn check_unit_kind(kind: OrgKind, unit_kind: Option<UnitKind>) -> Result<(),
     }
 }
 
-fn stream(id: Uuid) -> String {
-    format!("org:{id}")
+fn stream(id: Uuid) -> Stream {
+    Stream::Org(id)
 }
 
 fn json(row: &OrgRow) -> serde_json::Value {
@@ -113,7 +114,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
     check_unit_kind(cmd.kind, cmd.unit_kind)?;
     write::execute(pool, ctx, idem, |tx| {
         if let Some(parent) = cmd.parent_id {
-            db::orgs::find(tx.conn(), Scope::All, parent)
+            db::orgs::find(tx.db(), Scope::All, parent)
                 .map_err(|_| Error::invalid("parent_id", "no such organisation"))?;
         }
         let row = OrgRow {
@@ -127,7 +128,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
             created_at: tx.ctx().now,
             updated_at: tx.ctx().now,
         };
-        db::orgs::insert(tx.conn(), &row)?;
+        db::orgs::insert(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.id),
             after: Some(json(&row)),
@@ -148,7 +149,7 @@ pub async fn update(
     changes: OrgChanges,
 ) -> Result<Stored, Error> {
     super::write(pool, ctx, idem, move |tx| {
-        let before = db::orgs::lock(tx.conn(), id)?;
+        let before = db::orgs::lock(tx, id)?;
         check_if_match(if_match.as_deref(), before.version)?;
         let mut row = before.clone();
         if let Some(name) = changes.name {
@@ -164,7 +165,7 @@ pub async fn update(
         }
         row.version += 1;
         row.updated_at = tx.ctx().now;
-        db::orgs::update(tx.conn(), &row)?;
+        db::orgs::update(tx, &row)?;
         tx.record(Event {
             org_id: Some(id),
             before: Some(json(&before)),

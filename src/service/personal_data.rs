@@ -9,13 +9,12 @@
 //! ([`move_hashes`]), so that the duplicate checks, which compare stored hashes, keep finding
 //! every application and beneficiary of that person.
 
-use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::Pool;
-use crate::db::write::{self, Answer, Event, WriteCtx};
+use crate::db::write::{self, Answer, Event, Tx, WriteCtx};
+use crate::db::{self, Pool};
+use crate::domain::audit::Stream;
 use crate::error::Error;
 use crate::pii::{PiiKeys, purpose};
 
@@ -43,24 +42,6 @@ pub struct Resealed {
     pub columns: Vec<(String, usize)>,
 }
 
-#[derive(QueryableByName)]
-struct Hashed {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    sealed: String,
-    #[diesel(sql_type = Text)]
-    hash: String,
-}
-
-#[derive(QueryableByName)]
-struct Sealed {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
 /// Re-seals, in one transaction, every value not sealed under the current key, and moves every
 /// ID-number hash to the current hash key. Fails — writing nothing — if any value cannot be
 /// opened (its key is no longer configured, or it was altered).
@@ -71,32 +52,22 @@ pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
         let prefix = format!("{}:%", pii.current_kid());
         let mut columns = Vec::new();
         for (table, column, purpose) in SEALED {
-            // Names come from the constant above, never from input.
-            let stale: Vec<Sealed> = diesel::sql_query(format!(
-                "SELECT id, {column} AS value FROM {table} WHERE {column} IS NOT NULL AND {column} NOT LIKE $1 FOR UPDATE"
-            ))
-            .bind::<Text, _>(&prefix)
-            .load(tx.conn())?;
-            for s in &stale {
-                let plain = pii
-                    .open(purpose, &s.value)
-                    .map_err(|e| Error::internal(format!("{table}.{column} of {}: {e}", s.id)))?;
-                let again = pii.seal(purpose, &plain)?;
-                diesel::sql_query(format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
-                    .bind::<Text, _>(again)
-                    .bind::<SqlUuid, _>(s.id)
-                    .execute(tx.conn())?;
+            let stale = db::personal_data::stale(tx, table, column, &prefix)?;
+            for (id, value) in &stale {
+                let plain =
+                    pii.open(purpose, value).map_err(|e| Error::internal(format!("{table}.{column} of {id}: {e}")))?;
+                db::personal_data::set_sealed(tx, table, column, *id, &pii.seal(purpose, &plain)?)?;
             }
             columns.push((format!("{table}.{column}"), stale.len()));
         }
         for (table, column, sealed) in HASHED {
-            let moved = rehash(tx.conn(), pii, table, column, sealed)?;
+            let moved = rehash(tx, pii, table, column, sealed)?;
             columns.push((format!("{table}.{column}"), moved));
         }
         let report = Resealed { current_kid: pii.current_kid().to_owned(), columns };
         tx.record(Event {
             after: Some(serde_json::to_value(&report).map_err(Error::internal)?),
-            ..Event::new("system".into(), "personal_data.resealed", "personal_data", Uuid::nil())
+            ..Event::new(Stream::System, "personal_data.resealed", "personal_data", Uuid::nil())
         });
         Ok(Answer { status: 200, etag: None, body: report })
     })?;
@@ -106,32 +77,29 @@ pub fn reseal(pool: &Pool, pii: &PiiKeys) -> Result<Resealed, Error> {
 /// Recomputes every hash of `table.column` from its sealed number under the current hash key and
 /// stores those that differ, in one statement; returns how many moved. A stored hash carries no
 /// key id, so every row is read: the pass is for an operator, run once per key change.
-fn rehash(conn: &mut PgConnection, pii: &PiiKeys, table: &str, column: &str, sealed: &str) -> Result<usize, Error> {
-    // Names come from the constant above, never from input.
-    let rows: Vec<Hashed> =
-        diesel::sql_query(format!("SELECT id, {sealed} AS sealed, {column} AS hash FROM {table} FOR UPDATE"))
-            .load(conn)?;
+fn rehash(
+    tx: &mut Tx<'_>,
+    pii: &PiiKeys,
+    table: &'static str,
+    column: &'static str,
+    sealed: &'static str,
+) -> Result<usize, Error> {
     let mut ids = Vec::new();
     let mut hashes = Vec::new();
-    for row in rows {
+    for (id, sealed_number, stored) in db::personal_data::hashed(tx, table, column, sealed)? {
         let number = pii
-            .open(purpose::ID_NUMBER, &row.sealed)
-            .map_err(|e| Error::internal(format!("{table}.{sealed} of {}: {e}", row.id)))?;
+            .open(purpose::ID_NUMBER, &sealed_number)
+            .map_err(|e| Error::internal(format!("{table}.{sealed} of {id}: {e}")))?;
         let hash = pii.lookup_hash(purpose::ID_NUMBER, &number);
-        if hash != row.hash {
-            ids.push(row.id);
+        if hash != stored {
+            ids.push(id);
             hashes.push(hash);
         }
     }
     if ids.is_empty() {
         return Ok(0);
     }
-    Ok(diesel::sql_query(format!(
-        "UPDATE {table} t SET {column} = m.hash FROM unnest($1::uuid[], $2::text[]) AS m(id, hash) WHERE t.id = m.id"
-    ))
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Array<Text>, _>(&hashes)
-    .execute(conn)?)
+    db::personal_data::set_hashes(tx, table, column, &ids, &hashes)
 }
 
 /// Moves to the current hash key every stored ID-number hash that one of `numbers` has under an
@@ -140,7 +108,7 @@ fn rehash(conn: &mut PgConnection, pii: &PiiKeys, table: &str, column: &str, sea
 /// duplicate look-ups: rows of the same person then carry the same hash again, and the checks,
 /// which compare stored hashes, find them. Without older hash keys it does nothing at all.
 pub fn move_hashes<'a>(
-    conn: &mut PgConnection,
+    tx: &mut Tx<'_>,
     pii: &PiiKeys,
     numbers: impl IntoIterator<Item = &'a str>,
 ) -> Result<usize, Error> {
@@ -159,13 +127,7 @@ pub fn move_hashes<'a>(
     }
     let mut moved = 0;
     for (table, column, _) in HASHED {
-        moved += diesel::sql_query(format!(
-            "UPDATE {table} t SET {column} = m.current FROM unnest($1::text[], $2::text[]) AS m(older, current) \
-             WHERE t.{column} = m.older"
-        ))
-        .bind::<Array<Text>, _>(&older)
-        .bind::<Array<Text>, _>(&current)
-        .execute(conn)?;
+        moved += db::personal_data::replace_hashes(tx, table, column, &older, &current)?;
     }
     Ok(moved)
 }

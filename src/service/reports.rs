@@ -7,6 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::budgets::two_places;
+use crate::db::Db;
 use crate::db::{self, Pool};
 use crate::domain::funds::FundKind;
 use crate::error::Error;
@@ -48,7 +49,7 @@ fn from_breaches(code: &'static str, description: &'static str, (checked, bad): 
 /// Runs every check for `year` in one read-only snapshot.
 pub async fn checks(pool: &Pool, year: i32) -> Result<ChecksView, Error> {
     super::read(pool, move |conn| {
-        conn.build_transaction().read_only().repeatable_read().run(|conn| {
+        conn.snapshot(|conn| {
             let items = run_checks(conn, year)?;
             let failed = items.iter().filter(|c| !c.passed).count();
             Ok(ChecksView { year, items, failed })
@@ -58,7 +59,7 @@ pub async fn checks(pool: &Pool, year: i32) -> Result<ChecksView, Error> {
 }
 
 /// Every check for `year`, on the caller's connection (inside its snapshot).
-pub fn run_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Check>, Error> {
+pub fn run_checks(conn: &mut Db<'_>, year: i32) -> Result<Vec<Check>, Error> {
     let mut items = vec![
         from_breaches(
             "journal_entries_balance",
@@ -156,7 +157,7 @@ pub fn run_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Chec
 
 /// The checks on a year's budget lines: groups add up to their children and leaves to their
 /// funds' budgets; and every line whose execution differs from its budget says why.
-fn budget_checks(conn: &mut diesel::PgConnection, year: i32) -> Result<Vec<Check>, Error> {
+fn budget_checks(conn: &mut Db<'_>, year: i32) -> Result<Vec<Check>, Error> {
     let lines = super::budgets::year_lines(conn, year)?;
     let mut broken = Vec::new();
     for (line, f) in &lines {

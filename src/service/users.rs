@@ -16,9 +16,11 @@ use uuid::Uuid;
 
 use super::auth::{LoginThrottle, SubjectCache};
 use super::{Listed, Page, auth, check_if_match, etag};
+use crate::db::Db;
 use crate::db::users::{ClientRow, UserRow};
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
+use crate::domain::audit::Stream;
 use crate::domain::policy::{Caller, Role, Scope, SubjectKind};
 use crate::error::Error;
 
@@ -154,7 +156,7 @@ pub struct NewClient {
 /// The rules on a user's or client's role and organisation, the same at creation and at every
 /// change: the organisation must exist. (No rule ties a role to a kind of organisation: a clerk
 /// is scoped to whichever organisation it belongs to.)
-fn check_assignment(conn: &mut diesel::PgConnection, _role: Role, org_id: Uuid) -> Result<(), Error> {
+fn check_assignment(conn: &mut Db<'_>, _role: Role, org_id: Uuid) -> Result<(), Error> {
     db::orgs::find(conn, Scope::All, org_id).map_err(|e| match e {
         Error::NotFound => Error::invalid("org_id", "no such organisation"),
         other => other,
@@ -162,8 +164,8 @@ fn check_assignment(conn: &mut diesel::PgConnection, _role: Role, org_id: Uuid) 
     Ok(())
 }
 
-fn org_stream(org_id: Uuid) -> String {
-    format!("org:{org_id}")
+fn org_stream(org_id: Uuid) -> Stream {
+    Stream::Org(org_id)
 }
 
 /// Creates a user.
@@ -178,7 +180,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
     // Hash before the transaction opens: argon2 takes tens of milliseconds, no lock should wait on it.
     let password_hash = auth::hash_secret(cmd.password.expose_secret())?;
     write::execute(pool, ctx, idem, |tx| {
-        check_assignment(tx.conn(), cmd.role, cmd.org_id)?;
+        check_assignment(tx.db(), cmd.role, cmd.org_id)?;
         let row = UserRow {
             id: Uuid::now_v7(),
             username: cmd.username,
@@ -191,7 +193,7 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
             created_at: tx.ctx().now,
             token_version: 1,
         };
-        db::users::insert(tx.conn(), &row)?;
+        db::users::insert(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             after: Some(json!({"username": row.username, "role": row.role, "org_id": row.org_id})),
@@ -256,9 +258,9 @@ pub async fn update(
 ) -> Result<Stored, Error> {
     let stored = super::write(pool, ctx, idem, move |tx| {
         if changes.disabled.is_some() || changes.role.is_some() {
-            db::users::lock_admin_changes(tx.conn())?;
+            db::users::lock_admin_changes(tx)?;
         }
-        let before = db::users::lock(tx.conn(), id)?;
+        let before = db::users::lock(tx, id)?;
         check_if_match(if_match.as_deref(), before.version)?;
         let mut row = before.clone();
         let (mut was, mut is) = (Map::new(), Map::new());
@@ -268,10 +270,9 @@ pub async fn update(
         note_change(&mut was, &mut is, "display_name", &mut row.display_name, changes.display_name);
         if row.role != before.role || row.org_id != before.org_id {
             let role = Role::parse(&row.role).ok_or_else(|| Error::internal("bad role"))?;
-            check_assignment(tx.conn(), role, row.org_id)?;
+            check_assignment(tx.db(), role, row.org_id)?;
         }
-        if is_enabled_admin(&before) && !is_enabled_admin(&row) && db::users::other_enabled_admins(tx.conn(), id)? == 0
-        {
+        if is_enabled_admin(&before) && !is_enabled_admin(&row) && db::users::other_enabled_admins(tx.db(), id)? == 0 {
             return Err(Error::Conflict {
                 code: "last_admin",
                 detail: "this is the last enabled admin: enable or appoint another admin first".into(),
@@ -283,7 +284,7 @@ pub async fn update(
             is.insert("token_version".into(), json!(row.token_version));
         }
         is.insert("version".into(), json!(row.version));
-        db::users::update(tx.conn(), &row)?;
+        db::users::update(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             before: Some(Value::Object(was)),
@@ -339,7 +340,7 @@ pub async fn set_password(
     let new = cmd.new_password;
     let password_hash = super::blocking(move || auth::hash_secret(new.expose_secret())).await?;
     let stored = super::write(pool, ctx, None, move |tx| {
-        let mut row = db::users::lock(tx.conn(), id)?;
+        let mut row = db::users::lock(tx, id)?;
         if if_match.is_some() {
             check_if_match(if_match.as_deref(), row.version)?;
         }
@@ -350,7 +351,7 @@ pub async fn set_password(
         row.password_hash = password_hash;
         row.version += 1;
         row.token_version += 1;
-        db::users::update(tx.conn(), &row)?;
+        db::users::update(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             after: Some(json!({"by": by, "version": row.version, "token_version": row.token_version})),
@@ -393,7 +394,7 @@ pub fn create_client_now(
     let secret = secret.unwrap_or_else(new_secret);
     let secret_hash = auth::hash_secret(&secret)?;
     let work = |tx: &mut write::Tx<'_>| {
-        check_assignment(tx.conn(), cmd.role, cmd.org_id)?;
+        check_assignment(tx.db(), cmd.role, cmd.org_id)?;
         let row = ClientRow {
             id: cmd.id.unwrap_or_else(Uuid::now_v7),
             name: cmd.name,
@@ -405,7 +406,7 @@ pub fn create_client_now(
             version: 1,
             token_version: 1,
         };
-        db::users::insert_client(tx.conn(), &row)?;
+        db::users::insert_client(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             after: Some(json!({"name": row.name, "role": row.role, "org_id": row.org_id})),
@@ -448,7 +449,7 @@ pub async fn update_client(
     disabled: bool,
 ) -> Result<Stored, Error> {
     let stored = super::write(pool, ctx, idem, move |tx| {
-        let before = db::users::lock_client(tx.conn(), id)?;
+        let before = db::users::lock_client(tx, id)?;
         check_if_match(if_match.as_deref(), before.version)?;
         let mut row = before.clone();
         row.disabled = disabled;
@@ -458,7 +459,7 @@ pub async fn update_client(
             row.token_version += 1;
             after["token_version"] = json!(row.token_version);
         }
-        db::users::update_client(tx.conn(), &row)?;
+        db::users::update_client(tx, &row)?;
         tx.record(Event {
             org_id: Some(row.org_id),
             before: Some(json!({"disabled": before.disabled})),
@@ -489,14 +490,14 @@ pub async fn rotate_secret(
     let stored = super::blocking(move || {
         let secret_hash = auth::hash_secret(&secret)?;
         let work = |tx: &mut write::Tx<'_>| {
-            let mut row = db::users::lock_client(tx.conn(), id)?;
+            let mut row = db::users::lock_client(tx, id)?;
             if if_match.is_some() {
                 check_if_match(if_match.as_deref(), row.version)?;
             }
             row.secret_hash = secret_hash;
             row.version += 1;
             row.token_version += 1;
-            db::users::update_client(tx.conn(), &row)?;
+            db::users::update_client(tx, &row)?;
             tx.record(Event {
                 org_id: Some(row.org_id),
                 after: Some(json!({"version": row.version, "token_version": row.token_version})),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::budgets::{AssetCategory, LineKind, two_places, year_lines};
 use super::reports::{Check, run_checks};
+use crate::db::Db;
 use crate::db::{self, Pool};
 use crate::domain::funds::Figures;
 use crate::domain::hardship::CampaignKind;
@@ -305,15 +306,14 @@ pub fn conclusion(budget: &BudgetSection, checks: &[Check]) -> Vec<String> {
 
 /// Builds the report for `year` in one read-only snapshot.
 pub async fn build(pool: &Pool, year: i32) -> Result<PerformanceReport, Error> {
-    super::read(pool, move |conn| conn.build_transaction().read_only().repeatable_read().run(|conn| gather(conn, year)))
-        .await
+    super::read(pool, move |conn| conn.snapshot(|conn| gather(conn, year))).await
 }
 
-fn org_names(conn: &mut diesel::PgConnection, kind: &str) -> Result<Vec<String>, Error> {
+fn org_names(conn: &mut Db<'_>, kind: &str) -> Result<Vec<String>, Error> {
     Ok(db::orgs::list(conn, Scope::All, Some(kind), None, i64::MAX)?.into_iter().map(|o| o.name).collect())
 }
 
-fn gather(conn: &mut diesel::PgConnection, year: i32) -> Result<PerformanceReport, Error> {
+fn gather(conn: &mut Db<'_>, year: i32) -> Result<PerformanceReport, Error> {
     let overview = Overview {
         name: org_names(conn, "federation")?.into_iter().next().unwrap_or_default(),
         departments: org_names(conn, "department")?,
