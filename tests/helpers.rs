@@ -587,3 +587,37 @@ pub async fn post_sources(app: &TestApp, fund: &str, amounts: &[&str]) {
         assert_eq!(r.status(), 201);
     }
 }
+
+/// Adds `n` events through the write path (1,000 per transaction, over 50 streams), so that the
+/// trail still verifies at teardown.
+pub async fn fill_trail(app: &TestApp, n: usize) {
+    let url = app.db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let pool = unionfund::db::pool::connect(&url, 1).unwrap();
+        for _ in 0..n.div_ceil(1000) {
+            let ctx = unionfund::db::write::WriteCtx {
+                caller: None,
+                request_id: "fill-trail".into(),
+                now: unionfund::service::now(),
+                adjusting: None,
+            };
+            unionfund::db::write::execute(&pool, &ctx, None, |tx| {
+                for i in 0..1000 {
+                    tx.record(unionfund::db::write::Event {
+                        after: Some(json!({"i": i, "note": "padding so that the export outgrows the socket buffers"})),
+                        ..unionfund::db::write::Event::new(
+                            unionfund::domain::audit::Stream::Org(Uuid::from_u128(i % 50)),
+                            "test.recorded",
+                            "test",
+                            Uuid::now_v7(),
+                        )
+                    });
+                }
+                Ok(unionfund::db::write::Answer { status: 200, body: (), etag: None })
+            })
+            .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}

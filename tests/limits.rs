@@ -7,47 +7,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use reqwest::Method;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use unionfund::db::write::{self, Answer, Event, WriteCtx};
 use unionfund::domain::policy::Role;
 use uuid::Uuid;
 
 use crate::helpers::*;
-
-/// Adds `n` events through the write path (1,000 per transaction, over 50 streams), so that the
-/// trail still verifies at teardown.
-async fn fill_trail(app: &TestApp, n: usize) {
-    let url = app.db.url.clone();
-    tokio::task::spawn_blocking(move || {
-        let pool = unionfund::db::pool::connect(&url, 1).unwrap();
-        for _ in 0..n.div_ceil(1000) {
-            let ctx = WriteCtx {
-                caller: None,
-                request_id: "fill-trail".into(),
-                now: unionfund::service::now(),
-                adjusting: None,
-            };
-            write::execute(&pool, &ctx, None, |tx| {
-                for i in 0..1000 {
-                    tx.record(Event {
-                        after: Some(json!({"i": i, "note": "padding so that the export outgrows the socket buffers"})),
-                        ..Event::new(
-                            unionfund::domain::audit::Stream::Org(Uuid::from_u128(i % 50)),
-                            "test.recorded",
-                            "test",
-                            Uuid::now_v7(),
-                        )
-                    });
-                }
-                Ok(Answer { status: 200, body: (), etag: None })
-            })
-            .unwrap();
-        }
-    })
-    .await
-    .unwrap();
-}
 
 /// Starts an export on a raw connection with a small receive buffer and reads only the start of
 /// the answer: its status. The connection is returned unread, as a stalled client leaves it.

@@ -61,6 +61,13 @@ pub fn pending(conn: &mut Db<'_>) -> Result<i64, Error> {
 }
 
 /// Takes up to `max` queued events out of the queue, oldest `seq` first, and reads them.
+///
+/// The statement's shape is chosen so that no statistics can make it slow. The queue is empty
+/// most of the time, so an `ANALYZE` of it (autovacuum's auto-analyze, or a person's) records
+/// `reltuples = 0`; `DELETE … WHERE seq IN (SELECT … LIMIT n)` was then planned as a nested-loop
+/// semi-join that rescans the subquery for every row — 176 s for one batch of a 70,000-event
+/// queue, measured here, against 20 ms. `= ANY(ARRAY(subquery))` makes the batch an InitPlan,
+/// computed once, and the delete an index scan on the primary key whatever the estimates say.
 pub fn take_queued(conn: &mut Db<'_>, max: i64) -> Result<Vec<EventRow>, Error> {
     #[derive(QueryableByName)]
     struct Seq {
@@ -68,7 +75,7 @@ pub fn take_queued(conn: &mut Db<'_>, max: i64) -> Result<Vec<EventRow>, Error> 
         seq: i64,
     }
     let seqs: Vec<Seq> = diesel::sql_query(
-        "DELETE FROM log_queue WHERE seq IN (SELECT seq FROM log_queue ORDER BY seq LIMIT $1) RETURNING seq",
+        "DELETE FROM log_queue WHERE seq = ANY(ARRAY(SELECT seq FROM log_queue ORDER BY seq LIMIT $1)) RETURNING seq",
     )
     .bind::<BigInt, _>(max)
     .load(conn.pg())?;
