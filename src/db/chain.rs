@@ -201,11 +201,18 @@ pub fn verify(
     } else {
         ChainVerifier::new()
     };
+    // What the whole trail is checked against is read first, in one snapshot: the Merkle log's
+    // head, every stream's head and the last event. Writes committed while the events are read
+    // are left for the next run — an event past its stream's head as read here is not looked
+    // at — so a head moved by a concurrent write is never taken for a break. (Read last, as it
+    // once was, the heads could be ahead of the events read: a false `head_mismatch`.)
+    let state = if whole { Some(whole_trail_state(conn)?) } else { None };
+    let to = state.as_ref().map_or(to, |s| s.last_seq);
     let mut after = from - 1;
     let mut last_seq = 0;
     // Over the whole trail, the Merkle log's leaves are recomputed from the events as well.
-    let log = if whole { Some(super::log::head(conn)?) } else { None };
-    let mut leaves: Vec<Option<Hash>> = vec![None; log.as_ref().map_or(0, |h| usize::try_from(h.size).unwrap_or(0))];
+    let mut leaves: Vec<Option<Hash>> =
+        vec![None; state.as_ref().map_or(0, |s| usize::try_from(s.log.size).unwrap_or(0))];
     loop {
         let rows = batch(conn, after, to, VERIFY_BATCH)?;
         let Some(last) = rows.last() else { break };
@@ -217,6 +224,11 @@ pub fn verify(
             HashMap::new()
         };
         for row in &rows {
+            if let Some(state) = &state
+                && state.heads.get(&row.stream).is_none_or(|head| row.stream_seq > head.stream_seq)
+            {
+                continue;
+            }
             let record = row.record();
             let bytes = record.canonical_bytes();
             verifier.push_canonical(&record, &bytes, &row.hash);
@@ -228,21 +240,62 @@ pub fn verify(
             break;
         }
     }
-    if let Some(log) = log {
-        check_log(conn.pg(), &mut verifier, &leaves, &log.root, last_seq + 1)?;
-    }
-    if whole {
-        let heads: Vec<(String, i64, String)> = audit_heads::table
-            .select((audit_heads::stream, audit_heads::stream_seq, audit_heads::hash))
-            .load(conn.pg())?;
-        let heads: Vec<(String, Link)> =
-            heads.into_iter().map(|(s, n, h)| (s, Link { stream_seq: n, hash: h })).collect();
-        verifier.check_heads(heads.iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
+    if let Some(state) = state {
+        check_log(conn.pg(), &mut verifier, &leaves, &state.log.root, last_seq + 1)?;
+        let mut heads: Vec<(&String, &Link)> = state.heads.iter().collect();
+        heads.sort_by(|a, b| a.0.cmp(b.0));
+        verifier.check_heads(heads.into_iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
         check_checkpoints(conn.pg(), &mut verifier, kept, last_seq + 1)?;
     } else if let Some(kept) = kept {
         check_checkpoints(conn.pg(), &mut verifier, Some(kept), last_seq + 1)?;
     }
     Ok(Verification { checked: verifier.checked(), first_broken: verifier.first_broken() })
+}
+
+/// What a verification of the whole trail checks the events against, read in one snapshot.
+struct TrailState {
+    /// The Merkle log's head.
+    log: super::log::Head,
+    /// Every stream's head.
+    heads: HashMap<String, Link>,
+    /// The highest `seq` committed (0 for an empty trail).
+    last_seq: i64,
+}
+
+/// One statement, so one snapshot whatever the transaction around it (the checks run it inside
+/// their REPEATABLE READ snapshot, the verify endpoint outside any).
+fn whole_trail_state(conn: &mut Db<'_>) -> Result<TrailState, Error> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        size: i64,
+        #[diesel(sql_type = diesel::sql_types::Binary)]
+        root: Vec<u8>,
+        #[diesel(sql_type = BigInt)]
+        last_seq: i64,
+        #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+        streams: Vec<String>,
+        #[diesel(sql_type = diesel::sql_types::Array<BigInt>)]
+        stream_seqs: Vec<i64>,
+        #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+        hashes: Vec<String>,
+    }
+    let r: Row = diesel::sql_query(
+        "SELECT h.size, h.root, (SELECT coalesce(max(seq), 0) FROM audit_events) AS last_seq, \
+                ARRAY(SELECT stream FROM audit_heads ORDER BY stream) AS streams, \
+                ARRAY(SELECT stream_seq FROM audit_heads ORDER BY stream) AS stream_seqs, \
+                ARRAY(SELECT hash FROM audit_heads ORDER BY stream) AS hashes \
+         FROM log_head h",
+    )
+    .get_result(conn.pg())?;
+    let heads = r
+        .streams
+        .into_iter()
+        .zip(r.stream_seqs)
+        .zip(r.hashes)
+        .map(|((s, n), h)| (s, Link { stream_seq: n, hash: h }))
+        .collect();
+    Ok(TrailState { log: super::log::Head { size: r.size, root: r.root }, heads, last_seq: r.last_seq })
 }
 
 /// The Merkle log must be the tree of the events as they are now: every position filled, the
