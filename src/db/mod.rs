@@ -19,6 +19,7 @@ pub mod pool;
 pub mod reports;
 pub mod schema;
 pub mod users;
+pub mod verification;
 pub mod write;
 
 pub use pool::{Conn, Pool};

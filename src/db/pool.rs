@@ -91,6 +91,7 @@ pub const TABLES: &[(&str, Access)] = &[
     // The trail and the Merkle log over it.
     ("audit_events", Access::Append),
     ("audit_checkpoints", Access::Append),
+    ("audit_verifications", Access::Append),
     ("log_leaves", Access::Append),
     ("log_nodes", Access::Append),
     ("log_queue", Access::Drain),

@@ -222,6 +222,13 @@ impl ChainVerifier {
         Self { tails, ..Self::default() }
     }
 
+    /// Seeds a stream not seen yet with the event just before the first one to be checked
+    /// (trusted as stored, as [`Self::starting_from`]'s tails are); a stream already seen keeps
+    /// what it has.
+    pub fn seed(&mut self, stream: &str, link: Link) {
+        self.tails.entry(stream.to_owned()).or_insert(link);
+    }
+
     /// Checks one event with its stored hash. Returns false once the trail is broken.
     pub fn push(&mut self, event: &AuditRecord, stored_hash: &str) -> bool {
         self.push_canonical(event, &event.canonical_bytes(), stored_hash)
