@@ -14,7 +14,7 @@ use crate::domain::audit::{
     AuditRecord, BreakReason, ChainVerifier, GENESIS_HASH, Link, checkpoint_hash, checkpoint_heads_text,
     parse_checkpoint_heads,
 };
-use crate::domain::merkle::{Frontier, Hash, leaf_hash};
+use crate::domain::merkle::{Hash, LogReplay, leaf_hash};
 use crate::domain::note::LogSigner;
 use crate::error::Error;
 
@@ -210,9 +210,12 @@ pub fn verify(
     let to = state.as_ref().map_or(to, |s| s.last_seq);
     let mut after = from - 1;
     let mut last_seq = 0;
-    // Over the whole trail, the Merkle log's leaves are recomputed from the events as well.
-    let mut leaves: Vec<Option<Hash>> =
-        vec![None; state.as_ref().map_or(0, |s| usize::try_from(s.log.size).unwrap_or(0))];
+    // Over the whole trail, the Merkle log is rebuilt from the events as well, leaf by leaf as
+    // they come (memory: the leaves that come before their turn, and the tree's frontier).
+    let mut replay = match &state {
+        Some(s) => Some(LogReplay::new(u64::try_from(s.log.size).map_err(Error::internal)?, signed_roots(conn.pg())?)),
+        None => None,
+    };
     loop {
         let rows = batch(conn, after, to, VERIFY_BATCH)?;
         let Some(last) = rows.last() else { break };
@@ -232,8 +235,8 @@ pub fn verify(
             let record = row.record();
             let bytes = record.canonical_bytes();
             verifier.push_canonical(&record, &bytes, &row.hash);
-            if let Some(slot) = positions.get(&row.seq).and_then(|&i| leaves.get_mut(usize::try_from(i).ok()?)) {
-                *slot = Some(leaf_hash(&bytes));
+            if let (Some(replay), Some(&index)) = (replay.as_mut(), positions.get(&row.seq)) {
+                replay.push(u64::try_from(index).map_err(Error::internal)?, leaf_hash(&bytes));
             }
         }
         if rows.len() < usize::try_from(VERIFY_BATCH).unwrap_or(usize::MAX) {
@@ -241,7 +244,13 @@ pub fn verify(
         }
     }
     if let Some(state) = state {
-        check_log(conn.pg(), &mut verifier, &leaves, &state.log.root, last_seq + 1)?;
+        // The log must be the tree of the events as they are now: every position filled, the
+        // root at each signed checkpoint's size equal to the root it signed, and the head's
+        // root equal to the whole tree's. An event altered after it was logged fails all three.
+        let head_root = Hash::try_from(state.log.root.as_slice()).map_err(Error::internal)?;
+        if !replay.is_some_and(|r| r.matches(&head_root)) {
+            verifier.break_at(last_seq + 1, BreakReason::LogMismatch);
+        }
         let mut heads: Vec<(&String, &Link)> = state.heads.iter().collect();
         heads.sort_by(|a, b| a.0.cmp(b.0));
         verifier.check_heads(heads.into_iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
@@ -298,52 +307,18 @@ fn whole_trail_state(conn: &mut Db<'_>) -> Result<TrailState, Error> {
     Ok(TrailState { log: super::log::Head { size: r.size, root: r.root }, heads, last_seq: r.last_seq })
 }
 
-/// The Merkle log must be the tree of the events as they are now: every position filled, the
-/// root at each signed checkpoint's size equal to the root it signed, and the head's root equal
-/// to the whole tree's. An event altered after it was logged fails all three.
-fn check_log(
-    conn: &mut PgConnection,
-    v: &mut ChainVerifier,
-    leaves: &[Option<Hash>],
-    head_root: &[u8],
-    at_seq: i64,
-) -> Result<(), Error> {
-    let mut signed: Vec<(i64, String)> = audit_checkpoints::table
+/// Every signed checkpoint's tree: (size, root).
+fn signed_roots(conn: &mut PgConnection) -> Result<Vec<(u64, Hash)>, Error> {
+    Ok(audit_checkpoints::table
         .select((audit_checkpoints::tree_size, audit_checkpoints::root_hash))
         .load::<(Option<i64>, Option<String>)>(conn)?
         .into_iter()
-        .filter_map(|(size, root)| Some((size?, root?)))
-        // Checkpoints signed after the head was read are for a later run.
-        .filter(|(size, _)| usize::try_from(*size).is_ok_and(|s| s <= leaves.len()))
-        .collect();
-    signed.sort();
-    let mut frontier = Frontier::default();
-    let mut made = Vec::new();
-    let mut next = signed.iter().peekable();
-    while let Some(&(0, _)) = next.peek() {
-        next.next();
-    }
-    for leaf in leaves {
-        let Some(leaf) = leaf else {
-            v.break_at(at_seq, BreakReason::LogMismatch);
-            return Ok(());
-        };
-        frontier.push(*leaf, &mut made);
-        made.clear();
-        while let Some((size, root)) = next.peek() {
-            if u64::try_from(*size).ok() != Some(frontier.size()) {
-                break;
-            }
-            if *root != hex::encode(frontier.root()) {
-                v.break_at(at_seq, BreakReason::LogMismatch);
-            }
-            next.next();
-        }
-    }
-    if next.peek().is_some() || frontier.root().as_slice() != head_root {
-        v.break_at(at_seq, BreakReason::LogMismatch);
-    }
-    Ok(())
+        .filter_map(|(size, root)| {
+            // A root that is not 32 bytes of hex can match no tree.
+            let root = root.map(|r| crate::domain::merkle::from_hex(&r).unwrap_or([0xff; 32]))?;
+            Some((u64::try_from(size?).ok()?, root))
+        })
+        .collect())
 }
 
 /// Each checkpoint must chain to the previous one, hash to its stored hash, and name events that

@@ -319,6 +319,69 @@ impl Frontier {
     }
 }
 
+/// Rebuilds a log of `size` leaves from its leaves met in any order (a verifier walks the trail
+/// in `seq` order, which is the log's order but for events committed late), holding only those
+/// that arrive before their turn: memory is the disorder, not the log. Each signed root is
+/// compared when the tree reaches its size.
+#[derive(Debug)]
+pub struct LogReplay {
+    size: u64,
+    frontier: Frontier,
+    early: std::collections::BTreeMap<u64, Hash>,
+    /// Signed (size, root) pairs, largest first (popped as the tree reaches them).
+    signed: Vec<(u64, Hash)>,
+    mismatch: bool,
+}
+
+impl LogReplay {
+    /// A replay of a log of `size` leaves, with the roots checkpoints signed at their sizes
+    /// (sizes beyond `size` are left out: they are for a later replay).
+    pub fn new(size: u64, signed: impl IntoIterator<Item = (u64, Hash)>) -> Self {
+        let mut signed: Vec<(u64, Hash)> = signed.into_iter().filter(|(s, _)| *s <= size).collect();
+        signed.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let mut replay =
+            Self { size, frontier: Frontier::default(), early: Default::default(), signed, mismatch: false };
+        replay.check_signed();
+        replay
+    }
+
+    /// The leaf at `index`; an index at or past the log's size is not part of this log.
+    pub fn push(&mut self, index: u64, leaf: Hash) {
+        if index >= self.size || index < self.frontier.size() || self.early.insert(index, leaf).is_some() {
+            // Past the log, or a position given twice: the second one cannot be the log's.
+            self.mismatch |= index < self.size;
+            return;
+        }
+        let mut made = Vec::new();
+        while let Some(leaf) = self.early.remove(&self.frontier.size()) {
+            self.frontier.push(leaf, &mut made);
+            made.clear();
+            self.check_signed();
+        }
+    }
+
+    fn check_signed(&mut self) {
+        while let Some(&(size, root)) = self.signed.last() {
+            if size != self.frontier.size() {
+                break;
+            }
+            self.mismatch |= root != self.frontier.root();
+            self.signed.pop();
+        }
+    }
+
+    /// Leaves held because they came before their turn.
+    pub fn held(&self) -> usize {
+        self.early.len()
+    }
+
+    /// Whether the leaves met make the log whose head root is `root`, with every signed root
+    /// where it was signed.
+    pub fn matches(&self, root: &Hash) -> bool {
+        !self.mismatch && self.early.is_empty() && self.frontier.size() == self.size && self.frontier.root() == *root
+    }
+}
+
 /// Lower-case hex.
 pub fn to_hex(h: &Hash) -> String {
     hex::encode(h)
@@ -579,5 +642,45 @@ mod tests {
         assert!(rec.0.len() <= 2 * 10 * 10);
         let mut subset = NodeMap(rec.0.iter().map(|k| (*k, nodes.0[k])).collect());
         assert_eq!(inclusion_proof(&mut subset, 617, 999).unwrap(), inclusion_proof(&mut nodes, 617, 999).unwrap());
+    }
+
+    #[test]
+    fn a_log_replayed_from_leaves_in_any_order_has_the_root_and_checks_each_signed_one() {
+        let leaves: Vec<Hash> = (0u8..13).map(|i| leaf_hash(&[i])).collect();
+        let root_at = |n: usize| {
+            let mut f = Frontier::default();
+            let mut made = Vec::new();
+            for l in &leaves[..n] {
+                f.push(*l, &mut made);
+            }
+            f.root()
+        };
+        let order = [1usize, 0, 2, 5, 3, 4, 6, 7, 9, 8, 10, 12, 11];
+        let signed = [(4u64, root_at(4)), (13, root_at(13)), (20, [9; 32])];
+        let mut r = LogReplay::new(13, signed);
+        for &i in &order {
+            r.push(i as u64, leaves[i]);
+        }
+        assert!(r.matches(&root_at(13)));
+        assert_eq!(r.held(), 0);
+        // A wrong signed root, a missing leaf, an altered leaf, a leaf given twice: no match.
+        let mut wrong = LogReplay::new(13, [(5u64, root_at(4))]);
+        let mut missing = LogReplay::new(13, []);
+        let mut altered = LogReplay::new(13, []);
+        let mut twice = LogReplay::new(13, []);
+        for &i in &order {
+            wrong.push(i as u64, leaves[i]);
+            if i != 7 {
+                missing.push(i as u64, leaves[i]);
+            }
+            altered.push(i as u64, if i == 3 { leaf_hash(b"x") } else { leaves[i] });
+            twice.push(i as u64, leaves[i]);
+        }
+        twice.push(2, leaves[2]);
+        assert!(!wrong.matches(&root_at(13)));
+        assert!(!missing.matches(&root_at(13)));
+        assert_eq!(missing.held(), 5, "8..13 wait for 7");
+        assert!(!altered.matches(&root_at(13)));
+        assert!(!twice.matches(&root_at(13)));
     }
 }
