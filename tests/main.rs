@@ -29,4 +29,5 @@ mod reads;
 mod reports;
 mod retries;
 mod spine;
+mod validation;
 mod verifiers;
