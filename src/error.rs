@@ -345,6 +345,13 @@ impl From<crate::pii::PiiError> for Error {
     }
 }
 
+/// A conversion that cannot fail (a request type read as itself: `JsonBody<R>`) never is one.
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// A single refused field is a 422, like a `DomainError::Invalid` of one.
 impl From<crate::domain::FieldError> for Error {
     fn from(e: crate::domain::FieldError) -> Self {

@@ -219,7 +219,7 @@ async fn campaigns_stay_within_their_fund_and_their_order() {
         "validation_failed",
     )
     .await;
-    assert_eq!(fields(&p), ["rows[1].amount"], "malformed rows first");
+    assert_eq!(fields(&p), ["rows[0].id_number", "rows[1].amount"], "the form of every row at once");
     bad[1]["amount"] = json!("100.00");
     let p = problem(
         post(&app, Role::RightsOfficer, &id, "beneficiaries", json!({"rows": bad})).await,

@@ -111,6 +111,39 @@ async fn values_of_the_wrong_type_are_refused_without_being_echoed_into_the_answ
 }
 
 #[tokio::test]
+async fn a_bad_id_number_beside_a_bad_amount_is_named_with_it_and_neither_is_echoed() {
+    capture_logs();
+    let app = spawn_app().await;
+    let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
+    let township = app.org("township").await;
+    let clerk = app.token(Role::Clerk).await;
+    // An ID number with a wrong check character, and an amount a spreadsheet sent as a number.
+    let first17 = "32010619811111001";
+    let right = ResidentId::check_char(first17).unwrap();
+    let bad_id = format!("{first17}{}", if right == '7' { '8' } else { '7' });
+    let mut a = application(&fund, township);
+    a["id_number"] = json!(bad_id);
+    a["requested_amount"] = json!(86_420.135);
+    let r = app.send(Method::POST, "/api/v1/hardship/applications", Some(&clerk), Some(a), &[]).await;
+    let p = refused_without_echo(r, "id_number", &[&bad_id, "86420.135", "86420"]).await;
+    assert_eq!(fields(&p), ["id_number", "requested_amount"], "{p}");
+    // The same in a row of a batch, its account a number too.
+    let c = json!({"fund_id": fund, "name": "冬季送温暖", "kind": "winter_warmth", "budget": "1000.00"});
+    let campaign = body(app.post_as(Role::RightsOfficer, "/api/v1/hardship/campaigns", c).await).await;
+    let path = format!("/api/v1/hardship/campaigns/{}/beneficiaries", campaign["id"].as_str().unwrap());
+    let row = json!({"org_id": township, "worker_name": "王", "id_number": bad_id, "amount": 86_420.135,
+                     "bank_account": SECRET_ACCOUNT.parse::<u64>().unwrap()});
+    let r = app.post_with(Role::RightsOfficer, &path, json!({"rows": [row]}), &[("If-Match", "\"1\"")]).await;
+    let p = refused_without_echo(r, "rows[0].id_number", &[&bad_id, "86420", SECRET_ACCOUNT]).await;
+    assert_eq!(fields(&p), ["rows[0].id_number", "rows[0].bank_account", "rows[0].amount"], "{p}");
+    let logs = logs();
+    for secret in [bad_id.as_str(), "86420.135", SECRET_ACCOUNT] {
+        assert!(!logs.contains(secret), "the log holds a submitted value ({secret})");
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_nul_character_anywhere_is_a_422_naming_the_field() {
     let app = spawn_app().await;
     let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();

@@ -29,5 +29,6 @@ mod reads;
 mod reports;
 mod retries;
 mod spine;
+mod validation;
 mod verification;
 mod verifiers;

@@ -152,6 +152,22 @@ impl TryFrom<CreateLineRequest> for NewLine {
     }
 }
 
+impl TryFrom<UpdateLineRequest> for LineChanges {
+    type Error = Error;
+    fn try_from(r: UpdateLineRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let name = r.name.map(|n| text(&mut errors, "name", &n, 200));
+        let explanation = r.variance_explanation.map(|t| t.trim().to_owned());
+        if explanation.as_ref().is_some_and(|t| t.chars().count() > 2000) {
+            errors.push(FieldError::new("variance_explanation", "must be at most 2000 characters"));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(LineChanges { name, variance_explanation: explanation })
+    }
+}
+
 impl TryFrom<CreateAppropriationRequest> for NewAppropriation {
     type Error = Error;
     fn try_from(r: CreateAppropriationRequest) -> Result<Self, Error> {
@@ -225,11 +241,10 @@ pub async fn create_line(
     caller: Authorized<perm::ManageBudget>,
     key: IdempotencyKey,
     year: Path<i32>,
-    body: JsonBody<CreateLineRequest>,
+    body: JsonBody<CreateLineRequest, NewLine>,
 ) -> Result<HttpResponse, Error> {
     let year = super::extract::year(year.into_inner())?;
-    let cmd = NewLine::try_from(body.value)?;
-    budgets::create_line(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, cmd)
+    budgets::create_line(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, body.value)
         .await
         .map(super::stored)
 }
@@ -278,20 +293,10 @@ pub async fn update_line(
     key: IdempotencyKey,
     if_match: IfMatch,
     path: Path<(i32, Uuid)>,
-    body: JsonBody<UpdateLineRequest>,
+    body: JsonBody<UpdateLineRequest, LineChanges>,
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
-    let r = body.value;
-    let mut errors = Vec::new();
-    let name = r.name.map(|n| text(&mut errors, "name", &n, 200));
-    let explanation = r.variance_explanation.map(|t| t.trim().to_owned());
-    if explanation.as_ref().is_some_and(|t| t.chars().count() > 2000) {
-        errors.push(FieldError::new("variance_explanation", "must be at most 2000 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
-    let changes = LineChanges { name, variance_explanation: explanation };
+    let changes = body.value;
     budgets::update_line(
         &state.pool,
         caller.write_ctx(),
@@ -317,11 +322,10 @@ pub async fn create_appropriation(
     caller: Authorized<perm::PostFundSources>,
     key: IdempotencyKey,
     year: Path<i32>,
-    body: JsonBody<CreateAppropriationRequest>,
+    body: JsonBody<CreateAppropriationRequest, NewAppropriation>,
 ) -> Result<HttpResponse, Error> {
     let year = super::extract::year(year.into_inner())?;
-    let cmd = NewAppropriation::try_from(body.value)?;
-    budgets::appropriate(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, cmd)
+    budgets::appropriate(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), year, body.value)
         .await
         .map(super::stored)
 }
@@ -352,10 +356,10 @@ pub async fn create_expenditure(
     caller: Authorized<perm::ManageBudget>,
     key: IdempotencyKey,
     path: Path<(i32, Uuid)>,
-    body: JsonBody<CreateExpenditureRequest>,
+    body: JsonBody<CreateExpenditureRequest, NewExpenditure>,
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
-    let cmd = NewExpenditure::try_from(body.value)?;
+    let cmd = body.value;
     budgets::spend(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), super::extract::year(year)?, id, cmd)
         .await
         .map(super::stored)
@@ -386,10 +390,11 @@ pub async fn create_asset(
     state: Data<AppState>,
     caller: Authorized<perm::ManageBudget>,
     key: IdempotencyKey,
-    body: JsonBody<CreateAssetRequest>,
+    body: JsonBody<CreateAssetRequest, NewAsset>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewAsset::try_from(body.value)?;
-    budgets::record_asset(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+    budgets::record_asset(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), body.value)
+        .await
+        .map(super::stored)
 }
 
 /// Fixed assets, in the order recorded.

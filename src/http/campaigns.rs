@@ -48,16 +48,27 @@ pub async fn create_campaign(
     state: Data<AppState>,
     caller: Authorized<perm::ManageCampaigns>,
     key: IdempotencyKey,
-    body: JsonBody<CreateCampaignRequest>,
+    body: JsonBody<CreateCampaignRequest, NewCampaign>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    let r = body.value;
-    let name = rules::text("name", &r.name, 200)?;
-    if r.budget.is_zero() {
-        return Err(Error::invalid("budget", "must be more than 0.00"));
+    campaigns::create(&state.pool, caller.write_ctx(), idem, body.value).await.map(super::stored)
+}
+
+impl TryFrom<CreateCampaignRequest> for NewCampaign {
+    type Error = Error;
+    fn try_from(r: CreateCampaignRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let name = rules::text("name", &r.name, 200).map_err(|e| errors.push(e)).ok();
+        if r.budget.is_zero() {
+            errors.push(FieldError::new("budget", "must be more than 0.00"));
+        }
+        match name {
+            Some(name) if errors.is_empty() => {
+                Ok(NewCampaign { fund_id: r.fund_id, name, kind: r.kind, budget: r.budget })
+            }
+            _ => Err(Error::Validation(errors)),
+        }
     }
-    let cmd = NewCampaign { fund_id: r.fund_id, name, kind: r.kind, budget: r.budget };
-    campaigns::create(&state.pool, caller.write_ctx(), idem, cmd).await.map(super::stored)
 }
 
 /// Filters of the campaign list.
@@ -127,24 +138,36 @@ pub struct AddBeneficiariesRequest {
     pub rows: Vec<serde_json::Value>,
 }
 
-fn check_beneficiaries(rows: Vec<BeneficiaryRequest>) -> Result<Vec<NewBeneficiary>, Error> {
-    let mut errors = Vec::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for (i, r) in rows.into_iter().enumerate() {
-        let field = |name: &str| format!("rows[{i}].{name}");
-        let name = rules::text(&field("worker_name"), &r.worker_name, 100).map_err(|e| errors.push(e)).ok();
-        let account = rules::bank_account(&field("bank_account"), &r.bank_account).map_err(|e| errors.push(e)).ok();
+impl TryFrom<BeneficiaryRequest> for NewBeneficiary {
+    type Error = Error;
+    fn try_from(r: BeneficiaryRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let name = rules::text("worker_name", &r.worker_name, 100).map_err(|e| errors.push(e)).ok();
+        let account = rules::bank_account("bank_account", &r.bank_account).map_err(|e| errors.push(e)).ok();
+        // The message never repeats the number.
         let id_number = ResidentId::parse(r.id_number.trim())
-            .map_err(|e| errors.push(FieldError::new(field("id_number"), e.to_string())))
+            .map_err(|e| errors.push(FieldError::new("id_number", e.to_string())))
             .ok();
         if r.amount.is_zero() {
-            errors.push(FieldError::new(field("amount"), "must be more than 0.00"));
+            errors.push(FieldError::new("amount", "must be more than 0.00"));
         }
-        if let (Some(worker_name), Some(bank_account), Some(id_number)) = (name, account, id_number) {
-            out.push(NewBeneficiary { org_id: r.org_id, worker_name, id_number, bank_account, amount: r.amount });
+        match (name, account, id_number) {
+            (Some(worker_name), Some(bank_account), Some(id_number)) if errors.is_empty() => {
+                Ok(NewBeneficiary { org_id: r.org_id, worker_name, id_number, bank_account, amount: r.amount })
+            }
+            _ => Err(Error::Validation(errors)),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(Error::Validation(errors)) }
+}
+
+impl TryFrom<AddBeneficiariesRequest> for Vec<NewBeneficiary> {
+    type Error = Error;
+    fn try_from(r: AddBeneficiariesRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let rows =
+            parse_rows::<BeneficiaryRequest, NewBeneficiary>(&r.rows, MAX_BENEFICIARIES_PER_REQUEST, &mut errors);
+        if errors.is_empty() { Ok(rows) } else { Err(Error::Validation(errors)) }
+    }
 }
 
 /// Adds beneficiaries to a draft campaign by the thousand (rights-protection officer; `If-Match`
@@ -162,11 +185,11 @@ pub async fn add_beneficiaries(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<AddBeneficiariesRequest>,
+    body: JsonBody<AddBeneficiariesRequest, Vec<NewBeneficiary>>,
 ) -> Result<HttpResponse, Error> {
     // Keyed, like an application's: the idempotency table cannot be searched for a guessed ID.
     let idem = key.with(&state.pii.lookup_hash("request", &body.fingerprint));
-    let rows = check_beneficiaries(parse_rows(body.value.rows, MAX_BENEFICIARIES_PER_REQUEST)?)?;
+    let rows = body.value;
     campaigns::add_beneficiaries(
         &state.pool,
         state.pii.clone(),
@@ -300,28 +323,34 @@ pub async fn record_bank_results(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<BankResultsRequest>,
+    body: JsonBody<BankResultsRequest, Vec<BankResult>>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    let rows: Vec<BankResultRequest> = parse_rows(body.value.rows, MAX_BENEFICIARIES_PER_REQUEST)?;
-    let mut errors = Vec::new();
-    let mut results = Vec::with_capacity(rows.len());
-    for (i, r) in rows.into_iter().enumerate() {
-        let reference = r.bank_reference.map(|v| rules::text(&format!("rows[{i}].bank_reference"), &v, 100));
-        let message = r.message.map(|v| rules::text(&format!("rows[{i}].message"), &v, 500));
-        let reference = reference.transpose().map_err(|e| errors.push(e)).ok().flatten();
-        let message = message.transpose().map_err(|e| errors.push(e)).ok().flatten();
-        results.push(BankResult {
-            beneficiary_id: r.beneficiary_id,
-            status: r.status,
-            bank_reference: reference,
-            message,
-        });
-    }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
-    campaigns::record_results(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), results)
+    campaigns::record_results(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), body.value)
         .await
         .map(super::stored)
+}
+
+impl TryFrom<BankResultRequest> for BankResult {
+    type Error = Error;
+    fn try_from(r: BankResultRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let reference = r.bank_reference.map(|v| rules::text("bank_reference", &v, 100));
+        let message = r.message.map(|v| rules::text("message", &v, 500));
+        let bank_reference = reference.transpose().map_err(|e| errors.push(e)).ok().flatten();
+        let message = message.transpose().map_err(|e| errors.push(e)).ok().flatten();
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(BankResult { beneficiary_id: r.beneficiary_id, status: r.status, bank_reference, message })
+    }
+}
+
+impl TryFrom<BankResultsRequest> for Vec<BankResult> {
+    type Error = Error;
+    fn try_from(r: BankResultsRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let rows = parse_rows::<BankResultRequest, BankResult>(&r.rows, MAX_BENEFICIARIES_PER_REQUEST, &mut errors);
+        if errors.is_empty() { Ok(rows) } else { Err(Error::Validation(errors)) }
+    }
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::domain::FieldError;
 use crate::domain::approval::CaseAction;
 use crate::domain::money::Money;
 use crate::error::Error;
@@ -19,15 +20,32 @@ pub struct ActionRequest {
     pub approved_amount: Option<Money>,
 }
 
-impl ActionRequest {
-    /// The action, with its reason checked for length.
-    pub fn into_act(self, action: CaseAction) -> Result<Act, Error> {
-        if self.reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
-            return Err(Error::invalid("reason", "must be at most 1,000 characters"));
+/// An action's body, checked: all of an `Act` but the action, which the route names.
+pub struct ActionBody {
+    reason: Option<String>,
+    approved_amount: Option<Money>,
+}
+
+impl TryFrom<ActionRequest> for ActionBody {
+    type Error = Error;
+    fn try_from(r: ActionRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+            errors.push(FieldError::new("reason", "must be at most 1,000 characters"));
         }
-        if self.approved_amount.is_some_and(|a| a.is_zero()) {
-            return Err(Error::invalid("approved_amount", "must be more than 0.00"));
+        if r.approved_amount.is_some_and(|a| a.is_zero()) {
+            errors.push(FieldError::new("approved_amount", "must be more than 0.00"));
         }
-        Ok(Act { action, reason: self.reason, approved_amount: self.approved_amount })
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(ActionBody { reason: r.reason, approved_amount: r.approved_amount })
+    }
+}
+
+impl ActionBody {
+    /// The action asked for, with this body.
+    pub fn into_act(self, action: CaseAction) -> Act {
+        Act { action, reason: self.reason, approved_amount: self.approved_amount }
     }
 }

@@ -65,6 +65,16 @@ fn refused(errors: Vec<FieldError>) -> Result<(), Error> {
     if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
 }
 
+impl TryFrom<DeclareRequest> for Declare {
+    type Error = Error;
+    fn try_from(r: DeclareRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let reason = reason(&mut errors, r.reason);
+        refused(errors)?;
+        Ok(Declare { org_id: r.org_id, period: r.period, payroll_total: r.payroll_total, reason })
+    }
+}
+
 /// Lists the fee-rate table.
 #[utoipa::path(get, path = "/api/v1/fee-rates", tag = "union-fees", params(PageQuery),
     responses((status = 200, body = inline(Listed<FeeRateView>)), (status = "4XX", body = Problem)), security(("bearer" = [])))]
@@ -113,14 +123,9 @@ pub async fn create_declaration(
     state: Data<AppState>,
     caller: Authorized<perm::DeclareFees>,
     key: IdempotencyKey,
-    body: JsonBody<DeclareRequest>,
+    body: JsonBody<DeclareRequest, Declare>,
 ) -> Result<HttpResponse, Error> {
-    let r = body.value;
-    let mut errors = Vec::new();
-    let reason = reason(&mut errors, r.reason);
-    refused(errors)?;
-    let cmd = Declare { org_id: r.org_id, period: r.period, payroll_total: r.payroll_total, reason };
-    fees::declare(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), caller.scope(), cmd)
+    fees::declare(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), caller.scope(), body.value)
         .await
         .map(super::stored)
 }
@@ -187,6 +192,23 @@ pub struct DeclareBatchRequest {
     pub reason: Option<String>,
 }
 
+/// A batch, read: its rows and its reason.
+pub struct DeclareBatch {
+    rows: Vec<fees::BatchRow>,
+    reason: Option<String>,
+}
+
+impl TryFrom<DeclareBatchRequest> for DeclareBatch {
+    type Error = Error;
+    fn try_from(r: DeclareBatchRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let rows = super::extract::parse_rows::<fees::BatchRow, _>(&r.rows, fees::BATCH_ROWS_MAX, &mut errors);
+        let reason = reason(&mut errors, r.reason);
+        refused(errors)?;
+        Ok(DeclareBatch { rows, reason })
+    }
+}
+
 /// The batch endpoint's body limit: 10,000 rows fit in well under this.
 pub const BATCH_BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -205,12 +227,9 @@ pub async fn create_declaration_batch(
     state: Data<AppState>,
     caller: Authorized<perm::DeclareFeeBatches>,
     key: IdempotencyKey,
-    body: JsonBody<DeclareBatchRequest>,
+    body: JsonBody<DeclareBatchRequest, DeclareBatch>,
 ) -> Result<HttpResponse, Error> {
-    let mut errors = Vec::new();
-    let reason = reason(&mut errors, body.value.reason);
-    refused(errors)?;
-    let rows = super::extract::parse_rows(body.value.rows, fees::BATCH_ROWS_MAX)?;
+    let DeclareBatch { rows, reason } = body.value;
     fees::declare_batch(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows, reason)
         .await
         .map(super::stored)
@@ -307,9 +326,9 @@ pub async fn create_fee_payment(
     state: Data<AppState>,
     caller: Authorized<perm::RecordFeePayments>,
     key: IdempotencyKey,
-    body: JsonBody<PaymentRequest>,
+    body: JsonBody<PaymentRequest, fees::Payment>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = fees::Payment::try_from(body.value)?;
+    let cmd = body.value;
     fees::record_payment(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
 }
 
@@ -322,9 +341,9 @@ pub async fn create_fee_remittance(
     state: Data<AppState>,
     caller: Authorized<perm::RecordFeePayments>,
     key: IdempotencyKey,
-    body: JsonBody<MonthAmountRequest>,
+    body: JsonBody<MonthAmountRequest, fees::MonthAmount>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = fees::MonthAmount::try_from(body.value)?;
+    let cmd = body.value;
     fees::record_remittance(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
 }
 
@@ -340,9 +359,9 @@ pub async fn create_remit_refund(
     state: Data<AppState>,
     caller: Authorized<perm::RecordFeePayments>,
     key: IdempotencyKey,
-    body: JsonBody<RemitRefundRequest>,
+    body: JsonBody<RemitRefundRequest, fees::Refund>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = fees::Refund::try_from(body.value)?;
+    let cmd = body.value;
     fees::record_remit_refund(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd)
         .await
         .map(super::stored)

@@ -125,6 +125,20 @@ impl TryFrom<CreateSourceRequest> for NewSource {
     }
 }
 
+impl TryFrom<UpdateFundRequest> for FundChanges {
+    type Error = Error;
+    fn try_from(r: UpdateFundRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if let Some(n) = &r.name {
+            check_name(&mut errors, n);
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(FundChanges { name: r.name.map(|n| n.trim().to_owned()), budget: r.budget })
+    }
+}
+
 /// List filters.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -148,10 +162,9 @@ pub async fn create_fund(
     state: Data<AppState>,
     caller: Authorized<perm::ManageFunds>,
     key: IdempotencyKey,
-    body: JsonBody<CreateFundRequest>,
+    body: JsonBody<CreateFundRequest, NewFund>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewFund::try_from(body.value)?;
-    funds::create(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+    funds::create(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), body.value).await.map(super::stored)
 }
 
 /// Lists funds with their balances.
@@ -192,17 +205,9 @@ pub async fn update_fund(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<UpdateFundRequest>,
+    body: JsonBody<UpdateFundRequest, FundChanges>,
 ) -> Result<HttpResponse, Error> {
-    let r = body.value;
-    if let Some(n) = &r.name {
-        let mut errors = Vec::new();
-        check_name(&mut errors, n);
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-    }
-    let changes = FundChanges { name: r.name.map(|n| n.trim().to_owned()), budget: r.budget };
+    let changes = body.value;
     funds::update(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), if_match.0, id.into_inner(), changes)
         .await
         .map(super::stored)
@@ -221,9 +226,9 @@ pub async fn create_source(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<CreateSourceRequest>,
+    body: JsonBody<CreateSourceRequest, NewSource>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewSource::try_from(body.value)?;
+    let cmd = body.value;
     funds::add_source(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), if_match.0, id.into_inner(), cmd)
         .await
         .map(super::stored)

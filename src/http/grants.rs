@@ -42,23 +42,27 @@ pub async fn create_grant(
     state: Data<AppState>,
     caller: Authorized<perm::FileGrants>,
     key: IdempotencyKey,
-    body: JsonBody<CreateGrantRequest>,
+    body: JsonBody<CreateGrantRequest, NewGrant>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    let r = body.value;
-    let mut errors = Vec::new();
-    let purpose = rules::text("purpose", &r.purpose, 500).map_err(|e| errors.push(e)).ok();
-    let work_plan =
-        r.work_plan.map(|w| rules::text("work_plan", &w, 5000)).transpose().map_err(|e| errors.push(e)).ok();
-    if r.requested_amount.is_zero() {
-        errors.push(FieldError::new("requested_amount", "must be more than 0.00"));
+    grants::create(&state.pool, caller.write_ctx(), idem, caller.scope(), body.value).await.map(super::stored)
+}
+
+impl TryFrom<CreateGrantRequest> for NewGrant {
+    type Error = Error;
+    fn try_from(r: CreateGrantRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let purpose = rules::text("purpose", &r.purpose, 500).map_err(|e| errors.push(e)).ok();
+        let work_plan =
+            r.work_plan.map(|w| rules::text("work_plan", &w, 5000)).transpose().map_err(|e| errors.push(e)).ok();
+        if r.requested_amount.is_zero() {
+            errors.push(FieldError::new("requested_amount", "must be more than 0.00"));
+        }
+        let (Some(purpose), Some(work_plan), true) = (purpose, work_plan, errors.is_empty()) else {
+            return Err(Error::Validation(errors));
+        };
+        Ok(NewGrant { fund_id: r.fund_id, org_id: r.org_id, purpose, work_plan, requested_amount: r.requested_amount })
     }
-    let (Some(purpose), Some(work_plan), true) = (purpose, work_plan, errors.is_empty()) else {
-        return Err(Error::Validation(errors));
-    };
-    let cmd =
-        NewGrant { fund_id: r.fund_id, org_id: r.org_id, purpose, work_plan, requested_amount: r.requested_amount };
-    grants::create(&state.pool, caller.write_ctx(), idem, caller.scope(), cmd).await.map(super::stored)
 }
 
 /// Filters of the grant list.
@@ -203,21 +207,30 @@ pub async fn allocate_by_formula(
     state: Data<AppState>,
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
-    body: JsonBody<FormulaRequest>,
+    body: JsonBody<FormulaRequest, Formula>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    let r = body.value;
-    if r.townships.is_empty() || r.townships.len() > 500 {
-        return Err(Error::invalid("townships", "1 to 500 townships"));
+    grants::allocate_by_formula(&state.pool, caller.write_ctx(), idem, body.value).await.map(super::stored)
+}
+
+impl TryFrom<FormulaRequest> for Formula {
+    type Error = Error;
+    fn try_from(r: FormulaRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.total.is_zero() {
+            errors.push(FieldError::new("total", "must be more than 0.00"));
+        }
+        if r.townships.is_empty() || r.townships.len() > 500 {
+            errors.push(FieldError::new("townships", "1 to 500 townships"));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(Formula {
+            fund_id: r.fund_id,
+            total: r.total,
+            base_per_township: r.base_per_township,
+            townships: r.townships.into_iter().map(|t| (t.org_id, t.members)).collect(),
+        })
     }
-    if r.total.is_zero() {
-        return Err(Error::invalid("total", "must be more than 0.00"));
-    }
-    let cmd = Formula {
-        fund_id: r.fund_id,
-        total: r.total,
-        base_per_township: r.base_per_township,
-        townships: r.townships.into_iter().map(|t| (t.org_id, t.members)).collect(),
-    };
-    grants::allocate_by_formula(&state.pool, caller.write_ctx(), idem, cmd).await.map(super::stored)
 }

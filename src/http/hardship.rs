@@ -107,10 +107,10 @@ pub async fn create_application(
     state: Data<AppState>,
     caller: Authorized<perm::FileHardship>,
     key: IdempotencyKey,
-    body: JsonBody<CreateApplicationRequest>,
+    body: JsonBody<CreateApplicationRequest, NewApplication>,
 ) -> Result<HttpResponse, Error> {
     let fingerprint = state.pii.lookup_hash("request", &body.fingerprint);
-    let cmd = NewApplication::try_from(body.value)?;
+    let cmd = body.value;
     hardship::create(&state.pool, state.pii.clone(), caller.write_ctx(), key.with(&fingerprint), caller.scope(), cmd)
         .await
         .map(super::stored)

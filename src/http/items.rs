@@ -134,14 +134,28 @@ pub async fn create_disbursement(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<DisbursementRequest>,
+    body: JsonBody<DisbursementRequest, Disburse>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    let r = body.value;
-    let amount = positive("amount", r.amount)?;
-    let payee = rules::text("payee", &r.payee, 200)?;
-    let cmd = Disburse { amount, payee, method: r.method.as_str().into() };
+    let cmd = body.value;
     items::disburse(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), cmd).await.map(super::stored)
+}
+
+impl TryFrom<DisbursementRequest> for Disburse {
+    type Error = Error;
+    fn try_from(r: DisbursementRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than 0.00"));
+        }
+        let payee = rules::text("payee", &r.payee, 200).map_err(|e| errors.push(e)).ok();
+        match payee {
+            Some(payee) if errors.is_empty() => {
+                Ok(Disburse { amount: r.amount, payee, method: r.method.as_str().into() })
+            }
+            _ => Err(Error::Validation(errors)),
+        }
+    }
 }
 
 /// Stage 3.
@@ -179,10 +193,17 @@ pub async fn create_use(
     let id = id.into_inner();
     items::ensure_visible(&state.pool, caller.scope(), id).await?;
     let idem = key.with(&body.fingerprint);
-    let cmd = check_use(super::extract::typed(&body.value)?)?;
+    let cmd = super::extract::command::<UseRequest, ReportUse>(&body.value)?;
     items::report_use(&state.pool, caller.write_ctx(), idem, caller.scope(), if_match.0, id, cmd)
         .await
         .map(super::stored)
+}
+
+impl TryFrom<UseRequest> for ReportUse {
+    type Error = Error;
+    fn try_from(r: UseRequest) -> Result<Self, Error> {
+        check_use(r)
+    }
 }
 
 fn check_use(r: UseRequest) -> Result<ReportUse, Error> {

@@ -18,9 +18,9 @@ macro_rules! action_handler {
             key: crate::http::extract::IdempotencyKey,
             if_match: crate::http::extract::IfMatch,
             id: actix_web::web::Path<Uuid>,
-            body: crate::http::extract::JsonBody<crate::http::cases::ActionRequest>,
+            body: crate::http::extract::JsonBody<crate::http::cases::ActionRequest, crate::http::cases::ActionBody>,
         ) -> Result<actix_web::HttpResponse, crate::error::Error> {
-            let act = body.value.into_act(crate::domain::approval::CaseAction::$action)?;
+            let act = body.value.into_act(crate::domain::approval::CaseAction::$action);
             let idem = key.with(&body.fingerprint);
             let (ctx, who) = (caller.write_ctx(), caller.caller.clone());
             crate::service::cases::act::<$row>(&state.pool, state.approval, ctx, idem, who, if_match.0, id.into_inner(), act)

@@ -116,10 +116,9 @@ pub async fn create_org(
     state: Data<AppState>,
     caller: Authorized<perm::ManageOrgs>,
     key: IdempotencyKey,
-    body: JsonBody<CreateOrgRequest>,
+    body: JsonBody<CreateOrgRequest, NewOrg>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewOrg::try_from(body.value)?;
-    orgs::create(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(super::stored)
+    orgs::create(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), body.value).await.map(super::stored)
 }
 
 /// Lists organisations (a clerk sees only its own).
@@ -159,9 +158,9 @@ pub async fn update_org(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<UpdateOrgRequest>,
+    body: JsonBody<UpdateOrgRequest, OrgChanges>,
 ) -> Result<HttpResponse, Error> {
-    let changes = OrgChanges::try_from(body.value)?;
+    let changes = body.value;
     orgs::update(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), if_match.0, id.into_inner(), changes)
         .await
         .map(super::stored)

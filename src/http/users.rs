@@ -168,10 +168,10 @@ pub async fn create_user(
     state: Data<AppState>,
     caller: Authorized<perm::ManageUsers>,
     key: IdempotencyKey,
-    body: JsonBody<CreateUserRequest>,
+    body: JsonBody<CreateUserRequest, NewUser>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewUser::try_from(body.value)?;
     let fingerprint = state.pii.lookup_hash("request", &body.fingerprint);
+    let cmd = body.value;
     users::create(&state.pool, caller.write_ctx(), key.with(&fingerprint), cmd).await.map(super::stored)
 }
 
@@ -217,9 +217,9 @@ pub async fn update_user(
     key: IdempotencyKey,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<UpdateUserRequest>,
+    body: JsonBody<UpdateUserRequest, UserChanges>,
 ) -> Result<HttpResponse, Error> {
-    let changes = UserChanges::try_from(body.value)?;
+    let changes = body.value;
     let idem = key.with(&body.fingerprint);
     users::update(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner(), changes)
         .await
@@ -242,9 +242,9 @@ pub async fn set_password(
     caller: AnyCaller,
     if_match: IfMatch,
     id: Path<Uuid>,
-    body: JsonBody<SetPasswordRequest>,
+    body: JsonBody<SetPasswordRequest, NewPassword>,
 ) -> Result<HttpResponse, Error> {
-    let cmd = NewPassword::try_from(body.value)?;
+    let cmd = body.value;
     // The socket's peer, as at login (see `auth::create_token`).
     let address = req.peer_addr().map(|a| a.ip());
     let (pool, subjects, throttle) = (&state.pool, &state.subjects, &state.throttle);
@@ -265,14 +265,19 @@ pub async fn create_client(
     state: Data<AppState>,
     caller: Authorized<perm::ManageUsers>,
     key: IdempotencyKey,
-    body: JsonBody<CreateClientRequest>,
+    body: JsonBody<CreateClientRequest, NewClient>,
 ) -> Result<HttpResponse, Error> {
-    let r = body.value;
-    if r.name.trim().is_empty() || r.name.chars().count() > 200 {
-        return Err(Error::invalid("name", "must be 1–200 characters"));
+    users::create_client(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), body.value).await.map(not_stored)
+}
+
+impl TryFrom<CreateClientRequest> for NewClient {
+    type Error = Error;
+    fn try_from(r: CreateClientRequest) -> Result<Self, Error> {
+        if r.name.trim().is_empty() || r.name.chars().count() > 200 {
+            return Err(Error::invalid("name", "must be 1–200 characters"));
+        }
+        Ok(NewClient { id: None, name: r.name.trim().to_owned(), role: r.role, org_id: r.org_id })
     }
-    let cmd = NewClient { id: None, name: r.name.trim().to_owned(), role: r.role, org_id: r.org_id };
-    users::create_client(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd).await.map(not_stored)
 }
 
 /// Lists system clients (admin; never their secrets).
