@@ -4,6 +4,7 @@
 pub mod approval;
 pub mod audit;
 pub mod books;
+pub mod budgets;
 pub mod error;
 pub mod fees;
 pub mod funds;
