@@ -326,7 +326,10 @@ mod tests {
         let f = figures();
         assert_eq!(check_spend("500.00".parse().unwrap(), &f), Ok(()));
         let (code, detail) = conflict(check_spend("500.01".parse().unwrap(), &f));
-        assert_eq!((code, detail.as_str()), ("insufficient_funds", "500.00 was received and not yet spent on this line"));
+        assert_eq!(
+            (code, detail.as_str()),
+            ("insufficient_funds", "500.00 was received and not yet spent on this line")
+        );
     }
 
     #[test]

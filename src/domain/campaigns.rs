@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn only_the_roles_the_policy_table_names_approve_and_never_the_creator() {
-        let leader = Caller { subject: Uuid::from_u128(1), kind: SubjectKind::User, role: Role::Leader, org_id: Uuid::nil() };
+        let leader =
+            Caller { subject: Uuid::from_u128(1), kind: SubjectKind::User, role: Role::Leader, org_id: Uuid::nil() };
         for role in Role::ALL {
             let caller = Caller { role, ..leader.clone() };
             let r = authorize_approval(&caller).map_err(code);
@@ -296,10 +297,7 @@ mod tests {
         ] {
             assert!(result.after(current).is_err(), "{current:?} → {result}");
         }
-        assert_eq!(
-            R::Paid.after(None),
-            Err("invalid_transition: a payment that is unpaid cannot become paid".into())
-        );
+        assert_eq!(R::Paid.after(None), Err("invalid_transition: a payment that is unpaid cannot become paid".into()));
         assert_eq!(
             R::Paid.after(Some(S::Failed)),
             Err("invalid_transition: a payment that is failed cannot become paid".into())

@@ -108,4 +108,3 @@ pub async fn list_assets(pool: &Pool, held_on: Option<NaiveDate>, page: Page) ->
     })
     .await
 }
-

@@ -106,7 +106,8 @@ pub async fn disburse(
             "disbursement",
         )?;
         let now = tx.ctx().now;
-        let pending: Vec<_> = people.iter().map(|b| BeneficiaryUpdate::of(b, b.item_id, Some(PaymentState::Pending.as_str()))).collect();
+        let pending: Vec<_> =
+            people.iter().map(|b| BeneficiaryUpdate::of(b, b.item_id, Some(PaymentState::Pending.as_str()))).collect();
         db::campaigns::set_many(tx, &pending, now)?;
         tx.record(Event {
             fund_id: Some(fund),
