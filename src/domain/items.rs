@@ -16,12 +16,15 @@
 //! Order: allocations only before the first disbursement; disbursements after an allocation;
 //! uses after a disbursement (tranches and uses may interleave); nothing after settlement.
 
+use std::collections::HashSet;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::DomainError;
+use super::error::{DomainError, FieldError};
+use super::hardship::text;
 use super::ledger::{AccountRef, JournalEntry, codes};
 use super::money::Money;
 use super::orgs::text_enum;
@@ -361,6 +364,117 @@ impl ItemFigures {
     }
 }
 
+/// One line of a use report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UseLine {
+    /// What was bought or paid.
+    pub description: String,
+    /// How much.
+    pub amount: Money,
+    /// The voucher or receipt number.
+    pub voucher_no: Option<String>,
+}
+
+/// A use report, validated.
+#[derive(Debug)]
+pub struct ReportUse {
+    /// How much.
+    pub amount: Money,
+    /// On what.
+    pub description: String,
+    /// The voucher number.
+    pub voucher_no: Option<String>,
+    /// The lines (adding up to `amount`), if given.
+    pub lines: Option<Vec<UseLine>>,
+}
+
+impl ReportUse {
+    /// The voucher numbers the report uses, its own and its lines': each may back only one use
+    /// report of a fund (409 `duplicate_voucher`, asked of the data by the service).
+    pub fn vouchers(&self) -> Vec<String> {
+        let lines = self.lines.iter().flatten().filter_map(|l| l.voucher_no.clone());
+        self.voucher_no.clone().into_iter().chain(lines).collect()
+    }
+}
+
+/// A use report as the client sent it, before its rules are checked.
+#[derive(Debug, Clone)]
+pub struct UseReport {
+    /// How much of what was paid out was used.
+    pub amount: Money,
+    /// On what, or the worker's confirmation of receipt.
+    pub description: String,
+    /// The receipt or voucher number.
+    pub voucher_no: Option<String>,
+    /// The receipts, when there are several.
+    pub lines: Option<Vec<UseLine>>,
+}
+
+/// Most lines one use report may carry.
+pub const MAX_USE_LINES: usize = 500;
+
+impl UseReport {
+    /// The rules of a use report's form (DOMAIN.md, stage 3: "with vouchers or line items adding
+    /// up to the amount"), every bad field named at once: a description of 1 to 1,000
+    /// characters and voucher numbers of 1 to 100, for the report and each line; amounts above
+    /// zero; when lines are given, 1 to 500 of them, adding up to the amount exactly, and no
+    /// voucher number twice in the report (its own included). Voucher numbers are kept trimmed.
+    /// Whether a voucher already backs another report of the fund is the service's to ask.
+    pub fn check(self) -> Result<ReportUse, DomainError> {
+        let r = self;
+        let mut errors: Vec<FieldError> = Vec::new();
+        let note =
+            |errors: &mut Vec<FieldError>, result: Result<String, FieldError>| result.map_err(|e| errors.push(e)).ok();
+        let description = note(&mut errors, text("description", &r.description, 1000));
+        let voucher_no = r.voucher_no.as_deref().map(|v| note(&mut errors, text("voucher_no", v, 100)));
+        if let Some(lines) = &r.lines {
+            for (i, line) in lines.iter().enumerate() {
+                note(&mut errors, text(&format!("lines[{i}].description"), &line.description, 1000));
+                if let Some(v) = &line.voucher_no {
+                    note(&mut errors, text(&format!("lines[{i}].voucher_no"), v, 100));
+                }
+                if line.amount.is_zero() {
+                    errors.push(FieldError::new(format!("lines[{i}].amount"), "must be more than 0.00"));
+                }
+            }
+            if lines.is_empty() || lines.len() > MAX_USE_LINES {
+                errors.push(FieldError::new("lines", "when given, 1 to 500 lines"));
+            }
+            let mut seen = HashSet::new();
+            for (i, v) in lines.iter().enumerate().filter_map(|(i, l)| l.voucher_no.as_deref().map(|v| (i, v.trim()))) {
+                if !seen.insert(v) || r.voucher_no.as_deref().is_some_and(|own| own.trim() == v) {
+                    errors.push(FieldError::new(
+                        format!("lines[{i}].voucher_no"),
+                        "the same voucher number twice in one report",
+                    ));
+                }
+            }
+            match Money::checked_sum(lines.iter().map(|l| l.amount)) {
+                Some(sum) if sum == r.amount => {}
+                _ => errors.push(FieldError::new("lines", format!("must add up to amount {}", r.amount))),
+            }
+        }
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than 0.00"));
+        }
+        match description {
+            Some(description) if errors.is_empty() => Ok(ReportUse {
+                amount: r.amount,
+                description,
+                voucher_no: voucher_no.flatten(),
+                lines: r.lines.map(|lines| {
+                    lines
+                        .into_iter()
+                        .map(|l| UseLine { voucher_no: l.voucher_no.map(|v| v.trim().to_owned()), ..l })
+                        .collect()
+                }),
+            }),
+            _ => Err(DomainError::Invalid(errors)),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -477,5 +591,64 @@ mod tests {
         let (r, l, e) = approved("10.00").settle(FUND).map_err(code).unwrap_or((Decimal::ONE, Decimal::ONE, None));
         assert_eq!((r, l), (Decimal::ZERO, Decimal::ZERO));
         assert!(e.is_none());
+    }
+
+    fn line(description: &str, amount: &str, voucher_no: Option<&str>) -> UseLine {
+        UseLine { description: description.into(), amount: m(amount), voucher_no: voucher_no.map(Into::into) }
+    }
+
+    fn report(amount: &str, lines: Option<Vec<UseLine>>) -> UseReport {
+        UseReport { amount: m(amount), description: " rice and oil ".into(), voucher_no: Some(" V-1 ".into()), lines }
+    }
+
+    fn fields(r: Result<ReportUse, DomainError>) -> Vec<String> {
+        match r {
+            Err(DomainError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_use_report_is_trimmed_and_its_lines_add_up() {
+        let lines = vec![line("rice", "300.00", Some(" R-7 ")), line("oil", "250.00", None)];
+        let cmd = report("550.00", Some(lines)).check().unwrap();
+        assert_eq!(cmd.amount, m("550.00"));
+        assert_eq!(cmd.description, "rice and oil");
+        assert_eq!(cmd.voucher_no.as_deref(), Some("V-1"));
+        let lines = cmd.lines.clone().unwrap();
+        assert_eq!(lines[0].voucher_no.as_deref(), Some("R-7"));
+        assert_eq!(lines[1].amount, m("250.00"));
+        assert_eq!(cmd.vouchers(), ["V-1", "R-7"]);
+        let plain = report("1.00", None).check().unwrap();
+        assert!(plain.lines.is_none());
+        assert_eq!(plain.vouchers(), ["V-1"]);
+    }
+
+    #[test]
+    fn every_bad_field_of_a_use_report_is_named_at_once() {
+        let lines = vec![
+            line(" ", "0.00", Some("V-1")),
+            line("oil", "250.00", Some("R-7")),
+            line("salt", "1.00", Some("R-7 ")),
+        ];
+        let r = UseReport { description: "".into(), ..report("0.00", Some(lines)) };
+        assert_eq!(
+            fields(r.check()),
+            [
+                "description",
+                "lines[0].description",
+                "lines[0].amount",
+                "lines[0].voucher_no",
+                "lines[2].voucher_no",
+                "lines",
+                "amount"
+            ]
+        );
+        assert_eq!(fields(report("550.00", Some(vec![line("rice", "549.99", None)])).check()), ["lines"]);
+        assert_eq!(fields(report("1.00", Some(Vec::new())).check()), ["lines", "lines"]);
+        let too_many = vec![line("x", "0.01", None); MAX_USE_LINES + 1];
+        assert_eq!(fields(report("5.01", Some(too_many)).check()), ["lines"]);
+        let long = UseReport { voucher_no: Some("v".repeat(101)), ..report("1.00", None) };
+        assert_eq!(fields(long.check()), ["voucher_no"]);
     }
 }

@@ -4,6 +4,8 @@
 pub mod approval;
 pub mod audit;
 pub mod books;
+pub mod budgets;
+pub mod campaigns;
 pub mod error;
 pub mod fees;
 pub mod funds;

@@ -10,6 +10,7 @@ use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, PageQuery, p
 use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::hardship as rules;
+use crate::domain::items::UseReport;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
@@ -206,56 +207,10 @@ impl TryFrom<UseRequest> for ReportUse {
     }
 }
 
+/// The report's rules are the domain's (`domain::items::UseReport::check`).
 fn check_use(r: UseRequest) -> Result<ReportUse, Error> {
-    let mut errors: Vec<FieldError> = Vec::new();
-    let note =
-        |errors: &mut Vec<FieldError>, result: Result<String, FieldError>| result.map_err(|e| errors.push(e)).ok();
-    let description = note(&mut errors, rules::text("description", &r.description, 1000));
-    let voucher_no = r.voucher_no.as_deref().map(|v| note(&mut errors, rules::text("voucher_no", v, 100)));
-    if let Some(lines) = &r.lines {
-        for (i, line) in lines.iter().enumerate() {
-            note(&mut errors, rules::text(&format!("lines[{i}].description"), &line.description, 1000));
-            if let Some(v) = &line.voucher_no {
-                note(&mut errors, rules::text(&format!("lines[{i}].voucher_no"), v, 100));
-            }
-            if line.amount.is_zero() {
-                errors.push(FieldError::new(format!("lines[{i}].amount"), "must be more than 0.00"));
-            }
-        }
-        if lines.is_empty() || lines.len() > 500 {
-            errors.push(FieldError::new("lines", "when given, 1 to 500 lines"));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, v) in lines.iter().enumerate().filter_map(|(i, l)| l.voucher_no.as_deref().map(|v| (i, v.trim()))) {
-            if !seen.insert(v) || r.voucher_no.as_deref().is_some_and(|own| own.trim() == v) {
-                errors.push(FieldError::new(
-                    format!("lines[{i}].voucher_no"),
-                    "the same voucher number twice in one report",
-                ));
-            }
-        }
-        match Money::checked_sum(lines.iter().map(|l| l.amount)) {
-            Some(sum) if sum == r.amount => {}
-            _ => errors.push(FieldError::new("lines", format!("must add up to amount {}", r.amount))),
-        }
-    }
-    if r.amount.is_zero() {
-        errors.push(FieldError::new("amount", "must be more than 0.00"));
-    }
-    match description {
-        Some(description) if errors.is_empty() => Ok(ReportUse {
-            amount: r.amount,
-            description,
-            voucher_no: voucher_no.flatten(),
-            lines: r.lines.map(|lines| {
-                lines
-                    .into_iter()
-                    .map(|l| UseLine { voucher_no: l.voucher_no.map(|v| v.trim().to_owned()), ..l })
-                    .collect()
-            }),
-        }),
-        _ => Err(Error::Validation(errors)),
-    }
+    let report = UseReport { amount: r.amount, description: r.description, voucher_no: r.voucher_no, lines: r.lines };
+    Ok(report.check()?)
 }
 
 /// Stage 4.
