@@ -245,6 +245,18 @@ impl Scope {
         }
     }
 
+    /// The organisation filter of a list when the caller asks for `asked` (or for every one):
+    /// `None` when nothing can be visible (a clerk asking for another organisation's), else the
+    /// filter to apply, `Some(None)` meaning every organisation. A clerk asking for nothing gets
+    /// its own.
+    pub fn list_filter(self, asked: Option<Uuid>) -> Option<Option<Uuid>> {
+        match (self, asked) {
+            (Scope::Org(own), Some(asked)) if own != asked => None,
+            (Scope::Org(own), _) => Some(Some(own)),
+            (Scope::All, asked) => Some(asked),
+        }
+    }
+
     /// Whether an object owned by `org_id` is visible in this scope.
     pub fn sees(self, org_id: Uuid) -> bool {
         match self {
@@ -446,5 +458,15 @@ mod tests {
         assert!(matches!(password_setter(&user, other, true), Err(DomainError::Forbidden { code: "forbidden", .. })));
         let client = Caller { kind: SubjectKind::Client, ..user };
         assert!(password_setter(&client, me, true).is_err(), "a client with a user's id is not that user");
+    }
+
+    #[test]
+    fn a_clerks_list_is_its_own_organisations_whatever_it_asks() {
+        let (own, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(Scope::Org(own).list_filter(None), Some(Some(own)));
+        assert_eq!(Scope::Org(own).list_filter(Some(own)), Some(Some(own)));
+        assert_eq!(Scope::Org(own).list_filter(Some(other)), None, "another's: nothing, not an error");
+        assert_eq!(Scope::All.list_filter(Some(other)), Some(Some(other)));
+        assert_eq!(Scope::All.list_filter(None), Some(None));
     }
 }
