@@ -1,5 +1,11 @@
 //! Funds: the first resource on the money spine. A fund's budget and each of its sources are
 //! journal entries with audit events; its balances are read from the ledger.
+//!
+//! What a fund answers, and its reads, are here; opening a fund and moving its budget in
+//! `budget`; the money its sources bring in `sources`.
+
+mod budget;
+mod sources;
 
 use std::collections::HashMap;
 
@@ -8,15 +14,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Listed, Page, check_if_match, etag};
+pub use self::budget::{FundChanges, NewFund, create, create_now, open, update};
+pub use self::sources::{NewSource, add_source, add_source_now, post_source};
+use super::stored_money as money;
+use super::{Listed, Page};
 use crate::db::Db;
 use crate::db::funds::{FundRow, SourceRow};
-use crate::db::write::{self, Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
-use crate::domain::DomainError;
 use crate::domain::audit::Stream;
 use crate::domain::funds::{Figures, FundKind, Matching, SourceKind};
-use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::{Money, Ratio, SignedMoney};
 use crate::error::Error;
 
@@ -89,46 +95,6 @@ pub struct SourceView {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A new fund, validated.
-#[derive(Debug)]
-pub struct NewFund {
-    /// Name.
-    pub name: String,
-    /// Kind.
-    pub kind: FundKind,
-    /// Year.
-    pub year: i32,
-    /// Budget.
-    pub budget: Money,
-}
-
-/// Changes to a fund.
-#[derive(Debug, Default)]
-pub struct FundChanges {
-    /// New name.
-    pub name: Option<String>,
-    /// New budget: the difference is posted; it may not fall below what is already committed.
-    pub budget: Option<Money>,
-}
-
-/// A new source, validated.
-#[derive(Debug)]
-pub struct NewSource {
-    /// Kind.
-    pub kind: SourceKind,
-    /// Amount (positive).
-    pub amount: Money,
-    /// Matching ratio (upper allocations only).
-    pub matching_ratio: Option<Ratio>,
-    /// Description.
-    pub description: String,
-    /// The sender's document reference: a second source with it in the same fund is a 409
-    /// `duplicate_reference` (a retry under a new key, not new money).
-    pub reference: String,
-}
-
-use super::stored_money as money;
-
 fn source_of(r: &SourceRow) -> Result<(SourceKind, Money, Option<Ratio>), Error> {
     let kind = SourceKind::parse(&r.kind).ok_or_else(|| Error::internal("bad source kind"))?;
     let ratio = r.matching_ratio.map(Ratio::from_decimal).transpose().map_err(Error::internal)?;
@@ -192,205 +158,6 @@ pub fn source_view(r: SourceRow) -> Result<SourceView, Error> {
 
 fn stream(id: Uuid) -> Stream {
     Stream::Fund(id)
-}
-
-fn budget_entry(fund: Uuid, delta_up: bool, amount: Money) -> Result<JournalEntry, DomainError> {
-    let (budget, available) = (AccountRef::of_fund(fund, codes::BUDGET), AccountRef::of_fund(fund, codes::AVAILABLE));
-    if delta_up {
-        JournalEntry::transfer("budget", "budget set", budget, available, amount)
-    } else {
-        JournalEntry::transfer("budget", "budget reduced", available, budget, amount)
-    }
-}
-
-/// Posts a budget movement and records it.
-fn post_budget(tx: &mut Tx<'_>, row: &FundRow, up: bool, amount: Money, action: &'static str) -> Result<(), Error> {
-    let entry = budget_entry(row.id, up, amount)?;
-    let entry_id = tx.post(&entry, Some(row.id), "fund", row.id)?;
-    tx.record(Event {
-        org_id: Some(row.org_id),
-        fund_id: Some(row.id),
-        amount: Some(amount.as_decimal()),
-        entry_id: Some(entry_id),
-        after: Some(serde_json::json!({"direction": if up { "increase" } else { "decrease" }})),
-        ..Event::new(stream(row.id), action, "fund", row.id)
-    });
-    Ok(())
-}
-
-/// Creates a fund with its budget.
-#[tracing::instrument(skip_all)]
-pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: NewFund) -> Result<Stored, Error> {
-    let pool = pool.clone();
-    super::blocking(move || create_now(&pool, &ctx, idem.as_ref(), cmd)).await
-}
-
-/// Creates a fund on the calling thread.
-pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: NewFund) -> Result<Stored, Error> {
-    let org_id = ctx.caller.as_ref().map(|c| c.org_id).ok_or_else(|| Error::internal("a fund needs an owner"))?;
-    write::execute(pool, ctx, idem, |tx| {
-        super::books::ensure_open(tx, cmd.year)?;
-        let row = open(tx, org_id, cmd)?;
-        let view = load_view(tx.db(), row)?;
-        Ok(Answer { status: 201, etag: Some(etag(view.version)), body: view })
-    })
-}
-
-/// Opens a fund inside a write: its row, its event, and its budget entry.
-pub fn open(tx: &mut Tx<'_>, org_id: Uuid, cmd: NewFund) -> Result<FundRow, Error> {
-    let row = FundRow {
-        id: Uuid::now_v7(),
-        name: cmd.name,
-        kind: cmd.kind.as_str().into(),
-        year: cmd.year,
-        org_id,
-        version: 1,
-        created_at: tx.ctx().now,
-        updated_at: tx.ctx().now,
-    };
-    db::funds::insert(tx, &row)?;
-    tx.record(Event {
-        org_id: Some(row.org_id),
-        fund_id: Some(row.id),
-        after: Some(serde_json::json!({"name": row.name, "kind": row.kind, "year": row.year})),
-        ..Event::new(stream(row.id), "fund.created", "fund", row.id)
-    });
-    if !cmd.budget.is_zero() {
-        post_budget(tx, &row, true, cmd.budget, "fund.budget_set")?;
-    }
-    Ok(row)
-}
-
-/// Renames a fund or changes its budget (If-Match required).
-#[tracing::instrument(skip_all, fields(fund.id = %id))]
-pub async fn update(
-    pool: &Pool,
-    ctx: WriteCtx,
-    idem: Option<Idempotency>,
-    if_match: Option<String>,
-    id: Uuid,
-    changes: FundChanges,
-) -> Result<Stored, Error> {
-    super::write(pool, ctx, idem, move |tx| {
-        super::books::ensure_fund_open(tx, id)?;
-        let mut row = db::funds::lock(tx, id)?;
-        check_if_match(if_match.as_deref(), row.version)?;
-        if let Some(name) = changes.name {
-            row.name = name;
-        }
-        if let Some(budget) = changes.budget {
-            let figures = Figures::from_balances(&db::funds::balances(tx.db(), id)?);
-            let current = money(figures.budget)?;
-            if let Some(up) = budget.checked_sub(current).filter(|d| !d.is_zero()) {
-                post_budget(tx, &row, true, up, "fund.budget_increased")?;
-            } else if let Some(down) = current.checked_sub(budget).filter(|d| !d.is_zero()) {
-                if down.as_decimal() > figures.available {
-                    return Err(DomainError::conflict(
-                        "over_allocation",
-                        format!(
-                            "the budget cannot fall below what is already committed ({} available)",
-                            super::stored_signed(figures.available)?
-                        ),
-                    )
-                    .into());
-                }
-                post_budget(tx, &row, false, down, "fund.budget_decreased")?;
-            }
-        }
-        row.version += 1;
-        row.updated_at = tx.ctx().now;
-        db::funds::update(tx, &row)?;
-        let view = load_view(tx.db(), row)?;
-        Ok(Answer { status: 200, etag: Some(etag(view.version)), body: view })
-    })
-    .await
-}
-
-/// Records money received from a source (a journal entry: funding ← source).
-/// `If-Match` is optional here: sources are added by systems that retry with an idempotency
-/// key; when given, it must be current. The source's `reference` is unique within the fund.
-#[tracing::instrument(skip_all, fields(fund.id = %fund_id))]
-pub async fn add_source(
-    pool: &Pool,
-    ctx: WriteCtx,
-    idem: Option<Idempotency>,
-    if_match: Option<String>,
-    fund_id: Uuid,
-    cmd: NewSource,
-) -> Result<Stored, Error> {
-    let pool = pool.clone();
-    super::blocking(move || add_source_now(&pool, &ctx, idem.as_ref(), if_match.as_deref(), fund_id, cmd)).await
-}
-
-/// Records a source on the calling thread.
-pub fn add_source_now(
-    pool: &Pool,
-    ctx: &WriteCtx,
-    idem: Option<&Idempotency>,
-    if_match: Option<&str>,
-    fund_id: Uuid,
-    cmd: NewSource,
-) -> Result<Stored, Error> {
-    if cmd.amount.is_zero() {
-        return Err(Error::invalid("amount", "must be more than zero"));
-    }
-    if cmd.matching_ratio.is_some() && cmd.kind != SourceKind::UpperAllocation {
-        return Err(Error::invalid("matching_ratio", "only an upper_allocation can require matching"));
-    }
-    write::execute(pool, ctx, idem, |tx| {
-        super::books::ensure_fund_open(tx, fund_id)?;
-        let mut fund = db::funds::lock(tx, fund_id)?;
-        if if_match.is_some() {
-            check_if_match(if_match, fund.version)?;
-        }
-        let row = post_source(tx, &mut fund, cmd)?;
-        Ok(Answer { status: 201, etag: None, body: source_view(row)? })
-    })
-}
-
-/// Records money received from a source inside a write, on a fund the caller has locked:
-/// the journal entry (funding ← source), the source row, a new version of the fund, the event.
-pub fn post_source(tx: &mut Tx<'_>, fund: &mut FundRow, cmd: NewSource) -> Result<SourceRow, Error> {
-    let fund_id = fund.id;
-    // The fund is locked, so no other writer can record this reference between here and the insert
-    // (the UNIQUE constraint refuses it anyway).
-    if db::funds::source_by_reference(tx.db(), fund_id, &cmd.reference)?.is_some() {
-        return Err(Error::duplicate_reference());
-    }
-    let entry = JournalEntry::transfer(
-        "source",
-        format!("{} received", cmd.kind),
-        AccountRef::of_fund(fund_id, codes::source(cmd.kind.as_str())),
-        AccountRef::of_fund(fund_id, codes::FUNDING),
-        cmd.amount,
-    )?;
-    let id = Uuid::now_v7();
-    let entry_id = tx.post(&entry, Some(fund_id), "fund_source", id)?;
-    let row = SourceRow {
-        id,
-        fund_id,
-        kind: cmd.kind.as_str().into(),
-        amount: cmd.amount.as_decimal(),
-        matching_ratio: cmd.matching_ratio.map(|r| r.as_decimal()),
-        description: cmd.description,
-        entry_id,
-        created_at: tx.ctx().now,
-        reference: cmd.reference,
-    };
-    db::funds::insert_source(tx, &row)?;
-    fund.version += 1;
-    fund.updated_at = tx.ctx().now;
-    db::funds::update(tx, fund)?;
-    tx.record(Event {
-        org_id: Some(fund.org_id),
-        fund_id: Some(fund_id),
-        amount: Some(row.amount),
-        entry_id: Some(entry_id),
-        after: Some(serde_json::json!({"kind": row.kind, "reference": row.reference,
-            "matching_ratio": row.matching_ratio.map(|r| r.normalize().to_string())})),
-        ..Event::new(stream(fund_id), "fund.source_added", "fund_source", id)
-    });
-    Ok(row)
 }
 
 /// One fund with its balances.
