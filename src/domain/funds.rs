@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-use super::ledger::codes;
+use super::error::DomainError;
+use super::ledger::{AccountRef, JournalEntry, codes};
 use super::money::{Money, Ratio};
 use super::orgs::text_enum;
 
@@ -130,6 +132,60 @@ impl Matching {
     }
 }
 
+/// How a budget changes from `current` to `new`: up or down by the difference, or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetMove {
+    /// Raised by this much.
+    Up(Money),
+    /// Cut by this much: never below what the fund has already committed (the service checks
+    /// against its balances).
+    Down(Money),
+}
+
+/// The move that takes a budget from `current` to `new`; `None` when they are equal.
+pub fn budget_move(current: Money, new: Money) -> Option<BudgetMove> {
+    if let Some(up) = new.checked_sub(current).filter(|d| !d.is_zero()) {
+        Some(BudgetMove::Up(up))
+    } else {
+        current.checked_sub(new).filter(|d| !d.is_zero()).map(BudgetMove::Down)
+    }
+}
+
+/// The journal entry of a budget movement: setting or raising it moves `amount` from the
+/// fund's budget account to its available account, a cut moves it back.
+pub fn budget_entry(fund: Uuid, up: bool, amount: Money) -> Result<JournalEntry, DomainError> {
+    let (budget, available) = (AccountRef::of_fund(fund, codes::BUDGET), AccountRef::of_fund(fund, codes::AVAILABLE));
+    if up {
+        JournalEntry::transfer("budget", "budget set", budget, available, amount)
+    } else {
+        JournalEntry::transfer("budget", "budget reduced", available, budget, amount)
+    }
+}
+
+/// A source's own rules, before any fund is read: it brings more than zero, and only an upper
+/// allocation can require local matching.
+pub fn check_source(kind: SourceKind, amount: Money, matching_ratio: Option<Ratio>) -> Result<(), DomainError> {
+    if amount.is_zero() {
+        return Err(DomainError::invalid("amount", "must be more than zero"));
+    }
+    if matching_ratio.is_some() && kind != SourceKind::UpperAllocation {
+        return Err(DomainError::invalid("matching_ratio", "only an upper_allocation can require matching"));
+    }
+    Ok(())
+}
+
+/// The journal entry of money received from a source: the source's account to the fund's
+/// funding account.
+pub fn source_entry(fund: Uuid, kind: SourceKind, amount: Money) -> Result<JournalEntry, DomainError> {
+    JournalEntry::transfer(
+        "source",
+        format!("{kind} received"),
+        AccountRef::of_fund(fund, codes::source(kind.as_str())),
+        AccountRef::of_fund(fund, codes::FUNDING),
+        amount,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -176,5 +232,55 @@ mod tests {
         .unwrap();
         assert_eq!(short.required, m("20000.00"));
         assert!(!short.ok());
+    }
+
+    #[test]
+    fn a_budget_moves_by_the_difference_either_way() {
+        assert_eq!(budget_move(m("100.00"), m("150.50")), Some(BudgetMove::Up(m("50.50"))));
+        assert_eq!(budget_move(m("100.00"), m("0.00")), Some(BudgetMove::Down(m("100.00"))));
+        assert_eq!(budget_move(m("100.00"), m("100.00")), None);
+    }
+
+    /// Each posting of an entry as (account code, signed amount).
+    fn legs(e: &JournalEntry) -> Vec<(String, Decimal)> {
+        e.postings().iter().map(|p| (p.account.code.clone(), p.amount)).collect()
+    }
+
+    #[test]
+    fn a_budget_entry_moves_budget_to_available_and_a_cut_moves_it_back() {
+        let fund = Uuid::from_u128(5);
+        let set = budget_entry(fund, true, m("60000.00")).unwrap();
+        let cut = budget_entry(fund, false, m("60000.00")).unwrap();
+        assert_eq!((set.kind(), set.memo(), cut.memo()), ("budget", "budget set", "budget reduced"));
+        let (plus, minus) = (m("60000.00").as_decimal(), -m("60000.00").as_decimal());
+        let mut set_legs = legs(&set);
+        set_legs.sort();
+        assert_eq!(set_legs, [("available".to_owned(), plus), ("budget".to_owned(), minus)]);
+        let mut cut_legs = legs(&cut);
+        cut_legs.sort();
+        assert_eq!(cut_legs, [("available".to_owned(), minus), ("budget".to_owned(), plus)]);
+        assert!(set.postings().iter().all(|p| p.account.fund_id == Some(fund)));
+        assert!(budget_entry(fund, true, m("0.00")).is_err(), "an entry that moves nothing");
+    }
+
+    #[test]
+    fn a_source_brings_money_and_only_an_upper_allocation_asks_for_matching() {
+        let half = Some(Ratio::parse("0.5").unwrap());
+        assert_eq!(check_source(SourceKind::UpperAllocation, m("1.00"), half), Ok(()));
+        assert_eq!(check_source(SourceKind::LocalMatching, m("1.00"), None), Ok(()));
+        assert_eq!(
+            check_source(SourceKind::UpperAllocation, m("0.00"), half),
+            Err(DomainError::invalid("amount", "must be more than zero"))
+        );
+        assert_eq!(
+            check_source(SourceKind::FinanceAppropriation, m("1.00"), half),
+            Err(DomainError::invalid("matching_ratio", "only an upper_allocation can require matching"))
+        );
+        let e = source_entry(Uuid::from_u128(5), SourceKind::LocalMatching, m("20000.00")).unwrap();
+        assert_eq!((e.kind(), e.memo()), ("source", "local_matching received"));
+        let mut got = legs(&e);
+        got.sort();
+        let amount = m("20000.00").as_decimal();
+        assert_eq!(got, [("funding".to_owned(), amount), (codes::source("local_matching"), -amount)]);
     }
 }

@@ -7,8 +7,13 @@
 //! ties broken by more members first, then by the order of the request. So the parts add up to
 //! `total` exactly, none is below `base`, and the same request always gives the same answer.
 
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
 use super::error::{DomainError, FieldError};
 use super::money::Money;
+use super::orgs::OrgKind;
 
 /// One township's line of a formula request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,35 @@ pub fn formula(total: Money, base: Money, townships: &[Share]) -> Result<Vec<Mon
         .collect()
 }
 
+/// Checks the townships of a formula request, each given with its organisation's kind as the
+/// books hold it (`None`: no such organisation): each must be a township union, and each may be
+/// named once. Every bad line is named at once, by its place in the request.
+pub fn check_townships(townships: &[(Uuid, Option<&str>)]) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, (org, kind)) in townships.iter().enumerate() {
+        let field = format!("townships[{i}].org_id");
+        match kind {
+            None => errors.push(FieldError::new(field, "no such organisation")),
+            Some(kind) if *kind != OrgKind::TownshipUnion.as_str() => {
+                errors.push(FieldError::new(field, "is not a township union"));
+            }
+            Some(_) if !seen.insert(*org) => errors.push(FieldError::new(field, "appears twice")),
+            Some(_) => {}
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(DomainError::Invalid(errors)) }
+}
+
+/// Refuses a split in which a township would get nothing: a grant of 0.00 pays no one, and an
+/// item of 0.00 cannot move through its stages.
+pub fn refuse_empty_shares(parts: &[Money]) -> Result<(), DomainError> {
+    match parts.iter().position(Money::is_zero) {
+        Some(i) => Err(DomainError::invalid(format!("townships[{i}]"), "its share would be 0.00")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -106,6 +140,41 @@ mod tests {
         assert!(formula(m("100.00"), m("50.00"), &shares(&[0, 0])).is_ok(), "nothing left to share");
         assert!(formula(m("100.00"), m("10.00"), &shares(&[0, 0])).is_err());
         assert!(formula(m("100.00"), m("10.00"), &[]).is_err());
+    }
+
+    #[test]
+    fn every_bad_township_line_is_named_at_once() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(check_townships(&[(a, Some("township_union")), (b, Some("township_union"))]), Ok(()));
+        let Err(DomainError::Invalid(errors)) = check_townships(&[
+            (a, Some("township_union")),
+            (b, None),
+            (b, Some("member_unit")),
+            (a, Some("township_union")),
+        ]) else {
+            panic!("not refused")
+        };
+        let named: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                ("townships[1].org_id", "no such organisation"),
+                ("townships[2].org_id", "is not a township union"),
+                ("townships[3].org_id", "appears twice"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_township_with_nothing_to_get_is_refused() {
+        assert_eq!(refuse_empty_shares(&[m("0.01"), m("5.00")]), Ok(()));
+        assert_eq!(
+            refuse_empty_shares(&[m("1.00"), m("0.00"), m("0.00")]),
+            Err(DomainError::invalid("townships[1]", "its share would be 0.00"))
+        );
+        // What the formula gives a township of no members when there is no base.
+        let parts = formula(m("1.00"), m("0.00"), &shares(&[1, 0])).unwrap();
+        assert!(refuse_empty_shares(&parts).is_err());
     }
 
     proptest! {

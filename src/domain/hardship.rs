@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::FieldError;
+use super::approval::CaseStatus;
+use super::error::{DomainError, FieldError};
 use super::orgs::text_enum;
 
 /// Why a worker is in difficulty.
@@ -112,6 +113,35 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
     Ok(t.to_owned())
 }
 
+/// The duplicate-beneficiary rule (DOMAIN.md, fund 2): an application is refused at submission
+/// while the same person has `others` other active applications in `year`, unless a leader has
+/// overridden the check on it. The refusal names no application: another may belong to an
+/// organisation the caller may not see.
+pub fn check_duplicates(others: usize, year: i32, overridden: bool) -> Result<(), DomainError> {
+    if others > 0 && !overridden {
+        return Err(DomainError::conflict(
+            "duplicate_beneficiary",
+            format!(
+                "this worker already has {others} active hardship application(s) in {year}; a leader may override with a reason"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A leader overrides the duplicate check only on the way to approval (draft, submitted,
+/// reviewed): once approved, rejected or withdrawn there is nothing left to let through.
+pub fn check_override(status: CaseStatus) -> Result<(), DomainError> {
+    if matches!(status, CaseStatus::Draft | CaseStatus::Submitted | CaseStatus::Reviewed) {
+        Ok(())
+    } else {
+        Err(DomainError::conflict(
+            "invalid_transition",
+            format!("an application that is {status} needs no duplicate override"),
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -138,5 +168,33 @@ mod tests {
         assert_eq!(text("r", "  ok ", 5).unwrap(), "ok");
         assert!(text("r", "   ", 5).is_err());
         assert!(text("r", "六个汉字六个", 5).is_err());
+    }
+
+    #[test]
+    fn a_second_active_application_of_a_person_is_refused_unless_overridden() {
+        assert_eq!(check_duplicates(0, 2022, false), Ok(()));
+        assert_eq!(check_duplicates(2, 2022, true), Ok(()));
+        let Err(DomainError::Conflict { code, detail }) = check_duplicates(2, 2022, false) else {
+            panic!("not refused")
+        };
+        assert_eq!(code, "duplicate_beneficiary");
+        assert!(detail.starts_with("this worker already has 2 active hardship application(s) in 2022"), "{detail}");
+    }
+
+    #[test]
+    fn a_duplicate_override_is_only_for_a_case_on_its_way_to_approval() {
+        for status in [CaseStatus::Draft, CaseStatus::Submitted, CaseStatus::Reviewed] {
+            assert_eq!(check_override(status), Ok(()));
+        }
+        for status in [CaseStatus::Approved, CaseStatus::Rejected, CaseStatus::Withdrawn] {
+            let e = check_override(status).unwrap_err();
+            assert_eq!(
+                e,
+                DomainError::conflict(
+                    "invalid_transition",
+                    format!("an application that is {status} needs no duplicate override")
+                )
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod audit_export;
 pub mod books;
 pub mod budgets;
 pub mod campaigns;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::error::DomainError;
 use super::orgs::text_enum;
 
 /// A caller's role, carried in its token.
@@ -244,6 +245,18 @@ impl Scope {
         }
     }
 
+    /// The organisation filter of a list when the caller asks for `asked` (or for every one):
+    /// `None` when nothing can be visible (a clerk asking for another organisation's), else the
+    /// filter to apply, `Some(None)` meaning every organisation. A clerk asking for nothing gets
+    /// its own.
+    pub fn list_filter(self, asked: Option<Uuid>) -> Option<Option<Uuid>> {
+        match (self, asked) {
+            (Scope::Org(own), Some(asked)) if own != asked => None,
+            (Scope::Org(own), _) => Some(Some(own)),
+            (Scope::All, asked) => Some(asked),
+        }
+    }
+
     /// Whether an object owned by `org_id` is visible in this scope.
     pub fn sees(self, org_id: Uuid) -> bool {
         match self {
@@ -269,6 +282,91 @@ impl Caller {
             SubjectKind::Client => format!("client:{}", self.subject),
         }
     }
+}
+
+/// What a user's or client's row says of its access now: what every token of it must still
+/// match, and what a change to it is compared on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing<'a> {
+    /// Its role, as stored.
+    pub role: &'a str,
+    /// Its organisation.
+    pub org_id: Uuid,
+    /// Whether it is disabled.
+    pub disabled: bool,
+    /// Its token version: a token carrying another is revoked.
+    pub token_version: i32,
+}
+
+impl Standing<'_> {
+    /// Whether a token naming `caller`, issued under token version `version`, still grants
+    /// access: the subject is not disabled, and its role, organisation and token version are
+    /// the token's. Anything else is a revoked token (API.md, "Auth").
+    pub fn admits(&self, caller: &Caller, version: i32) -> bool {
+        !self.disabled
+            && self.token_version == version
+            && self.role == caller.role.as_str()
+            && self.org_id == caller.org_id
+    }
+
+    /// An admin that can act.
+    pub fn is_enabled_admin(&self) -> bool {
+        self.role == Role::Admin.as_str() && !self.disabled
+    }
+
+    /// Whether changing to `after` ends the subject's tokens: it was disabled or enabled again,
+    /// or its role or organisation changed — what a token grants is no longer what it says.
+    pub fn change_ends_tokens(&self, after: &Standing<'_>) -> bool {
+        self.disabled != after.disabled || self.role != after.role || self.org_id != after.org_id
+    }
+
+    /// Whether changing to `after` takes an enabled admin away (disabled or demoted): allowed
+    /// only while another enabled admin remains ([`last_admin`]).
+    pub fn loses_an_admin(&self, after: &Standing<'_>) -> bool {
+        self.is_enabled_admin() && !after.is_enabled_admin()
+    }
+}
+
+/// The refusal to disable or demote the last enabled admin: nobody could manage users after it.
+pub fn last_admin() -> DomainError {
+    DomainError::conflict("last_admin", "this is the last enabled admin: enable or appoint another admin first")
+}
+
+/// Who sets a user's password, as the audit event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSetter {
+    /// An admin, for someone else.
+    Admin,
+    /// The user itself (an admin setting its own password included).
+    Itself,
+}
+
+impl PasswordSetter {
+    /// The audit event's `by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordSetter::Admin => "admin",
+            PasswordSetter::Itself => "self",
+        }
+    }
+}
+
+/// Who may set user `user`'s password: an admin, anyone's, without the current password; a
+/// user, only its own, and only with its current password (`old_password_given`; whether it is
+/// right is the service's to check, under the login throttle).
+pub fn password_setter(caller: &Caller, user: Uuid, old_password_given: bool) -> Result<PasswordSetter, DomainError> {
+    let by_admin = caller.role == Role::Admin;
+    let by_self = caller.kind == SubjectKind::User && caller.subject == user;
+    if !by_admin && !by_self {
+        return Err(DomainError::Forbidden {
+            code: "forbidden",
+            detail: "your role does not allow this action".into(),
+        });
+    }
+    if !old_password_given && !by_admin {
+        return Err(DomainError::invalid("old_password", "is required to change your own password"));
+    }
+    Ok(if by_self { PasswordSetter::Itself } else { PasswordSetter::Admin })
 }
 
 #[cfg(test)]
@@ -305,5 +403,70 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
+    }
+
+    fn standing(role: &str, disabled: bool) -> Standing<'_> {
+        Standing { role, org_id: Uuid::from_u128(1), disabled, token_version: 3 }
+    }
+
+    #[test]
+    fn a_token_holds_only_while_its_subject_is_as_it_says() {
+        let caller = Caller {
+            subject: Uuid::from_u128(9),
+            kind: SubjectKind::User,
+            role: Role::Clerk,
+            org_id: Uuid::from_u128(1),
+        };
+        let now = standing("clerk", false);
+        assert!(now.admits(&caller, 3));
+        assert!(!now.admits(&caller, 2), "an older token version is revoked");
+        assert!(!standing("clerk", true).admits(&caller, 3), "disabled");
+        assert!(!standing("leader", false).admits(&caller, 3), "another role");
+        assert!(!Standing { org_id: Uuid::from_u128(2), ..now }.admits(&caller, 3), "another organisation");
+    }
+
+    #[test]
+    fn disabling_or_moving_a_subject_ends_its_tokens_but_renaming_does_not() {
+        let was = standing("clerk", false);
+        assert!(!was.change_ends_tokens(&was));
+        assert!(was.change_ends_tokens(&standing("clerk", true)));
+        assert!(standing("clerk", true).change_ends_tokens(&was), "enabling again too");
+        assert!(was.change_ends_tokens(&standing("auditor", false)));
+        assert!(was.change_ends_tokens(&Standing { org_id: Uuid::from_u128(2), ..was }));
+    }
+
+    #[test]
+    fn an_admin_is_lost_when_disabled_or_demoted_only() {
+        let admin = standing("admin", false);
+        assert!(admin.loses_an_admin(&standing("admin", true)));
+        assert!(admin.loses_an_admin(&standing("leader", false)));
+        assert!(!admin.loses_an_admin(&admin));
+        assert!(!standing("admin", true).loses_an_admin(&standing("leader", true)), "it was not enabled");
+        assert!(matches!(last_admin(), DomainError::Conflict { code: "last_admin", .. }));
+    }
+
+    #[test]
+    fn an_admin_sets_anyones_password_and_a_user_only_its_own_with_the_old_one() {
+        let (me, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let user = Caller { subject: me, kind: SubjectKind::User, role: Role::Clerk, org_id: Uuid::from_u128(7) };
+        let admin = Caller { role: Role::Admin, ..user.clone() };
+        assert_eq!(password_setter(&admin, other, false), Ok(PasswordSetter::Admin));
+        assert_eq!(password_setter(&admin, me, false).map(PasswordSetter::as_str), Ok("self"));
+        assert_eq!(password_setter(&user, me, true).map(PasswordSetter::as_str), Ok("self"));
+        let Err(DomainError::Invalid(fields)) = password_setter(&user, me, false) else { panic!("no old password") };
+        assert_eq!(fields[0].field, "old_password");
+        assert!(matches!(password_setter(&user, other, true), Err(DomainError::Forbidden { code: "forbidden", .. })));
+        let client = Caller { kind: SubjectKind::Client, ..user };
+        assert!(password_setter(&client, me, true).is_err(), "a client with a user's id is not that user");
+    }
+
+    #[test]
+    fn a_clerks_list_is_its_own_organisations_whatever_it_asks() {
+        let (own, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(Scope::Org(own).list_filter(None), Some(Some(own)));
+        assert_eq!(Scope::Org(own).list_filter(Some(own)), Some(Some(own)));
+        assert_eq!(Scope::Org(own).list_filter(Some(other)), None, "another's: nothing, not an error");
+        assert_eq!(Scope::All.list_filter(Some(other)), Some(Some(other)));
+        assert_eq!(Scope::All.list_filter(None), Some(None));
     }
 }

@@ -3,28 +3,30 @@
 //! `service::cases`, reviewed by the organisation department, approved by a leader), or the
 //! finance office allocates a year's total by formula (`domain::grants`). Either way the money
 //! then moves through the item's four stages (`service::items`), like every earmarked sum.
+//!
+//! Applications, their reads and the approval machine's hooks are here; the formula allocation
+//! is in `formula`.
 
-use std::collections::{HashMap, HashSet};
+mod formula;
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use self::formula::{Formula, FormulaGrant, FormulaView, allocate_by_formula};
 use super::cases::{CaseFields, CaseRow};
 use super::{Listed, Page, etag, stored_money as money};
 use crate::db::Db;
 use crate::db::grants::GrantRow;
-use crate::db::items::ItemRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
 use crate::domain::audit::Stream;
-use crate::domain::grants::{Share, formula};
-use crate::domain::items::{ItemStage, MovementKind};
-use crate::domain::ledger::codes;
+use crate::domain::items::ItemStage;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
-use crate::domain::{DomainError, FieldError};
 use crate::error::Error;
 
 /// A grant as answered.
@@ -83,43 +85,6 @@ pub struct NewGrant {
     pub work_plan: Option<String>,
     /// How much.
     pub requested_amount: Money,
-}
-
-/// A year's allocation by formula.
-#[derive(Debug)]
-pub struct Formula {
-    /// The township-grant fund.
-    pub fund_id: Uuid,
-    /// What to split.
-    pub total: Money,
-    /// What each township gets first.
-    pub base_per_township: Money,
-    /// The townships and their members, in the order the answer keeps.
-    pub townships: Vec<(Uuid, u32)>,
-}
-
-/// One grant of a formula allocation.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FormulaGrant {
-    /// The grant.
-    pub id: Uuid,
-    /// The township union.
-    pub org_id: Uuid,
-    /// Its share: base plus its part of the rest.
-    pub amount: Money,
-    /// The item, already allocated.
-    pub item_id: Uuid,
-}
-
-/// What a formula allocation answers (API.md): the grants in the order of the request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FormulaView {
-    /// The run's id (the journal entry and audit events name it).
-    pub formula_id: Uuid,
-    /// The grants.
-    pub grants: Vec<FormulaGrant>,
-    /// Their sum: exactly the total asked.
-    pub total: Money,
 }
 
 fn stream(fund_id: Uuid) -> Stream {
@@ -288,149 +253,6 @@ pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) 
             .map(|r| view(r, r.item_id.and_then(|i| s.get(&i).copied())))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Listed { items, next_cursor: listed.next_cursor })
-    })
-    .await
-}
-
-/// A year's allocation by formula (finance office), in one transaction: a base per township plus
-/// a share of the rest by members, exact to the fen; one approved grant and one allocated item
-/// per township; never above what the fund has available (409 `over_allocation`).
-pub async fn allocate_by_formula(
-    pool: &Pool,
-    ctx: WriteCtx,
-    idem: Option<Idempotency>,
-    cmd: Formula,
-) -> Result<Stored, Error> {
-    super::write(pool, ctx, idem, move |tx| {
-        super::books::ensure_fund_open(tx, cmd.fund_id)?;
-        let fund = grant_fund(tx, cmd.fund_id)?;
-        let mut errors = Vec::new();
-        let ids: Vec<Uuid> = cmd.townships.iter().map(|t| t.0).collect();
-        let orgs: HashMap<Uuid, String> = ids
-            .iter()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .filter_map(|id| db::orgs::find(tx.db(), Scope::All, *id).ok().map(|o| (o.id, o.kind)))
-            .collect();
-        let mut seen = HashSet::new();
-        for (i, (org, _)) in cmd.townships.iter().enumerate() {
-            let field = format!("townships[{i}].org_id");
-            match orgs.get(org).map(String::as_str) {
-                None => errors.push(FieldError::new(field, "no such organisation")),
-                Some(kind) if kind != "township_union" => errors.push(FieldError::new(field, "is not a township union")),
-                Some(_) if !seen.insert(*org) => errors.push(FieldError::new(field, "appears twice")),
-                Some(_) => {}
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        let shares: Vec<Share> = cmd.townships.iter().map(|t| Share { members: t.1 }).collect();
-        let parts = formula(cmd.total, cmd.base_per_township, &shares)?;
-        if let Some(i) = parts.iter().position(Money::is_zero) {
-            return Err(Error::invalid(format!("townships[{i}]"), "its share would be 0.00"));
-        }
-        let available = super::items::allocatable(tx.db(), fund.id)?;
-        if cmd.total.as_decimal() > available {
-            return Err(DomainError::conflict(
-                "over_allocation",
-                format!("{} is more than the fund has available ({available})", cmd.total),
-            )
-            .into());
-        }
-        let now = tx.ctx().now;
-        let caller = tx.ctx().subject();
-        let run = Uuid::now_v7();
-        let mut grants = Vec::new();
-        let mut items = Vec::new();
-        for ((org, members), amount) in cmd.townships.iter().zip(&parts) {
-            let grant = GrantRow {
-                id: Uuid::now_v7(),
-                fund_id: fund.id,
-                org_id: *org,
-                year: fund.year,
-                basis: "formula".into(),
-                purpose: format!("{} township union work grant (formula)", fund.year),
-                work_plan: None,
-                members: Some(i32::try_from(*members).map_err(Error::internal)?),
-                requested_amount: amount.as_decimal(),
-                approved_amount: Some(amount.as_decimal()),
-                status: CaseStatus::Approved.as_str().into(),
-                created_by: caller,
-                submitted_by: None,
-                reviewed_by: None,
-                approved_by: Some(caller),
-                item_id: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            };
-            let item = ItemRow {
-                id: Uuid::now_v7(),
-                fund_id: fund.id,
-                org_id: *org,
-                origin_type: "township_grant".into(),
-                origin_id: grant.id,
-                approved_amount: amount.as_decimal(),
-                settled_at: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            };
-            grants.push(GrantRow { item_id: Some(item.id), ..grant });
-            items.push(item);
-        }
-        db::items::insert(tx, &items)?;
-        db::grants::insert(tx, &grants)?;
-        let mut moves = Vec::new();
-        for (g, it) in grants.iter().zip(&items) {
-            tx.record(Event {
-                org_id: Some(g.org_id),
-                fund_id: Some(fund.id),
-                amount: g.approved_amount,
-                after: Some(serde_json::json!({"formula_id": run, "members": g.members, "amount": g.approved_amount, "item_id": it.id})),
-                ..Event::new(stream(fund.id), "township_grant.allocated_by_formula", "township_grant", g.id)
-            });
-            tx.record(Event {
-                org_id: Some(it.org_id),
-                fund_id: Some(fund.id),
-                amount: Some(it.approved_amount),
-                after: Some(serde_json::json!({"origin_type": it.origin_type, "origin_id": it.origin_id, "approved_amount": it.approved_amount})),
-                ..Event::new(stream(fund.id), "item.created", "item", it.id)
-            });
-            moves.push((it.id, it.org_id, super::items::movement(tx, it.id, MovementKind::Allocation, it.approved_amount)));
-        }
-        let entry = super::items::batch_transfer(
-            "allocation",
-            "township grants allocated by formula",
-            fund.id,
-            codes::AVAILABLE,
-            codes::COMMITTED,
-            cmd.total.as_decimal(),
-        )?;
-        let entry_id =
-            super::items::post_batch(tx, ("township_grant_formula", run), fund.id, &entry, moves, "item.allocated", "allocation")?;
-        tx.record(Event {
-            fund_id: Some(fund.id),
-            stage: Some("allocation"),
-            amount: Some(cmd.total.as_decimal()),
-            entry_id: Some(entry_id),
-            after: Some(serde_json::json!({
-                "total": cmd.total, "base_per_township": cmd.base_per_township,
-                "townships": cmd.townships.iter().zip(&parts).map(|((o, m), a)| serde_json::json!({"org_id": o, "members": m, "amount": a})).collect::<Vec<_>>(),
-            })),
-            ..Event::new(stream(fund.id), "township_grant.formula_allocated", "township_grant_formula", run)
-        });
-        let answer = FormulaView {
-            formula_id: run,
-            grants: grants
-                .iter()
-                .zip(&items)
-                .map(|(g, it)| Ok(FormulaGrant { id: g.id, org_id: g.org_id, amount: money(it.approved_amount)?, item_id: it.id }))
-                .collect::<Result<_, Error>>()?,
-            total: cmd.total,
-        };
-        Ok(Answer { status: 201, etag: None, body: answer })
     })
     .await
 }
