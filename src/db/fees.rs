@@ -1,7 +1,12 @@
 //! Fee rates and payroll declarations.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::deserialize::{self, FromSql, Queryable};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Date;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -9,7 +14,66 @@ use super::Db;
 use super::funds::FundRow;
 use super::schema::{fee_declarations, fee_rates, funds};
 use super::write::Tx;
+use crate::domain::ids::Period;
 use crate::error::Error;
+
+// A period is stored as its month's first day (a `date`, migration 000017): written as
+// `Period::first_day`, read back with `Period::from_first_day`, which refuses any other day. The
+// impls are what diesel's derives would write, by hand: the domain type knows nothing of diesel.
+
+impl ToSql<Date, Pg> for Period {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <NaiveDate as ToSql<Date, Pg>>::to_sql(&self.first_day(), &mut out.reborrow())
+    }
+}
+
+impl FromSql<Date, Pg> for Period {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        Ok(Period::from_first_day(<NaiveDate as FromSql<Date, Pg>>::from_sql(bytes)?)?)
+    }
+}
+
+impl Queryable<Date, Pg> for Period {
+    type Row = Period;
+
+    fn build(row: Period) -> deserialize::Result<Self> {
+        Ok(row)
+    }
+}
+
+impl AsExpression<Date> for Period {
+    type Expression = <NaiveDate as AsExpression<Date>>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        <NaiveDate as AsExpression<Date>>::as_expression(self.first_day())
+    }
+}
+
+impl AsExpression<Date> for &Period {
+    type Expression = <NaiveDate as AsExpression<Date>>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        <NaiveDate as AsExpression<Date>>::as_expression(self.first_day())
+    }
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `make_date(year, month, day)`.
+    fn make_date(year: diesel::sql_types::Int4, month: diesel::sql_types::Int4, day: diesel::sql_types::Int4) -> Date;
+}
+
+/// `column` within `year`: from its first day to the next year's, a range the (org_id, period)
+/// indexes serve (a `LIKE '2022-%'` on text served none).
+macro_rules! in_year {
+    ($column:expr, $year:expr) => {
+        $column.ge(make_date($year, 1, 1)).and($column.lt(make_date($year + 1, 1, 1)))
+    };
+}
+
+/// The same range in SQL text, over `period`, with the year bound as `$n`.
+fn in_year_sql(n: u8) -> String {
+    format!("period >= make_date(${n}, 1, 1) AND period < make_date(${n} + 1, 1, 1)")
+}
 
 /// A rate as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -31,7 +95,7 @@ pub struct FeeRateRow {
 pub struct DeclarationRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub version: i32,
     pub payroll_total: Decimal,
     pub fee_rate: Decimal,
@@ -85,7 +149,7 @@ pub fn lock_fee_fund(tx: &mut Tx<'_>, year: i32) -> Result<Option<FundRow>, Erro
 }
 
 /// The current (highest) version of a unit's declaration for a period.
-pub fn current(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Option<DeclarationRow>, Error> {
+pub fn current(conn: &mut Db<'_>, org_id: Uuid, period: Period) -> Result<Option<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.eq(period)))
@@ -135,7 +199,7 @@ pub fn all_rates(conn: &mut Db<'_>) -> Result<Vec<FeeRateRow>, Error> {
 }
 
 /// The current declaration of each (unit, period) among these units and periods.
-pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[String]) -> Result<Vec<DeclarationRow>, Error> {
+pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[Period]) -> Result<Vec<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq_any(org_ids).and(fee_declarations::period.eq_any(periods)))
@@ -161,7 +225,7 @@ pub fn insert_many(tx: &mut Tx<'_>, rows: &[DeclarationRow]) -> Result<(), Error
 pub struct SettlementRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub kind: String,
     pub amount: Decimal,
     pub fund_id: Uuid,
@@ -177,7 +241,7 @@ pub struct SettlementRow {
 pub struct RemittanceRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub fund_id: Uuid,
     pub entry_id: Uuid,
@@ -192,7 +256,7 @@ pub struct RemittanceRow {
 pub struct PaymentRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub reference: String,
     pub fund_id: Uuid,
@@ -211,7 +275,7 @@ pub fn payment_by_reference(
     use super::schema::fee_payments as p;
     Ok(p::table
         .select(PaymentRow::as_select())
-        .filter(p::org_id.eq(org_id).and(p::period.like(format!("{year}-%"))).and(p::reference.eq(reference)))
+        .filter(p::org_id.eq(org_id).and(in_year!(p::period, year)).and(p::reference.eq(reference)))
         .first(conn.pg())
         .optional()?)
 }
@@ -229,7 +293,7 @@ pub fn insert_payment(tx: &mut Tx<'_>, row: &PaymentRow) -> Result<(), Error> {
 pub struct RefundRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub reason: String,
     pub fund_id: Uuid,
@@ -243,7 +307,7 @@ pub fn refunds_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<Refu
     use super::schema::fee_remit_refunds as r;
     Ok(r::table
         .select(RefundRow::as_select())
-        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
+        .filter(r::org_id.eq(org_id).and(in_year!(r::period, year)))
         .order(r::id.asc())
         .load(conn.pg())?)
 }
@@ -255,7 +319,7 @@ pub fn insert_refund(tx: &mut Tx<'_>, row: &RefundRow) -> Result<(), Error> {
 }
 
 /// What the federation holds of a unit's month: remitted less refunded.
-pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Decimal, Error> {
+pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: Period) -> Result<Decimal, Error> {
     #[derive(QueryableByName)]
     struct Net {
         #[diesel(sql_type = diesel::sql_types::Numeric)]
@@ -266,7 +330,7 @@ pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Dec
               - coalesce((SELECT sum(amount) FROM fee_remit_refunds WHERE org_id = $1 AND period = $2), 0) AS net",
     )
     .bind::<diesel::sql_types::Uuid, _>(org_id)
-    .bind::<diesel::sql_types::Text, _>(period)
+    .bind::<Date, _>(period)
     .get_result::<Net>(conn.pg())?
     .net)
 }
@@ -276,27 +340,27 @@ pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Dec
 pub fn months_with_money(
     conn: &mut Db<'_>,
     org_ids: &[Uuid],
-    periods: &[String],
-) -> Result<std::collections::HashSet<(Uuid, String)>, Error> {
+    periods: &[Period],
+) -> Result<std::collections::HashSet<(Uuid, Period)>, Error> {
     #[derive(QueryableByName)]
     struct Month {
         #[diesel(sql_type = diesel::sql_types::Uuid)]
         org_id: Uuid,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        period: String,
+        #[diesel(sql_type = Date)]
+        period: Period,
     }
     let rows: Vec<Month> = diesel::sql_query(
         "SELECT org_id, period FROM fee_settlements WHERE org_id = ANY($1) AND period = ANY($2) \
          UNION SELECT org_id, period FROM fee_remittances WHERE org_id = ANY($1) AND period = ANY($2)",
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(periods)
+    .bind::<diesel::sql_types::Array<Date>, _>(periods)
     .load(conn.pg())?;
     Ok(rows.into_iter().map(|m| (m.org_id, m.period)).collect())
 }
 
 /// The id of one version of a unit's declaration for a period.
-pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: &str, version: i32) -> Result<Option<Uuid>, Error> {
+pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: Period, version: i32) -> Result<Option<Uuid>, Error> {
     Ok(fee_declarations::table
         .select(fee_declarations::id)
         .filter(
@@ -314,7 +378,7 @@ pub fn settlements_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<
     use super::schema::fee_settlements as s;
     Ok(s::table
         .select(SettlementRow::as_select())
-        .filter(s::org_id.eq(org_id).and(s::period.like(format!("{year}-%"))))
+        .filter(s::org_id.eq(org_id).and(in_year!(s::period, year)))
         .order(s::id.asc())
         .load(conn.pg())?)
 }
@@ -332,7 +396,7 @@ pub fn remittances_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<
     use super::schema::fee_remittances as r;
     Ok(r::table
         .select(RemittanceRow::as_select())
-        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
+        .filter(r::org_id.eq(org_id).and(in_year!(r::period, year)))
         .order(r::id.asc())
         .load(conn.pg())?)
 }
@@ -347,7 +411,7 @@ pub fn insert_remittance(tx: &mut Tx<'_>, row: &RemittanceRow) -> Result<(), Err
 pub fn current_of_year(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
-        .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.like(format!("{year}-%"))))
+        .filter(fee_declarations::org_id.eq(org_id).and(in_year!(fee_declarations::period, year)))
         .distinct_on(fee_declarations::period)
         .order((fee_declarations::period, fee_declarations::version.desc()))
         .load(conn.pg())?)
@@ -404,18 +468,19 @@ pub fn year_by_unit(
     whole: bool,
 ) -> Result<Vec<UnitYear>, Error> {
     let group = if whole { "'00000000-0000-0000-0000-000000000000'::uuid" } else { "org_id" };
+    let year_sql = in_year_sql(1);
     let sql = format!(
         "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, payroll_total, fee_due, remit_due, retained \
-                    FROM fee_declarations WHERE period LIKE $1 ORDER BY org_id, period, version DESC), \
+                    FROM fee_declarations WHERE {year} ORDER BY org_id, period, version DESC), \
               s AS (SELECT org_id, period, \
                       sum(CASE kind WHEN 'payment' THEN amount WHEN 'credit_applied' THEN amount \
                                     WHEN 'correction_refund' THEN -amount ELSE 0 END) AS settled, \
                       sum(CASE kind WHEN 'overpayment' THEN amount WHEN 'correction_refund' THEN amount \
                                     WHEN 'credit_applied' THEN -amount ELSE 0 END) AS credit \
-                    FROM fee_settlements WHERE period LIKE $1 GROUP BY org_id, period), \
+                    FROM fee_settlements WHERE {year} GROUP BY org_id, period), \
               r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
-                      (SELECT org_id, period, amount FROM fee_remittances WHERE period LIKE $1 \
-                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE period LIKE $1) x \
+                      (SELECT org_id, period, amount FROM fee_remittances WHERE {year} \
+                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE {year}) x \
                     GROUP BY org_id, period), \
               m AS (SELECT coalesce(d.org_id, s.org_id) AS org_id, coalesce(d.payroll_total, 0) AS payroll_total, \
                       coalesce(d.fee_due, 0) AS fee_due, coalesce(d.remit_due, 0) AS remit_due, \
@@ -431,10 +496,11 @@ pub fn year_by_unit(
                 coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit, \
                 coalesce(sum(remit_receivable), 0) AS remit_receivable \
          FROM m WHERE ($2::uuid IS NULL OR org_id = $2) AND ($3::uuid IS NULL OR org_id > $3) \
-         GROUP BY 1 ORDER BY 1 LIMIT $4"
+         GROUP BY 1 ORDER BY 1 LIMIT $4",
+        year = year_sql
     );
     Ok(diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Text, _>(format!("{year}-%"))
+        .bind::<diesel::sql_types::Int4, _>(year)
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
         .bind::<diesel::sql_types::BigInt, _>(limit)

@@ -179,11 +179,11 @@ pub async fn declare_batch(
         // Each unit once: a batch names a unit for every month it declares.
         let unit_ids: Vec<Uuid> =
             resolved.iter().flatten().map(|(u, _, _)| *u).collect::<HashSet<_>>().into_iter().collect();
-        let periods: Vec<String> =
-            resolved.iter().flatten().map(|(_, p, _)| p.to_string()).collect::<HashSet<_>>().into_iter().collect();
-        let current: HashMap<(Uuid, String), DeclarationRow> = db::fees::current_of(tx.db(), &unit_ids, &periods)?
+        let periods: Vec<Period> =
+            resolved.iter().flatten().map(|(_, p, _)| *p).collect::<HashSet<_>>().into_iter().collect();
+        let current: HashMap<(Uuid, Period), DeclarationRow> = db::fees::current_of(tx.db(), &unit_ids, &periods)?
             .into_iter()
-            .map(|d| ((d.org_id, d.period.clone()), d))
+            .map(|d| ((d.org_id, d.period), d))
             .collect();
         // Sum each fund's new and superseded splits: one journal entry per fund posts the net.
         let zero = Split { fee_due: Money::ZERO, remit_due: Money::ZERO, retained: Money::ZERO };
@@ -202,7 +202,7 @@ pub async fn declare_batch(
         for (r, res) in rows.iter().zip(&resolved) {
             let Some((unit, period, rate)) = res else { return Err(Error::internal("unresolved row")) };
             let fund = *fund_of_year.get(&period.year()).ok_or_else(|| Error::internal("fund not locked"))?;
-            let old = current.get(&(*unit, period.to_string()));
+            let old = current.get(&(*unit, *period));
             let unchanged = old.map(terms_of).transpose()?.is_some_and(|t| fees::repeats(t, r.payroll_total, rate));
             let new = fees::split(r.payroll_total, rate);
             let old_split = old.map(split_of).transpose()?;
@@ -213,17 +213,13 @@ pub async fn declare_batch(
             planned.push((*unit, *period, *rate, fund, new, old, old_split, r.payroll_total, unchanged));
         }
         // Corrections of months money has moved for: the finance office's, with a reason.
-        let corrected: Vec<(usize, Uuid, String)> = planned
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.5.is_some() && !p.8)
-            .map(|(i, p)| (i, p.0, p.1.to_string()))
-            .collect();
+        let corrected: Vec<(usize, Uuid, Period)> =
+            planned.iter().enumerate().filter(|(_, p)| p.5.is_some() && !p.8).map(|(i, p)| (i, p.0, p.1)).collect();
         if !corrected.is_empty() {
-            let (units, periods): (Vec<Uuid>, Vec<String>) = corrected.iter().map(|(_, u, p)| (*u, p.clone())).unzip();
+            let (units, periods): (Vec<Uuid>, Vec<Period>) = corrected.iter().map(|(_, u, p)| (*u, *p)).unzip();
             let moved = db::fees::months_with_money(tx.db(), &units, &periods)?;
             let paid: Vec<usize> =
-                corrected.iter().filter(|(_, u, p)| moved.contains(&(*u, p.clone()))).map(|(i, _, _)| *i).collect();
+                corrected.iter().filter(|(_, u, p)| moved.contains(&(*u, *p))).map(|(i, _, _)| *i).collect();
             if let Some(first) = paid.first() {
                 fees::may_correct(role_of(tx), true, reason_of(tx, reason.as_deref()).as_deref()).map_err(
                     |e| match e {
@@ -276,7 +272,7 @@ pub async fn declare_batch(
             let row = DeclarationRow {
                 id: Uuid::now_v7(),
                 org_id: unit,
-                period: period.to_string(),
+                period,
                 version: old.map_or(1, |o| o.version + 1),
                 payroll_total: payroll.as_decimal(),
                 fee_rate: rate.fee_rate.as_decimal(),
@@ -327,14 +323,11 @@ pub async fn declare_batch(
         }
         // Units with payments on record in these years may now be overpaid or have credit to
         // apply; most batches have none, and pay nothing for this.
-        let touched: Vec<(Uuid, i32, String)> = stored_rows
-            .iter()
-            .map(|r| (r.org_id, r.period.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0), r.period.clone()))
-            .collect();
+        let touched: Vec<(Uuid, Period)> = stored_rows.iter().map(|r| (r.org_id, r.period)).collect();
         let with_money = db::fees::units_with_settlements(tx.db(), &unit_ids)?;
-        for (unit, year, period) in touched.into_iter().filter(|(u, _, _)| with_money.contains(u)) {
-            let fund = *fund_of_year.get(&year).ok_or_else(|| Error::internal("fund not locked"))?;
-            rebalance(tx, unit, fund, year, Some(&period))?;
+        for (unit, period) in touched.into_iter().filter(|(u, _)| with_money.contains(u)) {
+            let fund = *fund_of_year.get(&period.year()).ok_or_else(|| Error::internal("fund not locked"))?;
+            rebalance(tx, unit, fund, period.year(), Some(period))?;
         }
         Ok(Answer {
             // Nothing written (every row a repeat) is not a creation.

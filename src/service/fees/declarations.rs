@@ -65,7 +65,7 @@ fn declaration_view_of(r: DeclarationRow, supersedes: Option<Uuid>, unchanged: b
     Ok(DeclarationView {
         id: r.id,
         org_id: r.org_id,
-        period: Period::parse(&r.period).map_err(Error::internal)?,
+        period: r.period,
         version: r.version,
         supersedes,
         payroll_total: money(r.payroll_total)?,
@@ -138,17 +138,17 @@ pub async fn declare(
         let fund = db::fees::lock_fee_fund(tx, cmd.period.year())?.ok_or_else(|| {
             DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.period.year()))
         })?;
-        let period = cmd.period.to_string();
-        let old = db::fees::current(tx.db(), cmd.org_id, &period)?;
+        let period = cmd.period;
+        let old = db::fees::current(tx.db(), cmd.org_id, period)?;
         if let Some(current) = &old {
             if fees::repeats(terms_of(current)?, cmd.payroll_total, &fee_rate) {
                 let before = match current.version {
                     1 => None,
-                    v => db::fees::version_id(tx.db(), cmd.org_id, &period, v - 1)?,
+                    v => db::fees::version_id(tx.db(), cmd.org_id, period, v - 1)?,
                 };
                 return Ok(Answer { status: 200, etag: None, body: declaration_view_of(current.clone(), before, true)? });
             }
-            let moved = !db::fees::months_with_money(tx.db(), &[cmd.org_id], std::slice::from_ref(&period))?.is_empty();
+            let moved = !db::fees::months_with_money(tx.db(), &[cmd.org_id], &[period])?.is_empty();
             fees::may_correct(role_of(tx), moved, reason_of(tx, cmd.reason.as_deref()).as_deref())?;
         }
         let new = fees::split(cmd.payroll_total, &fee_rate);
@@ -173,7 +173,6 @@ pub async fn declare(
             created_by: tx.ctx().actor(),
         };
         db::fees::insert(tx, &row)?;
-        let corrected = row.period.clone();
         let figures = |s: &Split, payroll: String| {
             serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
         };
@@ -197,7 +196,7 @@ pub async fn declare(
         });
         let view = declaration_view(row, old.map(|o| o.id))?;
         // A correction below what was paid gives the excess back as credit; credit pays arrears.
-        rebalance(tx, cmd.org_id, fund.id, cmd.period.year(), Some(&corrected))?;
+        rebalance(tx, cmd.org_id, fund.id, cmd.period.year(), Some(period))?;
         Ok(Answer { status: 201, etag: None, body: view })
     })
     .await

@@ -70,9 +70,9 @@ pub async fn record_payment(
         if db::fees::payment_by_reference(tx.db(), cmd.org_id, year, &cmd.reference)?.is_some() {
             return Err(Error::duplicate_reference());
         }
-        let period = cmd.period.to_string();
+        let period = cmd.period;
         let pos = position(tx.db(), cmd.org_id, year)?;
-        let (applied, to_credit) = fees::apply_payment(pos.owed(&period), cmd.amount);
+        let (applied, to_credit) = fees::apply_payment(pos.owed(period), cmd.amount);
         let entry = crate::domain::ledger::JournalEntry::builder("fee_payment", "union fee received")
             .debit(fee_account(fund_id, a::CASH), cmd.amount)
             .credit(fee_account(fund_id, a::RECEIVABLE), applied)
@@ -81,15 +81,15 @@ pub async fn record_payment(
         let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", cmd.org_id)?;
         let mut rows = Vec::new();
         if !applied.is_zero() {
-            rows.push(settlement(tx, cmd.org_id, &period, "payment", applied, fund_id, entry_id));
+            rows.push(settlement(tx, cmd.org_id, period, "payment", applied, fund_id, entry_id));
         }
         if !to_credit.is_zero() {
-            rows.push(settlement(tx, cmd.org_id, &period, "overpayment", to_credit, fund_id, entry_id));
+            rows.push(settlement(tx, cmd.org_id, period, "overpayment", to_credit, fund_id, entry_id));
         }
         let payment = db::fees::PaymentRow {
             id: Uuid::now_v7(),
             org_id: cmd.org_id,
-            period: period.clone(),
+            period,
             amount: cmd.amount.as_decimal(),
             reference: cmd.reference,
             fund_id,
@@ -127,7 +127,7 @@ pub async fn record_payment(
 fn settlement(
     tx: &crate::db::write::Tx<'_>,
     org_id: Uuid,
-    period: &str,
+    period: Period,
     kind: &str,
     amount: Money,
     fund_id: Uuid,
@@ -136,7 +136,7 @@ fn settlement(
     db::fees::SettlementRow {
         id: Uuid::now_v7(),
         org_id,
-        period: period.to_owned(),
+        period,
         kind: kind.to_owned(),
         amount: amount.as_decimal(),
         fund_id,
@@ -153,13 +153,13 @@ pub(super) fn rebalance(
     org_id: Uuid,
     fund_id: Uuid,
     year: i32,
-    corrected: Option<&str>,
+    corrected: Option<Period>,
 ) -> Result<(), Error> {
     use crate::domain::ledger::JournalEntry;
     use fees::accounts as a;
     let pos = position(tx.db(), org_id, year)?;
     if let Some(period) = corrected
-        && let Some((due, settled)) = pos.months.get(period).copied()
+        && let Some((due, settled)) = pos.months.get(&period).copied()
         && settled > due.as_decimal()
     {
         let excess = money(settled - due.as_decimal())?;
@@ -184,8 +184,7 @@ pub(super) fn rebalance(
     }
     let pos = position(tx.db(), org_id, year)?;
     let credit = money(pos.credit.max(Decimal::ZERO))?;
-    let arrears: Vec<(Period, Money)> =
-        pos.months.keys().filter_map(|p| Period::parse(p).ok().map(|period| (period, pos.owed(p)))).collect();
+    let arrears: Vec<(Period, Money)> = pos.months.keys().map(|p| (*p, pos.owed(*p))).collect();
     let spread = fees::spread_credit(credit, &arrears);
     if spread.is_empty() {
         return Ok(());
@@ -201,7 +200,7 @@ pub(super) fn rebalance(
     let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", org_id)?;
     let mut rows = Vec::new();
     for (period, used) in spread {
-        let row = settlement(tx, org_id, &period.to_string(), "credit_applied", used, fund_id, entry_id);
+        let row = settlement(tx, org_id, period, "credit_applied", used, fund_id, entry_id);
         tx.record(Event {
             org_id: Some(org_id),
             fund_id: Some(fund_id),

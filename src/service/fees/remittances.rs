@@ -87,10 +87,10 @@ pub async fn record_remittance(
         crate::service::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
-        let period = cmd.period.to_string();
-        let due = db::fees::current(tx.db(), cmd.org_id, &period)?.map_or(Decimal::ZERO, |d| d.remit_due);
+        let period = cmd.period;
+        let due = db::fees::current(tx.db(), cmd.org_id, period)?.map_or(Decimal::ZERO, |d| d.remit_due);
         // What the federation holds of the month: a refund of an over-remittance makes room again.
-        let done = db::fees::remitted_net(tx.db(), cmd.org_id, &period)?;
+        let done = db::fees::remitted_net(tx.db(), cmd.org_id, period)?;
         if done + cmd.amount.as_decimal() > due {
             return Err(DomainError::conflict(
                 "over_remittance",
@@ -110,7 +110,7 @@ pub async fn record_remittance(
         let row = db::fees::RemittanceRow {
             id,
             org_id: cmd.org_id,
-            period: period.clone(),
+            period,
             amount: cmd.amount.as_decimal(),
             fund_id,
             entry_id,
@@ -158,9 +158,9 @@ pub async fn record_remit_refund(
         crate::service::books::ensure_open(tx, cmd.period.year())?;
         let year = cmd.period.year();
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
-        let period = cmd.period.to_string();
-        let due = db::fees::current(tx.db(), cmd.org_id, &period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
-        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.db(), cmd.org_id, &period)?, due);
+        let period = cmd.period;
+        let due = db::fees::current(tx.db(), cmd.org_id, period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
+        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.db(), cmd.org_id, period)?, due);
         if cmd.amount.as_decimal() > receivable {
             return Err(DomainError::conflict(
                 "over_refund",
@@ -180,7 +180,7 @@ pub async fn record_remit_refund(
         let row = db::fees::RefundRow {
             id,
             org_id: cmd.org_id,
-            period: period.clone(),
+            period,
             amount: cmd.amount.as_decimal(),
             reason: cmd.reason,
             fund_id,

@@ -10,6 +10,7 @@ use super::position::position;
 use crate::db::Db;
 use crate::db::{self, Pool};
 use crate::domain::fees;
+use crate::domain::ids::Period;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
 use crate::error::Error;
@@ -91,7 +92,7 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
         db::orgs::find(conn, scope, org_id)?;
         let pos = position(conn, org_id, year)?;
         let (current, credit_in) = (&pos.current, &pos.credit_in);
-        let mut remitted: std::collections::HashMap<String, Decimal> = std::collections::HashMap::new();
+        let mut remitted: std::collections::HashMap<Period, Decimal> = std::collections::HashMap::new();
         for r in db::fees::remittances_of(conn, org_id, year)? {
             *remitted.entry(r.period).or_default() += r.amount;
         }
@@ -104,7 +105,7 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
             let remit_due = d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO);
             let remitted_net = remitted.get(period).copied().unwrap_or_default();
             periods.push(StatementLine {
-                period: Some(period.clone()),
+                period: Some(period.to_string()),
                 figures: FeeFigures {
                     payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
                     fee_due: *due,
@@ -112,7 +113,7 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Re
                     retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
                     paid: money(*settled)?,
                     remitted: money(remitted_net)?,
-                    arrears: pos.owed(period),
+                    arrears: pos.owed(*period),
                     credit: money(credit_in.get(period).copied().unwrap_or_default())?,
                     remit_receivable: money(fees::remit_receivable(remitted_net, remit_due))?,
                 },
