@@ -302,16 +302,6 @@ pub struct RefundRow {
     pub created_by: String,
 }
 
-/// A unit's remittance refunds in a year.
-pub fn refunds_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RefundRow>, Error> {
-    use super::schema::fee_remit_refunds as r;
-    Ok(r::table
-        .select(RefundRow::as_select())
-        .filter(r::org_id.eq(org_id).and(in_year!(r::period, year)))
-        .order(r::id.asc())
-        .load(conn.pg())?)
-}
-
 /// Inserts a remittance refund.
 pub fn insert_refund(tx: &mut Tx<'_>, row: &RefundRow) -> Result<(), Error> {
     diesel::insert_into(super::schema::fee_remit_refunds::table).values(row).execute(tx.pg())?;
@@ -391,30 +381,25 @@ pub fn insert_settlements(tx: &mut Tx<'_>, rows: &[SettlementRow]) -> Result<(),
     Ok(())
 }
 
-/// A unit's remittances in a year.
-pub fn remittances_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RemittanceRow>, Error> {
-    use super::schema::fee_remittances as r;
-    Ok(r::table
-        .select(RemittanceRow::as_select())
-        .filter(r::org_id.eq(org_id).and(in_year!(r::period, year)))
-        .order(r::id.asc())
-        .load(conn.pg())?)
-}
-
 /// Inserts a remittance.
 pub fn insert_remittance(tx: &mut Tx<'_>, row: &RemittanceRow) -> Result<(), Error> {
     diesel::insert_into(super::schema::fee_remittances::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
-/// The current declaration of each month of a unit's year.
-pub fn current_of_year(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
-    Ok(fee_declarations::table
+/// The current declaration of each month of `year`: a unit's (`only`), or every unit's, in
+/// unit and period order.
+pub fn current_of_year(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<DeclarationRow>, Error> {
+    use fee_declarations as d;
+    let q = d::table
         .select(DeclarationRow::as_select())
-        .filter(fee_declarations::org_id.eq(org_id).and(in_year!(fee_declarations::period, year)))
-        .distinct_on(fee_declarations::period)
-        .order((fee_declarations::period, fee_declarations::version.desc()))
-        .load(conn.pg())?)
+        .filter(in_year!(d::period, year))
+        .distinct_on((d::org_id, d::period))
+        .order((d::org_id, d::period, d::version.desc()));
+    Ok(match only {
+        Some(org_id) => q.filter(d::org_id.eq(org_id)).load(conn.pg())?,
+        None => q.load(conn.pg())?,
+    })
 }
 
 /// Which of these units have payments on record.
@@ -429,80 +414,58 @@ pub fn units_with_settlements(conn: &mut Db<'_>, org_ids: &[Uuid]) -> Result<std
         .collect())
 }
 
-/// A unit's year in figures, summed over its months.
+/// The sum of one kind of settlement of a unit's month.
 #[derive(Debug, Clone, QueryableByName)]
 #[allow(missing_docs)]
-pub struct UnitYear {
+pub struct KindSum {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub org_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub period: Period,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub payroll_total: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub fee_due: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remit_due: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub retained: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub paid: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remitted: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub arrears: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub credit: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remit_receivable: Decimal,
+    pub amount: Decimal,
 }
 
-/// The year per unit (a page, by unit id), or — with `whole` — one row summing every unit.
-/// The same rules as a unit's statement: the current declaration of each month; paid is
-/// payments and credit applied less corrections refunded; remitted is net of refunds; arrears
-/// and what the upper level owes back (remitted beyond remit_due) are counted per month.
-pub fn year_by_unit(
-    conn: &mut Db<'_>,
-    year: i32,
-    only: Option<Uuid>,
-    after: Option<Uuid>,
-    limit: i64,
-    whole: bool,
-) -> Result<Vec<UnitYear>, Error> {
-    let group = if whole { "'00000000-0000-0000-0000-000000000000'::uuid" } else { "org_id" };
+/// The settlements of `year` summed per unit, month and kind (a unit's, with `only`). Only
+/// sums: what each kind does to a month is `domain::fees::Settled`, not SQL.
+pub fn settlement_sums(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<KindSum>, Error> {
+    Ok(diesel::sql_query(format!(
+        "SELECT org_id, period, kind, sum(amount) AS amount FROM fee_settlements \
+         WHERE {} AND ($2::uuid IS NULL OR org_id = $2) GROUP BY org_id, period, kind",
+        in_year_sql(1)
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .load(conn.pg())?)
+}
+
+/// A sum over a unit's month.
+#[derive(Debug, Clone, QueryableByName)]
+#[allow(missing_docs)]
+pub struct MonthSum {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub org_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub period: Period,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub amount: Decimal,
+}
+
+/// What the federation holds of each unit's month of `year` (a unit's, with `only`):
+/// remitted less refunded.
+pub fn remitted_by_month(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<MonthSum>, Error> {
     let year_sql = in_year_sql(1);
-    let sql = format!(
-        "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, payroll_total, fee_due, remit_due, retained \
-                    FROM fee_declarations WHERE {year} ORDER BY org_id, period, version DESC), \
-              s AS (SELECT org_id, period, \
-                      sum(CASE kind WHEN 'payment' THEN amount WHEN 'credit_applied' THEN amount \
-                                    WHEN 'correction_refund' THEN -amount ELSE 0 END) AS settled, \
-                      sum(CASE kind WHEN 'overpayment' THEN amount WHEN 'correction_refund' THEN amount \
-                                    WHEN 'credit_applied' THEN -amount ELSE 0 END) AS credit \
-                    FROM fee_settlements WHERE {year} GROUP BY org_id, period), \
-              r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
-                      (SELECT org_id, period, amount FROM fee_remittances WHERE {year} \
-                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE {year}) x \
-                    GROUP BY org_id, period), \
-              m AS (SELECT coalesce(d.org_id, s.org_id) AS org_id, coalesce(d.payroll_total, 0) AS payroll_total, \
-                      coalesce(d.fee_due, 0) AS fee_due, coalesce(d.remit_due, 0) AS remit_due, \
-                      coalesce(d.retained, 0) AS retained, coalesce(s.settled, 0) AS paid, \
-                      coalesce(s.credit, 0) AS credit, coalesce(r.remitted, 0) AS remitted, \
-                      greatest(coalesce(d.fee_due, 0) - coalesce(s.settled, 0), 0) AS arrears, \
-                      greatest(coalesce(r.remitted, 0) - coalesce(d.remit_due, 0), 0) AS remit_receivable \
-                    FROM d FULL JOIN s ON s.org_id = d.org_id AND s.period = d.period \
-                    LEFT JOIN r ON r.org_id = coalesce(d.org_id, s.org_id) AND r.period = coalesce(d.period, s.period)) \
-         SELECT {group} AS org_id, coalesce(sum(payroll_total), 0) AS payroll_total, coalesce(sum(fee_due), 0) AS fee_due, \
-                coalesce(sum(remit_due), 0) AS remit_due, coalesce(sum(retained), 0) AS retained, \
-                coalesce(sum(paid), 0) AS paid, coalesce(sum(remitted), 0) AS remitted, \
-                coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit, \
-                coalesce(sum(remit_receivable), 0) AS remit_receivable \
-         FROM m WHERE ($2::uuid IS NULL OR org_id = $2) AND ($3::uuid IS NULL OR org_id > $3) \
-         GROUP BY 1 ORDER BY 1 LIMIT $4",
-        year = year_sql
-    );
-    Ok(diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Int4, _>(year)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load(conn.pg())?)
+    Ok(diesel::sql_query(format!(
+        "SELECT org_id, period, sum(amount) AS amount FROM \
+           (SELECT org_id, period, amount FROM fee_remittances \
+             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2) \
+            UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds \
+             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2)) x \
+         GROUP BY org_id, period"
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .load(conn.pg())?)
 }

@@ -5,12 +5,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::position::position;
+use super::position::Position;
 use super::{fee_account, lock_unit_and_fund, money};
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::audit::Stream;
-use crate::domain::fees;
+use crate::domain::fees::{self, SettlementKind};
 use crate::domain::ids::Period;
 use crate::domain::money::Money;
 use crate::error::Error;
@@ -71,7 +71,7 @@ pub async fn record_payment(
             return Err(Error::duplicate_reference());
         }
         let period = cmd.period;
-        let pos = position(tx.db(), cmd.org_id, year)?;
+        let pos = Position::load(tx.db(), cmd.org_id, year)?;
         let (applied, to_credit) = fees::apply_payment(pos.owed(period), cmd.amount);
         let entry = crate::domain::ledger::JournalEntry::builder("fee_payment", "union fee received")
             .debit(fee_account(fund_id, a::CASH), cmd.amount)
@@ -81,10 +81,10 @@ pub async fn record_payment(
         let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", cmd.org_id)?;
         let mut rows = Vec::new();
         if !applied.is_zero() {
-            rows.push(settlement(tx, cmd.org_id, period, "payment", applied, fund_id, entry_id));
+            rows.push(settlement(tx, cmd.org_id, period, SettlementKind::Payment, applied, fund_id, entry_id));
         }
         if !to_credit.is_zero() {
-            rows.push(settlement(tx, cmd.org_id, period, "overpayment", to_credit, fund_id, entry_id));
+            rows.push(settlement(tx, cmd.org_id, period, SettlementKind::Overpayment, to_credit, fund_id, entry_id));
         }
         let payment = db::fees::PaymentRow {
             id: Uuid::now_v7(),
@@ -128,7 +128,7 @@ fn settlement(
     tx: &crate::db::write::Tx<'_>,
     org_id: Uuid,
     period: Period,
-    kind: &str,
+    kind: SettlementKind,
     amount: Money,
     fund_id: Uuid,
     entry_id: Uuid,
@@ -137,7 +137,7 @@ fn settlement(
         id: Uuid::now_v7(),
         org_id,
         period,
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         amount: amount.as_decimal(),
         fund_id,
         entry_id,
@@ -157,12 +157,11 @@ pub(super) fn rebalance(
 ) -> Result<(), Error> {
     use crate::domain::ledger::JournalEntry;
     use fees::accounts as a;
-    let pos = position(tx.db(), org_id, year)?;
     if let Some(period) = corrected
-        && let Some((due, settled)) = pos.months.get(&period).copied()
-        && settled > due.as_decimal()
+        && let overpaid = Position::load(tx.db(), org_id, year)?.month(period).overpaid
+        && overpaid > Decimal::ZERO
     {
-        let excess = money(settled - due.as_decimal())?;
+        let excess = money(overpaid)?;
         let entry = JournalEntry::transfer(
             "fee_correction_refund",
             "overpaid after a correction: to credit",
@@ -171,7 +170,7 @@ pub(super) fn rebalance(
             excess,
         )?;
         let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", org_id)?;
-        let row = settlement(tx, org_id, period, "correction_refund", excess, fund_id, entry_id);
+        let row = settlement(tx, org_id, period, SettlementKind::CorrectionRefund, excess, fund_id, entry_id);
         tx.record(Event {
             org_id: Some(org_id),
             fund_id: Some(fund_id),
@@ -182,8 +181,8 @@ pub(super) fn rebalance(
         });
         db::fees::insert_settlements(tx, &[row])?;
     }
-    let pos = position(tx.db(), org_id, year)?;
-    let credit = money(pos.credit.max(Decimal::ZERO))?;
+    let pos = Position::load(tx.db(), org_id, year)?;
+    let credit = money(pos.credit())?;
     let arrears: Vec<(Period, Money)> = pos.months.keys().map(|p| (*p, pos.owed(*p))).collect();
     let spread = fees::spread_credit(credit, &arrears);
     if spread.is_empty() {
@@ -200,7 +199,7 @@ pub(super) fn rebalance(
     let entry_id = tx.post(&entry, Some(fund_id), "fee_settlement", org_id)?;
     let mut rows = Vec::new();
     for (period, used) in spread {
-        let row = settlement(tx, org_id, period, "credit_applied", used, fund_id, entry_id);
+        let row = settlement(tx, org_id, period, SettlementKind::CreditApplied, used, fund_id, entry_id);
         tx.record(Event {
             org_id: Some(org_id),
             fund_id: Some(fund_id),

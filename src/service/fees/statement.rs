@@ -5,10 +5,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
 use super::money;
-use super::position::position;
-use crate::db::Db;
-use crate::db::{self, Pool};
+use super::position::{Month, Position};
+use crate::db::{self, Db, Pool};
 use crate::domain::fees;
 use crate::domain::ids::Period;
 use crate::domain::money::Money;
@@ -84,48 +86,54 @@ pub struct StatementView {
     pub totals: StatementLine,
 }
 
+/// A month's figures: its current declaration's, where it stands (`domain::fees::month_position`)
+/// and what the federation holds of it. The statement's lines and the summary's units are both
+/// made of these.
+fn month_figures(month: &Month, remitted_net: Decimal) -> Result<FeeFigures, Error> {
+    let pos = month.position();
+    let d = month.current.as_ref();
+    let of =
+        |f: fn(&db::fees::DeclarationRow) -> Decimal| d.map(|d| money(f(d))).transpose().map(Option::unwrap_or_default);
+    let remit_due = of(|d| d.remit_due)?;
+    Ok(FeeFigures {
+        payroll_total: of(|d| d.payroll_total)?,
+        fee_due: pos.fee_due,
+        remit_due,
+        retained: of(|d| d.retained)?,
+        paid: money(pos.paid)?,
+        remitted: money(remitted_net)?,
+        arrears: money(pos.arrears)?,
+        credit: money(pos.credit_in)?,
+        remit_receivable: money(fees::remit_receivable(remitted_net, remit_due))?,
+    })
+}
+
+/// A unit's year: a line per month, and the totals — the column sums, but for `credit`, which
+/// is the credit still held after what was applied to months in arrears.
+fn year_of(pos: &Position, remitted: &HashMap<Period, Decimal>) -> Result<(Vec<StatementLine>, FeeFigures), Error> {
+    let lines = pos
+        .months
+        .iter()
+        .map(|(period, month)| {
+            let remitted_net = remitted.get(period).copied().unwrap_or_default();
+            Ok(StatementLine { period: Some(period.to_string()), figures: month_figures(month, remitted_net)? })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let totals = FeeFigures { credit: money(pos.credit())?, ..FeeFigures::sum(lines.iter().map(|l| &l.figures))? };
+    Ok((lines, totals))
+}
+
 /// A unit's year: per month the current declaration's figures, what paid it (payments and
 /// credit), what was remitted, arrears, and credit received that month; the totals' `credit` is
 /// the credit still held.
 pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Result<StatementView, Error> {
     crate::service::read(pool, move |conn| {
         db::orgs::find(conn, scope, org_id)?;
-        let pos = position(conn, org_id, year)?;
-        let (current, credit_in) = (&pos.current, &pos.credit_in);
-        let mut remitted: std::collections::HashMap<Period, Decimal> = std::collections::HashMap::new();
-        for r in db::fees::remittances_of(conn, org_id, year)? {
-            *remitted.entry(r.period).or_default() += r.amount;
-        }
-        for r in db::fees::refunds_of(conn, org_id, year)? {
-            *remitted.entry(r.period).or_default() -= r.amount;
-        }
-        let mut periods: Vec<StatementLine> = Vec::new();
-        for (period, (due, settled)) in &pos.months {
-            let d = current.get(period);
-            let remit_due = d.map(|d| money(d.remit_due)).transpose()?.unwrap_or(Money::ZERO);
-            let remitted_net = remitted.get(period).copied().unwrap_or_default();
-            periods.push(StatementLine {
-                period: Some(period.to_string()),
-                figures: FeeFigures {
-                    payroll_total: d.map(|d| money(d.payroll_total)).transpose()?.unwrap_or(Money::ZERO),
-                    fee_due: *due,
-                    remit_due,
-                    retained: d.map(|d| money(d.retained)).transpose()?.unwrap_or(Money::ZERO),
-                    paid: money(*settled)?,
-                    remitted: money(remitted_net)?,
-                    arrears: pos.owed(*period),
-                    credit: money(credit_in.get(period).copied().unwrap_or_default())?,
-                    remit_receivable: money(fees::remit_receivable(remitted_net, remit_due))?,
-                },
-            });
-        }
-        // The totals' credit is the credit still held, after what was applied to months in arrears.
-        let figures = FeeFigures {
-            credit: money(pos.credit.max(Decimal::ZERO))?,
-            ..FeeFigures::sum(periods.iter().map(|l| &l.figures))?
-        };
-        let totals = StatementLine { period: None, figures };
-        Ok(StatementView { org_id, year, periods, totals })
+        let pos = Position::load(conn, org_id, year)?;
+        let remitted: HashMap<Period, Decimal> =
+            db::fees::remitted_by_month(conn, year, Some(org_id))?.into_iter().map(|r| (r.period, r.amount)).collect();
+        let (periods, figures) = year_of(&pos, &remitted)?;
+        Ok(StatementView { org_id, year, periods, totals: StatementLine { period: None, figures } })
     })
     .await
 }
@@ -154,31 +162,35 @@ pub struct SummaryView {
     pub next_cursor: Option<String>,
 }
 
-fn unit_year_view(u: db::fees::UnitYear, with_org: bool) -> Result<UnitYearView, Error> {
-    Ok(UnitYearView {
-        org_id: with_org.then_some(u.org_id),
-        figures: FeeFigures {
-            payroll_total: money(u.payroll_total)?,
-            fee_due: money(u.fee_due)?,
-            remit_due: money(u.remit_due)?,
-            retained: money(u.retained)?,
-            paid: money(u.paid)?,
-            remitted: money(u.remitted)?,
-            arrears: money(u.arrears)?,
-            credit: money(u.credit)?,
-            remit_receivable: money(u.remit_receivable)?,
-        },
-    })
+/// Every unit's year (`only`: one unit's), by unit id: each unit's totals as its statement
+/// makes them, from the same rule — the positions built from the settlements' per-kind sums
+/// rather than one by one, which `domain::fees` proves comes to the same.
+fn units_of_year(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<BTreeMap<Uuid, FeeFigures>, Error> {
+    let mut units: BTreeMap<Uuid, Position> = BTreeMap::new();
+    for d in db::fees::current_of_year(conn, year, only)? {
+        units.entry(d.org_id).or_default().declare(d)?;
+    }
+    for s in db::fees::settlement_sums(conn, year, only)? {
+        units.entry(s.org_id).or_default().settle(s.period, &s.kind, s.amount)?;
+    }
+    let mut remitted: HashMap<Uuid, HashMap<Period, Decimal>> = HashMap::new();
+    for r in db::fees::remitted_by_month(conn, year, only)? {
+        remitted.entry(r.org_id).or_default().insert(r.period, r.amount);
+    }
+    let none = HashMap::new();
+    units.iter().map(|(id, pos)| Ok((*id, year_of(pos, remitted.get(id).unwrap_or(&none))?.1))).collect()
+}
+
+/// The totals over units: the column sums, credit included (each unit's credit still held).
+fn totals_of(units: &BTreeMap<Uuid, FeeFigures>) -> Result<FeeFigures, Error> {
+    let credit = Money::checked_sum(units.values().map(|u| u.credit)).ok_or_else(Error::out_of_range)?;
+    Ok(FeeFigures { credit, ..FeeFigures::sum(units.values())? })
 }
 
 /// The year's totals over every unit, and how many units declared (the annual report's figures).
 pub fn year_totals(conn: &mut Db<'_>, year: i32) -> Result<(usize, FeeFigures), Error> {
-    let units = db::fees::year_by_unit(conn, year, None, None, i64::MAX, false)?.len();
-    let totals = match db::fees::year_by_unit(conn, year, None, None, 1, true)?.into_iter().next() {
-        Some(t) => unit_year_view(t, false)?.figures,
-        None => FeeFigures::default(),
-    };
-    Ok((units, totals))
+    let units = units_of_year(conn, year, None)?;
+    Ok((units.len(), totals_of(&units)?))
 }
 
 /// The year across units (finance bureau, auditors, finance officers; a clerk sees its own unit).
@@ -186,15 +198,19 @@ pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result
     let after = page.uuid_cursor()?;
     let only = scope.org();
     crate::service::read(pool, move |conn| {
-        let rows = db::fees::year_by_unit(conn, year, only, after, page.fetch(), false)?;
-        let listed = Listed::from_rows(rows, &page, |r| r.org_id.to_string(), |r| r);
-        let items = listed.items.into_iter().map(|u| unit_year_view(u, true)).collect::<Result<_, _>>()?;
-        let totals = db::fees::year_by_unit(conn, year, only, None, 1, true)?.into_iter().next();
-        let totals = match totals {
-            Some(t) => unit_year_view(t, false)?,
-            None => UnitYearView { org_id: None, figures: FeeFigures::default() },
-        };
-        Ok(SummaryView { year, totals, items, next_cursor: listed.next_cursor })
+        let units = units_of_year(conn, year, only)?;
+        let totals = UnitYearView { org_id: None, figures: totals_of(&units)? };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
+        let rows: Vec<(Uuid, FeeFigures)> =
+            units.range((from, Bound::Unbounded)).take(fetch).map(|(id, f)| (*id, *f)).collect();
+        let listed = Listed::from_rows(
+            rows,
+            &page,
+            |(id, _)| id.to_string(),
+            |(id, figures)| UnitYearView { org_id: Some(id), figures },
+        );
+        Ok(SummaryView { year, totals, items: listed.items, next_cursor: listed.next_cursor })
     })
     .await
 }
