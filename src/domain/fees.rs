@@ -50,6 +50,20 @@ pub struct Split {
     pub retained: Money,
 }
 
+impl Split {
+    /// Nothing due.
+    pub const ZERO: Split = Split { fee_due: Money::ZERO, remit_due: Money::ZERO, retained: Money::ZERO };
+
+    /// Two splits added part by part (a batch's total per fund), or `None` past [`Money::MAX`].
+    pub fn checked_add(self, other: Split) -> Option<Split> {
+        Some(Split {
+            fee_due: self.fee_due.checked_add(other.fee_due)?,
+            remit_due: self.remit_due.checked_add(other.remit_due)?,
+            retained: self.retained.checked_add(other.retained)?,
+        })
+    }
+}
+
 /// Fee on a period's payroll, and the part of it remitted to the city federation.
 /// `retained` is the remainder, so `remit_due + retained == fee_due` exactly, whatever the
 /// rounding (half-up, 四舍五入, the accounting convention).
@@ -138,6 +152,32 @@ pub fn repeats(current: (Money, Rate, Rate), payroll: Money, rate: &FeeRate) -> 
 /// now due to it — after a correction downwards. Zero when within what is due.
 pub fn remit_receivable(remitted_net: Decimal, remit_due: Money) -> Decimal {
     (remitted_net - remit_due.as_decimal()).max(Decimal::ZERO)
+}
+
+/// Whether `amount` more may be remitted for a month: what the federation already holds of it
+/// (remitted net of refunds — a refund of an over-remittance makes room again) plus the amount
+/// may not pass the current `remit_due` (409 `over_remittance`).
+pub fn may_remit(period: Period, remit_due: Decimal, remitted_net: Decimal, amount: Money) -> Result<(), DomainError> {
+    if remitted_net + amount.as_decimal() > remit_due {
+        return Err(DomainError::conflict(
+            "over_remittance",
+            format!("{period}: {remit_due} is due to the federation and {remitted_net} was already remitted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the upper level may give `amount` back for a month: at most what it owes back, the
+/// month's [`remit_receivable`] (409 `over_refund`). Answers what it still owes after.
+pub fn may_refund(remitted_net: Decimal, remit_due: Money, amount: Money) -> Result<Decimal, DomainError> {
+    let receivable = remit_receivable(remitted_net, remit_due);
+    if amount.as_decimal() > receivable {
+        return Err(DomainError::conflict(
+            "over_refund",
+            format!("the month was remitted {receivable} beyond what is due to the federation"),
+        ));
+    }
+    Ok(receivable - amount.as_decimal())
 }
 
 /// What settles a unit's fee for a month: the `kind` of a `fee_settlements` row (migration
@@ -413,6 +453,51 @@ mod tests {
     fn only_what_was_remitted_beyond_the_due_is_receivable() {
         assert_eq!(remit_receivable(Decimal::new(80000, 2), m("720.00")), Decimal::new(8000, 2));
         assert_eq!(remit_receivable(Decimal::new(70000, 2), m("720.00")), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_remittance_may_fill_what_is_due_and_a_refund_makes_room_again() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let jan = Period::parse("2022-01").unwrap();
+        assert_eq!(may_remit(jan, d("800.00"), d("500.00"), m("300.00")), Ok(()));
+        match may_remit(jan, d("800.00"), d("800.00"), m("0.01")) {
+            Err(DomainError::Conflict { code, detail }) => {
+                assert_eq!(code, "over_remittance");
+                assert_eq!(detail, "2022-01: 800.00 is due to the federation and 800.00 was already remitted");
+            }
+            other => panic!("{other:?}"),
+        }
+        // 800 remitted, 560 refunded after a correction to 240: nothing more fits.
+        assert!(may_remit(jan, d("240.00"), d("240.00"), m("0.01")).is_err());
+        // Nothing declared: nothing is due.
+        assert!(may_remit(jan, Decimal::ZERO, Decimal::ZERO, m("0.01")).is_err());
+    }
+
+    #[test]
+    fn the_upper_level_gives_back_at_most_what_was_remitted_beyond_the_due() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 800 remitted of a month now due 240: 560 owed back.
+        assert_eq!(may_refund(d("800.00"), m("240.00"), m("500.00")), Ok(d("60.00")));
+        assert_eq!(may_refund(d("300.00"), m("240.00"), m("60.00")), Ok(d("0.00")));
+        match may_refund(d("800.00"), m("240.00"), m("560.01")) {
+            Err(DomainError::Conflict { code, detail }) => {
+                assert_eq!(code, "over_refund");
+                assert_eq!(detail, "the month was remitted 560.00 beyond what is due to the federation");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(may_refund(d("240.00"), m("240.00"), m("0.01")).is_err());
+    }
+
+    #[test]
+    fn a_batchs_splits_add_up_part_by_part() {
+        let r = standard("2000-01-01");
+        let (a, b) = (split(m("100000.00"), &r), split(m("123456.78"), &r));
+        let sum = a.checked_add(b).unwrap();
+        assert_eq!((sum.fee_due, sum.remit_due, sum.retained), (m("4469.14"), m("1787.66"), m("2681.48")));
+        assert_eq!(Split::ZERO.checked_add(a), Some(a));
+        let max = Split { fee_due: Money::MAX, remit_due: Money::ZERO, retained: Money::MAX };
+        assert_eq!(max.checked_add(split(m("50.00"), &r)), None);
     }
 
     #[test]

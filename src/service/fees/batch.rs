@@ -186,17 +186,9 @@ pub async fn declare_batch(
             .map(|d| ((d.org_id, d.period), d))
             .collect();
         // Sum each fund's new and superseded splits: one journal entry per fund posts the net.
-        let zero = Split { fee_due: Money::ZERO, remit_due: Money::ZERO, retained: Money::ZERO };
         let mut totals: BTreeMap<Uuid, (Split, Split)> = BTreeMap::new();
-        let add = |a: Split, b: Split| -> Result<Split, Error> {
-            let sum = |x: Money, y: Money| {
-                x.checked_add(y).ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))
-            };
-            Ok(Split {
-                fee_due: sum(a.fee_due, b.fee_due)?,
-                remit_due: sum(a.remit_due, b.remit_due)?,
-                retained: sum(a.retained, b.retained)?,
-            })
+        let add = |a: Split, b: Split| {
+            a.checked_add(b).ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))
         };
         let mut planned = Vec::with_capacity(rows.len());
         for (r, res) in rows.iter().zip(&resolved) {
@@ -207,8 +199,8 @@ pub async fn declare_batch(
             let new = fees::split(r.payroll_total, rate);
             let old_split = old.map(split_of).transpose()?;
             if !unchanged {
-                let t = totals.entry(fund).or_insert((zero, zero));
-                *t = (add(t.0, new)?, add(t.1, old_split.unwrap_or(zero))?);
+                let t = totals.entry(fund).or_insert((Split::ZERO, Split::ZERO));
+                *t = (add(t.0, new)?, add(t.1, old_split.unwrap_or(Split::ZERO))?);
             }
             planned.push((*unit, *period, *rate, fund, new, old, old_split, r.payroll_total, unchanged));
         }

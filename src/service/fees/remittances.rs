@@ -89,15 +89,7 @@ pub async fn record_remittance(
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period;
         let due = db::fees::current(tx.db(), cmd.org_id, period)?.map_or(Decimal::ZERO, |d| d.remit_due);
-        // What the federation holds of the month: a refund of an over-remittance makes room again.
-        let done = db::fees::remitted_net(tx.db(), cmd.org_id, period)?;
-        if done + cmd.amount.as_decimal() > due {
-            return Err(DomainError::conflict(
-                "over_remittance",
-                format!("{period}: {due} is due to the federation and {done} was already remitted"),
-            )
-            .into());
-        }
+        fees::may_remit(period, due, db::fees::remitted_net(tx.db(), cmd.org_id, period)?, cmd.amount)?;
         let entry = crate::domain::ledger::JournalEntry::transfer(
             "fee_remittance",
             "federation's share remitted",
@@ -160,14 +152,7 @@ pub async fn record_remit_refund(
         let fund_id = lock_unit_and_fund(tx, cmd.org_id, year)?;
         let period = cmd.period;
         let due = db::fees::current(tx.db(), cmd.org_id, period)?.map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
-        let receivable = fees::remit_receivable(db::fees::remitted_net(tx.db(), cmd.org_id, period)?, due);
-        if cmd.amount.as_decimal() > receivable {
-            return Err(DomainError::conflict(
-                "over_refund",
-                format!("the month was remitted {receivable} beyond what is due to the federation"),
-            )
-            .into());
-        }
+        let left = fees::may_refund(db::fees::remitted_net(tx.db(), cmd.org_id, period)?, due, cmd.amount)?;
         let entry = crate::domain::ledger::JournalEntry::transfer(
             "fee_remit_refund",
             "over-remittance given back by the upper level",
@@ -197,7 +182,7 @@ pub async fn record_remit_refund(
             after: Some(serde_json::json!({"period": period, "reason": row.reason})),
             ..Event::new(Stream::Org(cmd.org_id), "fee.remittance_refunded", "fee_remit_refund", id)
         });
-        let left = money(receivable - row.amount)?;
+        let left = money(left)?;
         Ok(Answer {
             status: 201,
             etag: None,
