@@ -623,3 +623,163 @@ async fn a_batch_correcting_a_paid_month_needs_the_finance_office_and_a_reason()
     assert!(last["after"].as_str().unwrap().contains("\"reason\":\"bureau payroll file re-issued\""), "{last}");
     app.finish().await;
 }
+
+async fn declared(app: &TestApp, unit: uuid::Uuid, period: &str, payroll: &str) {
+    assert_eq!(declare(app, Role::FinanceOfficer, unit, period, payroll).await.status(), 201, "{unit} {period}");
+}
+
+const FIGURES: [&str; 9] =
+    ["payroll_total", "fee_due", "remit_due", "retained", "paid", "remitted", "arrears", "credit", "remit_receivable"];
+
+fn amount(v: &Value, key: &str) -> rust_decimal::Decimal {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")).parse().unwrap()
+}
+
+#[tokio::test]
+async fn each_units_statement_and_its_summary_row_agree_to_the_cent_and_the_total_is_their_sum() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app, 2022).await;
+    let (a, b, c) = (app.org("unit").await, app.org("unit2").await, units(&app, 1)[0].0);
+    // a: three months; January overpaid (credit pays February in part), remitted, then
+    // corrected down below what was paid: the excess goes back to credit, which pays February.
+    declared(&app, a, "2022-01", "100000.00").await;
+    declared(&app, a, "2022-02", "100000.00").await;
+    declared(&app, a, "2022-03", "50000.00").await;
+    pay(&app, a, "2022-01", "2500.00").await;
+    let remit = |unit: uuid::Uuid, period: &str, amount: &str| {
+        app.post_as(
+            Role::FinanceOfficer,
+            "/api/v1/union-fees/remittances",
+            json!({"org_id": unit, "period": period, "amount": amount}),
+        )
+    };
+    assert_eq!(remit(a, "2022-01", "800.00").await.status(), 201);
+    let down = json!({"org_id": a, "period": "2022-01", "payroll_total": "30000.00", "reason": "payroll re-audited"});
+    assert_eq!(app.post_as(Role::FinanceOfficer, DECLARE, down).await.status(), 201);
+    // b: pays March before declaring it (all credit), declares March and April (credit applied
+    // to each), then overpays April: credit left at the end of the year.
+    pay(&app, b, "2022-03", "300.00").await;
+    declared(&app, b, "2022-03", "10000.00").await;
+    declared(&app, b, "2022-04", "123456.78").await;
+    pay(&app, b, "2022-04", "3000.00").await;
+    // c: declared and part remitted, never paid.
+    declared(&app, c, "2022-01", "50000.00").await;
+    assert_eq!(remit(c, "2022-01", "100.00").await.status(), 201);
+
+    // The statements, to the cent.
+    let sa = statement(&app, a).await;
+    let jan = month(&sa, "2022-01");
+    assert_eq!(
+        FIGURES.map(|k| jan[k].as_str().unwrap()),
+        ["30000.00", "600.00", "240.00", "360.00", "600.00", "800.00", "0.00", "1900.00", "560.00"]
+    );
+    let feb = month(&sa, "2022-02");
+    assert_eq!((feb["paid"].as_str(), feb["arrears"].as_str()), (Some("1900.00"), Some("100.00")));
+    assert_eq!(
+        FIGURES.map(|k| sa["totals"][k].as_str().unwrap()),
+        ["180000.00", "3600.00", "1440.00", "2160.00", "2500.00", "800.00", "1100.00", "0.00", "560.00"]
+    );
+    let sb = statement(&app, b).await;
+    assert_eq!(
+        FIGURES.map(|k| sb["totals"][k].as_str().unwrap()),
+        ["133456.78", "2669.14", "1067.66", "1601.48", "2669.14", "0.00", "0.00", "630.86", "0.00"]
+    );
+    let sc = statement(&app, c).await;
+    assert_eq!(
+        FIGURES.map(|k| sc["totals"][k].as_str().unwrap()),
+        ["50000.00", "1000.00", "400.00", "600.00", "0.00", "100.00", "1000.00", "0.00", "0.00"]
+    );
+    // The ledger says the same: what is owed, and the credit held.
+    assert_eq!(balance(&app, &fund, "fee_receivable"), "2100.00");
+    assert_eq!(balance(&app, &fund, "fee_credit"), "-630.86");
+
+    // The summary: each unit's row is its statement's totals, field by field.
+    let s = body(app.get_as(Role::FinanceBureau, "/api/v1/union-fees/summary?year=2022").await).await;
+    let items = s["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for (unit, st) in [(a, &sa), (b, &sb), (c, &sc)] {
+        let row = items.iter().find(|i| i["org_id"] == unit.to_string().as_str()).unwrap();
+        for k in FIGURES {
+            assert_eq!(row[k], st["totals"][k], "{k} of {unit}: summary {row} against statement {}", st["totals"]);
+        }
+    }
+    // The whole year is the sum of the rows.
+    for k in FIGURES {
+        let sum: rust_decimal::Decimal = items.iter().map(|i| amount(i, k)).sum();
+        assert_eq!(amount(&s["totals"], k), sum, "{k}");
+    }
+    assert_eq!(s["totals"]["paid"], "5169.14");
+    assert_eq!(s["totals"]["credit"], "630.86");
+    // The events still say the month as the API does.
+    let events =
+        body(app.get_as(Role::Auditor, &format!("/api/v1/audit/events?org_id={a}&entity_type=fee_settlement")).await)
+            .await;
+    let items = events["items"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["fee.payment_received", "fee.credit_applied", "fee.credited_after_correction", "fee.credit_applied"]
+    );
+    let after: Vec<Value> = items.iter().map(|e| serde_json::from_str(e["after"].as_str().unwrap()).unwrap()).collect();
+    assert_eq!(
+        after.iter().map(|a| a["period"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["2022-01", "2022-02", "2022-01", "2022-02"]
+    );
+    assert_eq!(after[2]["to_credit"], "1400.00");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_units_year_is_found_through_an_index_on_every_fee_table() {
+    let app = spawn_app().await;
+    let unit = app.org("unit").await;
+    use diesel::RunQueryDsl;
+    use diesel::connection::SimpleConnection;
+    #[derive(diesel::QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plan: String,
+    }
+    let mut conn = app.db.conn();
+    // With sequential scans priced out, the plan shows whether an index can serve the lookup.
+    conn.batch_execute(
+        "SET enable_seqscan = off; \
+         CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$ \
+         DECLARE line text; plan text := ''; \
+         BEGIN FOR line IN EXECUTE 'EXPLAIN ' || q LOOP plan := plan || line || E'\\n'; END LOOP; RETURN plan; END $$",
+    )
+    .unwrap();
+    for table in ["fee_declarations", "fee_settlements", "fee_remittances", "fee_remit_refunds", "fee_payments"] {
+        let q = format!(
+            "SELECT * FROM {table} WHERE org_id = '{unit}' \
+             AND period >= make_date(2022, 1, 1) AND period < make_date(2022 + 1, 1, 1)"
+        );
+        let plan = diesel::sql_query("SELECT pg_temp.plan_of($1) AS plan")
+            .bind::<diesel::sql_types::Text, _>(q)
+            .get_result::<Plan>(&mut conn)
+            .unwrap()
+            .plan;
+        assert!(!plan.contains("Seq Scan") && plan.contains("Index Cond"), "{table}:\n{plan}");
+        assert!(
+            plan.contains("period >= '2022-01-01'::date") && plan.contains("period < '2023-01-01'::date"),
+            "{table}:\n{plan}"
+        );
+    }
+    // A period is stored as a month's first day, and as nothing else.
+    let fund = fee_fund(&app, 2022).await;
+    let insert = |day: &str| {
+        format!(
+            "INSERT INTO fee_declarations (id, org_id, period, version, payroll_total, fee_rate, remit_rate, fee_due, \
+               remit_due, retained, fund_id, entry_id, created_at, created_by) \
+             VALUES (gen_random_uuid(), '{unit}', '{day}', 1, 0, 0.02, 0.40, 0, 0, 0, '{fund}', NULL, now(), 'sql')"
+        )
+    };
+    for day in ["2022-03-02", "1999-12-01", "2101-01-01"] {
+        let refused = conn.batch_execute(&insert(day)).unwrap_err().to_string();
+        assert!(refused.contains("fee_declarations_period_check"), "{day}: {refused}");
+    }
+    conn.batch_execute(&insert("2022-03-01")).unwrap();
+    drop(conn);
+    assert_eq!(app.count("SELECT count(*) AS n FROM fee_declarations WHERE period = '2022-03-01'"), 1);
+    app.finish().await;
+}

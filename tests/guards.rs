@@ -251,7 +251,7 @@ async fn a_fee_row_whose_fee_or_remittance_is_not_its_rates_rounding_is_refused(
         format!(
             "INSERT INTO fee_declarations (id, org_id, period, version, payroll_total, fee_rate, remit_rate, \
                fee_due, remit_due, retained, fund_id, entry_id, created_at, created_by) \
-             VALUES ('{}', '{unit}', '2022-03', 1, {payroll}, 0.02, 0.40, {fee}, {remit}, {retained}, '{fund}', NULL, now(), 'sql')",
+             VALUES ('{}', '{unit}', '2022-03-01', 1, {payroll}, 0.02, 0.40, {fee}, {remit}, {retained}, '{fund}', NULL, now(), 'sql')",
             Uuid::new_v4()
         )
     };

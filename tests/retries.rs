@@ -274,8 +274,8 @@ async fn a_system_client_pays_only_with_a_key_and_a_reference_pays_once() {
     use diesel::connection::SimpleConnection;
     let dup = conn.batch_execute(&format!(
         "INSERT INTO fee_payments (id, org_id, period, amount, reference, fund_id, entry_id, created_at, created_by) \
-         SELECT gen_random_uuid(), org_id, '2022-12', amount, reference, fund_id, (SELECT id FROM journal_entries WHERE kind = 'budget' LIMIT 1), now(), 'sql' \
-         FROM fee_payments WHERE org_id = '{unit}' AND reference = 'V-1' AND period = '2022-01'"
+         SELECT gen_random_uuid(), org_id, '2022-12-01', amount, reference, fund_id, (SELECT id FROM journal_entries WHERE kind = 'budget' LIMIT 1), now(), 'sql' \
+         FROM fee_payments WHERE org_id = '{unit}' AND reference = 'V-1' AND period = '2022-01-01'"
     ));
     assert!(format!("{:?}", dup.unwrap_err()).contains("fee_payments_unit_year_reference_key"));
     app.finish().await;

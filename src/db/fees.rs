@@ -1,7 +1,12 @@
 //! Fee rates and payroll declarations.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::deserialize::{self, FromSql, Queryable};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Date;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -9,7 +14,66 @@ use super::Db;
 use super::funds::FundRow;
 use super::schema::{fee_declarations, fee_rates, funds};
 use super::write::Tx;
+use crate::domain::ids::Period;
 use crate::error::Error;
+
+// A period is stored as its month's first day (a `date`, migration 000017): written as
+// `Period::first_day`, read back with `Period::from_first_day`, which refuses any other day. The
+// impls are what diesel's derives would write, by hand: the domain type knows nothing of diesel.
+
+impl ToSql<Date, Pg> for Period {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <NaiveDate as ToSql<Date, Pg>>::to_sql(&self.first_day(), &mut out.reborrow())
+    }
+}
+
+impl FromSql<Date, Pg> for Period {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        Ok(Period::from_first_day(<NaiveDate as FromSql<Date, Pg>>::from_sql(bytes)?)?)
+    }
+}
+
+impl Queryable<Date, Pg> for Period {
+    type Row = Period;
+
+    fn build(row: Period) -> deserialize::Result<Self> {
+        Ok(row)
+    }
+}
+
+impl AsExpression<Date> for Period {
+    type Expression = <NaiveDate as AsExpression<Date>>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        <NaiveDate as AsExpression<Date>>::as_expression(self.first_day())
+    }
+}
+
+impl AsExpression<Date> for &Period {
+    type Expression = <NaiveDate as AsExpression<Date>>::Expression;
+
+    fn as_expression(self) -> Self::Expression {
+        <NaiveDate as AsExpression<Date>>::as_expression(self.first_day())
+    }
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `make_date(year, month, day)`.
+    fn make_date(year: diesel::sql_types::Int4, month: diesel::sql_types::Int4, day: diesel::sql_types::Int4) -> Date;
+}
+
+/// `column` within `year`: from its first day to the next year's, a range the (org_id, period)
+/// indexes serve (a `LIKE '2022-%'` on text served none).
+macro_rules! in_year {
+    ($column:expr, $year:expr) => {
+        $column.ge(make_date($year, 1, 1)).and($column.lt(make_date($year + 1, 1, 1)))
+    };
+}
+
+/// The same range in SQL text, over `period`, with the year bound as `$n`.
+fn in_year_sql(n: u8) -> String {
+    format!("period >= make_date(${n}, 1, 1) AND period < make_date(${n} + 1, 1, 1)")
+}
 
 /// A rate as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -31,7 +95,7 @@ pub struct FeeRateRow {
 pub struct DeclarationRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub version: i32,
     pub payroll_total: Decimal,
     pub fee_rate: Decimal,
@@ -85,7 +149,7 @@ pub fn lock_fee_fund(tx: &mut Tx<'_>, year: i32) -> Result<Option<FundRow>, Erro
 }
 
 /// The current (highest) version of a unit's declaration for a period.
-pub fn current(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Option<DeclarationRow>, Error> {
+pub fn current(conn: &mut Db<'_>, org_id: Uuid, period: Period) -> Result<Option<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.eq(period)))
@@ -135,7 +199,7 @@ pub fn all_rates(conn: &mut Db<'_>) -> Result<Vec<FeeRateRow>, Error> {
 }
 
 /// The current declaration of each (unit, period) among these units and periods.
-pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[String]) -> Result<Vec<DeclarationRow>, Error> {
+pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[Period]) -> Result<Vec<DeclarationRow>, Error> {
     Ok(fee_declarations::table
         .select(DeclarationRow::as_select())
         .filter(fee_declarations::org_id.eq_any(org_ids).and(fee_declarations::period.eq_any(periods)))
@@ -161,7 +225,7 @@ pub fn insert_many(tx: &mut Tx<'_>, rows: &[DeclarationRow]) -> Result<(), Error
 pub struct SettlementRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub kind: String,
     pub amount: Decimal,
     pub fund_id: Uuid,
@@ -177,7 +241,7 @@ pub struct SettlementRow {
 pub struct RemittanceRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub fund_id: Uuid,
     pub entry_id: Uuid,
@@ -192,7 +256,7 @@ pub struct RemittanceRow {
 pub struct PaymentRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub reference: String,
     pub fund_id: Uuid,
@@ -211,7 +275,7 @@ pub fn payment_by_reference(
     use super::schema::fee_payments as p;
     Ok(p::table
         .select(PaymentRow::as_select())
-        .filter(p::org_id.eq(org_id).and(p::period.like(format!("{year}-%"))).and(p::reference.eq(reference)))
+        .filter(p::org_id.eq(org_id).and(in_year!(p::period, year)).and(p::reference.eq(reference)))
         .first(conn.pg())
         .optional()?)
 }
@@ -229,23 +293,13 @@ pub fn insert_payment(tx: &mut Tx<'_>, row: &PaymentRow) -> Result<(), Error> {
 pub struct RefundRow {
     pub id: Uuid,
     pub org_id: Uuid,
-    pub period: String,
+    pub period: Period,
     pub amount: Decimal,
     pub reason: String,
     pub fund_id: Uuid,
     pub entry_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
-}
-
-/// A unit's remittance refunds in a year.
-pub fn refunds_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RefundRow>, Error> {
-    use super::schema::fee_remit_refunds as r;
-    Ok(r::table
-        .select(RefundRow::as_select())
-        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
-        .order(r::id.asc())
-        .load(conn.pg())?)
 }
 
 /// Inserts a remittance refund.
@@ -255,7 +309,7 @@ pub fn insert_refund(tx: &mut Tx<'_>, row: &RefundRow) -> Result<(), Error> {
 }
 
 /// What the federation holds of a unit's month: remitted less refunded.
-pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Decimal, Error> {
+pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: Period) -> Result<Decimal, Error> {
     #[derive(QueryableByName)]
     struct Net {
         #[diesel(sql_type = diesel::sql_types::Numeric)]
@@ -266,7 +320,7 @@ pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Dec
               - coalesce((SELECT sum(amount) FROM fee_remit_refunds WHERE org_id = $1 AND period = $2), 0) AS net",
     )
     .bind::<diesel::sql_types::Uuid, _>(org_id)
-    .bind::<diesel::sql_types::Text, _>(period)
+    .bind::<Date, _>(period)
     .get_result::<Net>(conn.pg())?
     .net)
 }
@@ -276,27 +330,27 @@ pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: &str) -> Result<Dec
 pub fn months_with_money(
     conn: &mut Db<'_>,
     org_ids: &[Uuid],
-    periods: &[String],
-) -> Result<std::collections::HashSet<(Uuid, String)>, Error> {
+    periods: &[Period],
+) -> Result<std::collections::HashSet<(Uuid, Period)>, Error> {
     #[derive(QueryableByName)]
     struct Month {
         #[diesel(sql_type = diesel::sql_types::Uuid)]
         org_id: Uuid,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        period: String,
+        #[diesel(sql_type = Date)]
+        period: Period,
     }
     let rows: Vec<Month> = diesel::sql_query(
         "SELECT org_id, period FROM fee_settlements WHERE org_id = ANY($1) AND period = ANY($2) \
          UNION SELECT org_id, period FROM fee_remittances WHERE org_id = ANY($1) AND period = ANY($2)",
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(periods)
+    .bind::<diesel::sql_types::Array<Date>, _>(periods)
     .load(conn.pg())?;
     Ok(rows.into_iter().map(|m| (m.org_id, m.period)).collect())
 }
 
 /// The id of one version of a unit's declaration for a period.
-pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: &str, version: i32) -> Result<Option<Uuid>, Error> {
+pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: Period, version: i32) -> Result<Option<Uuid>, Error> {
     Ok(fee_declarations::table
         .select(fee_declarations::id)
         .filter(
@@ -314,7 +368,7 @@ pub fn settlements_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<
     use super::schema::fee_settlements as s;
     Ok(s::table
         .select(SettlementRow::as_select())
-        .filter(s::org_id.eq(org_id).and(s::period.like(format!("{year}-%"))))
+        .filter(s::org_id.eq(org_id).and(in_year!(s::period, year)))
         .order(s::id.asc())
         .load(conn.pg())?)
 }
@@ -327,30 +381,25 @@ pub fn insert_settlements(tx: &mut Tx<'_>, rows: &[SettlementRow]) -> Result<(),
     Ok(())
 }
 
-/// A unit's remittances in a year.
-pub fn remittances_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<RemittanceRow>, Error> {
-    use super::schema::fee_remittances as r;
-    Ok(r::table
-        .select(RemittanceRow::as_select())
-        .filter(r::org_id.eq(org_id).and(r::period.like(format!("{year}-%"))))
-        .order(r::id.asc())
-        .load(conn.pg())?)
-}
-
 /// Inserts a remittance.
 pub fn insert_remittance(tx: &mut Tx<'_>, row: &RemittanceRow) -> Result<(), Error> {
     diesel::insert_into(super::schema::fee_remittances::table).values(row).execute(tx.pg())?;
     Ok(())
 }
 
-/// The current declaration of each month of a unit's year.
-pub fn current_of_year(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<DeclarationRow>, Error> {
-    Ok(fee_declarations::table
+/// The current declaration of each month of `year`: a unit's (`only`), or every unit's, in
+/// unit and period order.
+pub fn current_of_year(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<DeclarationRow>, Error> {
+    use fee_declarations as d;
+    let q = d::table
         .select(DeclarationRow::as_select())
-        .filter(fee_declarations::org_id.eq(org_id).and(fee_declarations::period.like(format!("{year}-%"))))
-        .distinct_on(fee_declarations::period)
-        .order((fee_declarations::period, fee_declarations::version.desc()))
-        .load(conn.pg())?)
+        .filter(in_year!(d::period, year))
+        .distinct_on((d::org_id, d::period))
+        .order((d::org_id, d::period, d::version.desc()));
+    Ok(match only {
+        Some(org_id) => q.filter(d::org_id.eq(org_id)).load(conn.pg())?,
+        None => q.load(conn.pg())?,
+    })
 }
 
 /// Which of these units have payments on record.
@@ -365,78 +414,58 @@ pub fn units_with_settlements(conn: &mut Db<'_>, org_ids: &[Uuid]) -> Result<std
         .collect())
 }
 
-/// A unit's year in figures, summed over its months.
+/// The sum of one kind of settlement of a unit's month.
 #[derive(Debug, Clone, QueryableByName)]
 #[allow(missing_docs)]
-pub struct UnitYear {
+pub struct KindSum {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub org_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub period: Period,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub payroll_total: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub fee_due: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remit_due: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub retained: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub paid: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remitted: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub arrears: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub credit: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    pub remit_receivable: Decimal,
+    pub amount: Decimal,
 }
 
-/// The year per unit (a page, by unit id), or — with `whole` — one row summing every unit.
-/// The same rules as a unit's statement: the current declaration of each month; paid is
-/// payments and credit applied less corrections refunded; remitted is net of refunds; arrears
-/// and what the upper level owes back (remitted beyond remit_due) are counted per month.
-pub fn year_by_unit(
-    conn: &mut Db<'_>,
-    year: i32,
-    only: Option<Uuid>,
-    after: Option<Uuid>,
-    limit: i64,
-    whole: bool,
-) -> Result<Vec<UnitYear>, Error> {
-    let group = if whole { "'00000000-0000-0000-0000-000000000000'::uuid" } else { "org_id" };
-    let sql = format!(
-        "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, payroll_total, fee_due, remit_due, retained \
-                    FROM fee_declarations WHERE period LIKE $1 ORDER BY org_id, period, version DESC), \
-              s AS (SELECT org_id, period, \
-                      sum(CASE kind WHEN 'payment' THEN amount WHEN 'credit_applied' THEN amount \
-                                    WHEN 'correction_refund' THEN -amount ELSE 0 END) AS settled, \
-                      sum(CASE kind WHEN 'overpayment' THEN amount WHEN 'correction_refund' THEN amount \
-                                    WHEN 'credit_applied' THEN -amount ELSE 0 END) AS credit \
-                    FROM fee_settlements WHERE period LIKE $1 GROUP BY org_id, period), \
-              r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
-                      (SELECT org_id, period, amount FROM fee_remittances WHERE period LIKE $1 \
-                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE period LIKE $1) x \
-                    GROUP BY org_id, period), \
-              m AS (SELECT coalesce(d.org_id, s.org_id) AS org_id, coalesce(d.payroll_total, 0) AS payroll_total, \
-                      coalesce(d.fee_due, 0) AS fee_due, coalesce(d.remit_due, 0) AS remit_due, \
-                      coalesce(d.retained, 0) AS retained, coalesce(s.settled, 0) AS paid, \
-                      coalesce(s.credit, 0) AS credit, coalesce(r.remitted, 0) AS remitted, \
-                      greatest(coalesce(d.fee_due, 0) - coalesce(s.settled, 0), 0) AS arrears, \
-                      greatest(coalesce(r.remitted, 0) - coalesce(d.remit_due, 0), 0) AS remit_receivable \
-                    FROM d FULL JOIN s ON s.org_id = d.org_id AND s.period = d.period \
-                    LEFT JOIN r ON r.org_id = coalesce(d.org_id, s.org_id) AND r.period = coalesce(d.period, s.period)) \
-         SELECT {group} AS org_id, coalesce(sum(payroll_total), 0) AS payroll_total, coalesce(sum(fee_due), 0) AS fee_due, \
-                coalesce(sum(remit_due), 0) AS remit_due, coalesce(sum(retained), 0) AS retained, \
-                coalesce(sum(paid), 0) AS paid, coalesce(sum(remitted), 0) AS remitted, \
-                coalesce(sum(arrears), 0) AS arrears, greatest(coalesce(sum(credit), 0), 0) AS credit, \
-                coalesce(sum(remit_receivable), 0) AS remit_receivable \
-         FROM m WHERE ($2::uuid IS NULL OR org_id = $2) AND ($3::uuid IS NULL OR org_id > $3) \
-         GROUP BY 1 ORDER BY 1 LIMIT $4"
-    );
-    Ok(diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Text, _>(format!("{year}-%"))
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .load(conn.pg())?)
+/// The settlements of `year` summed per unit, month and kind (a unit's, with `only`). Only
+/// sums: what each kind does to a month is `domain::fees::Settled`, not SQL.
+pub fn settlement_sums(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<KindSum>, Error> {
+    Ok(diesel::sql_query(format!(
+        "SELECT org_id, period, kind, sum(amount) AS amount FROM fee_settlements \
+         WHERE {} AND ($2::uuid IS NULL OR org_id = $2) GROUP BY org_id, period, kind",
+        in_year_sql(1)
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .load(conn.pg())?)
+}
+
+/// A sum over a unit's month.
+#[derive(Debug, Clone, QueryableByName)]
+#[allow(missing_docs)]
+pub struct MonthSum {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub org_id: Uuid,
+    #[diesel(sql_type = Date)]
+    pub period: Period,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub amount: Decimal,
+}
+
+/// What the federation holds of each unit's month of `year` (a unit's, with `only`):
+/// remitted less refunded.
+pub fn remitted_by_month(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<MonthSum>, Error> {
+    let year_sql = in_year_sql(1);
+    Ok(diesel::sql_query(format!(
+        "SELECT org_id, period, sum(amount) AS amount FROM \
+           (SELECT org_id, period, amount FROM fee_remittances \
+             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2) \
+            UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds \
+             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2)) x \
+         GROUP BY org_id, period"
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .load(conn.pg())?)
 }

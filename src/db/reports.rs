@@ -101,16 +101,19 @@ pub struct OverRemitted {
 pub fn over_remitted(conn: &mut Db<'_>, year: i32) -> Result<OverRemitted, Error> {
     Ok(diesel::sql_query(
         "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, remit_due FROM fee_declarations \
-                    WHERE period LIKE $1::text || '-%' ORDER BY org_id, period, version DESC), \
+                    WHERE period >= make_date($1, 1, 1) AND period < make_date($1 + 1, 1, 1) \
+                    ORDER BY org_id, period, version DESC), \
               r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
-                      (SELECT org_id, period, amount FROM fee_remittances WHERE period LIKE $1::text || '-%' \
-                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE period LIKE $1::text || '-%') x \
+                      (SELECT org_id, period, amount FROM fee_remittances \
+                       WHERE period >= make_date($1, 1, 1) AND period < make_date($1 + 1, 1, 1) \
+                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds \
+                       WHERE period >= make_date($1, 1, 1) AND period < make_date($1 + 1, 1, 1)) x \
                     GROUP BY org_id, period), \
               m AS (SELECT r.org_id, r.period, r.remitted - coalesce(d.remit_due, 0) AS excess \
                     FROM r LEFT JOIN d ON d.org_id = r.org_id AND d.period = r.period) \
          SELECT count(*) AS checked, count(*) FILTER (WHERE excess > 0) AS failing, \
                 coalesce(sum(excess) FILTER (WHERE excess > 0), 0) AS excess, \
-                coalesce((SELECT array_agg(k) FROM (SELECT org_id::text || ' ' || period AS k FROM m \
+                coalesce((SELECT array_agg(k) FROM (SELECT org_id::text || ' ' || to_char(period, 'YYYY-MM') AS k FROM m \
                           WHERE excess > 0 ORDER BY 1 LIMIT 10) s), '{}') AS sample \
          FROM m",
     )

@@ -103,7 +103,7 @@ diesel::table! {
     fee_declarations (id) {
         id -> Uuid,
         org_id -> Uuid,
-        period -> Text,
+        period -> Date,
         version -> Int4,
         payroll_total -> Numeric,
         fee_rate -> Numeric,
@@ -122,7 +122,7 @@ diesel::table! {
     fee_remit_refunds (id) {
         id -> Uuid,
         org_id -> Uuid,
-        period -> Text,
+        period -> Date,
         amount -> Numeric,
         reason -> Text,
         fund_id -> Uuid,
@@ -136,7 +136,7 @@ diesel::table! {
     fee_remittances (id) {
         id -> Uuid,
         org_id -> Uuid,
-        period -> Text,
+        period -> Date,
         amount -> Numeric,
         fund_id -> Uuid,
         entry_id -> Uuid,
@@ -149,7 +149,7 @@ diesel::table! {
     fee_payments (id) {
         id -> Uuid,
         org_id -> Uuid,
-        period -> Text,
+        period -> Date,
         amount -> Numeric,
         reference -> Text,
         fund_id -> Uuid,
@@ -174,7 +174,7 @@ diesel::table! {
     fee_settlements (id) {
         id -> Uuid,
         org_id -> Uuid,
-        period -> Text,
+        period -> Date,
         kind -> Text,
         amount -> Numeric,
         fund_id -> Uuid,

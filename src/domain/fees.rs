@@ -1,7 +1,11 @@
 //! Union fees (DOMAIN.md, fund 1; 《工会法》: the fee is 2% of a unit's total payroll). The rule's
 //! arithmetic lives here; its numbers live in the `fee_rates` table, never in code.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 use super::DomainError;
 use super::ids::Period;
@@ -44,6 +48,20 @@ pub struct Split {
     pub remit_due: Money,
     /// Kept by the unit's grassroots union: the rest of the fee, so the parts add up exactly.
     pub retained: Money,
+}
+
+impl Split {
+    /// Nothing due.
+    pub const ZERO: Split = Split { fee_due: Money::ZERO, remit_due: Money::ZERO, retained: Money::ZERO };
+
+    /// Two splits added part by part (a batch's total per fund), or `None` past [`Money::MAX`].
+    pub fn checked_add(self, other: Split) -> Option<Split> {
+        Some(Split {
+            fee_due: self.fee_due.checked_add(other.fee_due)?,
+            remit_due: self.remit_due.checked_add(other.remit_due)?,
+            retained: self.retained.checked_add(other.retained)?,
+        })
+    }
 }
 
 /// Fee on a period's payroll, and the part of it remitted to the city federation.
@@ -132,8 +150,170 @@ pub fn repeats(current: (Money, Rate, Rate), payroll: Money, rate: &FeeRate) -> 
 
 /// What the upper level owes back for a month: what was remitted (net of refunds) beyond what is
 /// now due to it — after a correction downwards. Zero when within what is due.
-pub fn remit_receivable(remitted_net: rust_decimal::Decimal, remit_due: Money) -> rust_decimal::Decimal {
-    (remitted_net - remit_due.as_decimal()).max(rust_decimal::Decimal::ZERO)
+pub fn remit_receivable(remitted_net: Decimal, remit_due: Money) -> Decimal {
+    (remitted_net - remit_due.as_decimal()).max(Decimal::ZERO)
+}
+
+/// Whether `amount` more may be remitted for a month: what the federation already holds of it
+/// (remitted net of refunds — a refund of an over-remittance makes room again) plus the amount
+/// may not pass the current `remit_due` (409 `over_remittance`).
+pub fn may_remit(period: Period, remit_due: Decimal, remitted_net: Decimal, amount: Money) -> Result<(), DomainError> {
+    if remitted_net + amount.as_decimal() > remit_due {
+        return Err(DomainError::conflict(
+            "over_remittance",
+            format!("{period}: {remit_due} is due to the federation and {remitted_net} was already remitted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the upper level may give `amount` back for a month: at most what it owes back, the
+/// month's [`remit_receivable`] (409 `over_refund`). Answers what it still owes after.
+pub fn may_refund(remitted_net: Decimal, remit_due: Money, amount: Money) -> Result<Decimal, DomainError> {
+    let receivable = remit_receivable(remitted_net, remit_due);
+    if amount.as_decimal() > receivable {
+        return Err(DomainError::conflict(
+            "over_refund",
+            format!("the month was remitted {receivable} beyond what is due to the federation"),
+        ));
+    }
+    Ok(receivable - amount.as_decimal())
+}
+
+/// What settles a unit's fee for a month: the `kind` of a `fee_settlements` row (migration
+/// 000004), stored as its [`as_str`](SettlementKind::as_str) text. What each kind does to the
+/// month and to the unit's credit is [`Settled::add`], and only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SettlementKind {
+    /// Money received and applied to the month.
+    Payment,
+    /// Money received beyond what the month owed, kept as the unit's credit.
+    Overpayment,
+    /// The unit's credit used for the month.
+    CreditApplied,
+    /// A correction lowered the month's fee below what had paid it: the excess back to credit.
+    CorrectionRefund,
+}
+
+/// A stored settlement kind that is none of [`SettlementKind`]'s: a bug or a tampered row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown settlement kind {0:?}")]
+pub struct UnknownSettlementKind(pub String);
+
+impl SettlementKind {
+    /// Every kind, in the order of the migration's list.
+    pub const ALL: [SettlementKind; 4] = [
+        SettlementKind::Payment,
+        SettlementKind::Overpayment,
+        SettlementKind::CreditApplied,
+        SettlementKind::CorrectionRefund,
+    ];
+
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementKind::Payment => "payment",
+            SettlementKind::Overpayment => "overpayment",
+            SettlementKind::CreditApplied => "credit_applied",
+            SettlementKind::CorrectionRefund => "correction_refund",
+        }
+    }
+
+    /// The kind a stored text names; any other text is an error, never a kind by default.
+    pub fn parse(s: &str) -> Result<SettlementKind, UnknownSettlementKind> {
+        SettlementKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownSettlementKind(s.to_owned()))
+    }
+}
+
+impl fmt::Display for SettlementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SettlementKind {
+    type Err = UnknownSettlementKind;
+
+    /// Same as [`SettlementKind::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SettlementKind::parse(s)
+    }
+}
+
+/// What a month's settlements come to. A unit's statement folds its settlements in one by one;
+/// the year's summary adds the per-kind sums the database makes: [`Settled::add`] is linear in
+/// the amount, so the two agree (a property test holds it to that).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Towards the month's fee: payments and credit applied, less corrections refunded.
+    pub paid: Decimal,
+    /// Credit the month gave the unit: overpayments and corrections refunded.
+    pub credit_in: Decimal,
+    /// Credit the month took from the unit: credit applied.
+    pub credit_used: Decimal,
+}
+
+impl Settled {
+    /// With one more settlement of `kind`, or with the sum of all of a kind's. The one place
+    /// that knows what each kind does:
+    ///
+    /// | kind              | to the month | to the unit's credit |
+    /// |-------------------|--------------|----------------------|
+    /// | payment           | +            |                      |
+    /// | overpayment       |              | +                    |
+    /// | credit_applied    | +            | −                    |
+    /// | correction_refund | −            | +                    |
+    pub fn add(self, kind: SettlementKind, amount: Decimal) -> Settled {
+        let Settled { paid, credit_in, credit_used } = self;
+        match kind {
+            SettlementKind::Payment => Settled { paid: paid + amount, ..self },
+            SettlementKind::Overpayment => Settled { credit_in: credit_in + amount, ..self },
+            SettlementKind::CreditApplied => Settled { paid: paid + amount, credit_used: credit_used + amount, ..self },
+            SettlementKind::CorrectionRefund => Settled { paid: paid - amount, credit_in: credit_in + amount, ..self },
+        }
+    }
+
+    /// Settlements (or per-kind sums) folded in, in any order.
+    pub fn of(settlements: impl IntoIterator<Item = (SettlementKind, Decimal)>) -> Settled {
+        settlements.into_iter().fold(Settled::default(), |s, (kind, amount)| s.add(kind, amount))
+    }
+}
+
+/// Where a month stands: its fee due against what settled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthPosition {
+    /// Fee due: the current declaration's (zero for a month paid before it was declared).
+    pub fee_due: Money,
+    /// Paid towards it: payments and credit applied, less corrections refunded.
+    pub paid: Decimal,
+    /// Due and not paid (欠缴): never below zero.
+    pub arrears: Decimal,
+    /// Paid beyond the fee (a correction downwards after payment): what goes back to credit.
+    /// Never below zero; never above zero together with `arrears`.
+    pub overpaid: Decimal,
+    /// Credit the month gave the unit (overpayments and corrections refunded).
+    pub credit_in: Decimal,
+    /// What the month did to the unit's credit: given less taken.
+    pub credit_movement: Decimal,
+}
+
+/// The position of a month with `fee_due` and these settlements — the rule a unit's statement
+/// and the year's summary both use, so they cannot tell different stories.
+pub fn month_position(fee_due: Money, settled: Settled) -> MonthPosition {
+    let short = fee_due.as_decimal() - settled.paid;
+    MonthPosition {
+        fee_due,
+        paid: settled.paid,
+        arrears: short.max(Decimal::ZERO),
+        overpaid: (-short).max(Decimal::ZERO),
+        credit_in: settled.credit_in,
+        credit_movement: settled.credit_in - settled.credit_used,
+    }
+}
+
+/// The credit a unit holds: what its months gave it less what they took, never below zero.
+pub fn credit_held(movements: impl IntoIterator<Item = Decimal>) -> Decimal {
+    movements.into_iter().fold(Decimal::ZERO, |held, m| held + m).max(Decimal::ZERO)
 }
 
 /// How a payment against a month divides: what the month still owed, and the rest, kept as
@@ -275,6 +455,121 @@ mod tests {
         assert_eq!(remit_receivable(Decimal::new(70000, 2), m("720.00")), Decimal::ZERO);
     }
 
+    #[test]
+    fn a_remittance_may_fill_what_is_due_and_a_refund_makes_room_again() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let jan = Period::parse("2022-01").unwrap();
+        assert_eq!(may_remit(jan, d("800.00"), d("500.00"), m("300.00")), Ok(()));
+        match may_remit(jan, d("800.00"), d("800.00"), m("0.01")) {
+            Err(DomainError::Conflict { code, detail }) => {
+                assert_eq!(code, "over_remittance");
+                assert_eq!(detail, "2022-01: 800.00 is due to the federation and 800.00 was already remitted");
+            }
+            other => panic!("{other:?}"),
+        }
+        // 800 remitted, 560 refunded after a correction to 240: nothing more fits.
+        assert!(may_remit(jan, d("240.00"), d("240.00"), m("0.01")).is_err());
+        // Nothing declared: nothing is due.
+        assert!(may_remit(jan, Decimal::ZERO, Decimal::ZERO, m("0.01")).is_err());
+    }
+
+    #[test]
+    fn the_upper_level_gives_back_at_most_what_was_remitted_beyond_the_due() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 800 remitted of a month now due 240: 560 owed back.
+        assert_eq!(may_refund(d("800.00"), m("240.00"), m("500.00")), Ok(d("60.00")));
+        assert_eq!(may_refund(d("300.00"), m("240.00"), m("60.00")), Ok(d("0.00")));
+        match may_refund(d("800.00"), m("240.00"), m("560.01")) {
+            Err(DomainError::Conflict { code, detail }) => {
+                assert_eq!(code, "over_refund");
+                assert_eq!(detail, "the month was remitted 560.00 beyond what is due to the federation");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(may_refund(d("240.00"), m("240.00"), m("0.01")).is_err());
+    }
+
+    #[test]
+    fn a_batchs_splits_add_up_part_by_part() {
+        let r = standard("2000-01-01");
+        let (a, b) = (split(m("100000.00"), &r), split(m("123456.78"), &r));
+        let sum = a.checked_add(b).unwrap();
+        assert_eq!((sum.fee_due, sum.remit_due, sum.retained), (m("4469.14"), m("1787.66"), m("2681.48")));
+        assert_eq!(Split::ZERO.checked_add(a), Some(a));
+        let max = Split { fee_due: Money::MAX, remit_due: Money::ZERO, retained: Money::MAX };
+        assert_eq!(max.checked_add(split(m("50.00"), &r)), None);
+    }
+
+    #[test]
+    fn settlement_kinds_read_back_what_they_store_and_nothing_else() {
+        for kind in SettlementKind::ALL {
+            assert_eq!(SettlementKind::parse(kind.as_str()), Ok(kind));
+            assert_eq!(kind.to_string().parse::<SettlementKind>(), Ok(kind));
+        }
+        let names: Vec<&str> = SettlementKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["payment", "overpayment", "credit_applied", "correction_refund"]);
+        for bad in ["", "Payment", "refund", "payment "] {
+            assert_eq!(SettlementKind::parse(bad), Err(UnknownSettlementKind(bad.to_owned())));
+        }
+    }
+
+    #[test]
+    fn an_overpayment_pays_its_month_and_gives_credit_that_the_next_month_takes() {
+        use SettlementKind as K;
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // January: 2,000 due, 2,500 received — 2,000 applied, 500 to credit.
+        let jan =
+            month_position(m("2000.00"), Settled::of([(K::Payment, d("2000.00")), (K::Overpayment, d("500.00"))]));
+        assert_eq!((jan.paid, jan.arrears, jan.overpaid), (d("2000.00"), Decimal::ZERO, Decimal::ZERO));
+        assert_eq!((jan.credit_in, jan.credit_movement), (d("500.00"), d("500.00")));
+        // February: 2,000 due, the 500 of credit applied.
+        let feb = month_position(m("2000.00"), Settled::of([(K::CreditApplied, d("500.00"))]));
+        assert_eq!(
+            (feb.paid, feb.arrears, feb.credit_in, feb.credit_movement),
+            (d("500.00"), d("1500.00"), d("0"), d("-500.00"))
+        );
+        assert_eq!(credit_held([jan.credit_movement, feb.credit_movement]), Decimal::ZERO);
+        // Paid before it was declared: no fee, all of it credit.
+        let early = month_position(Money::ZERO, Settled::of([(K::Overpayment, d("300.00"))]));
+        assert_eq!((early.arrears, early.credit_movement), (Decimal::ZERO, d("300.00")));
+    }
+
+    #[test]
+    fn a_correction_below_what_was_paid_is_overpaid_until_refunded_to_credit() {
+        use SettlementKind as K;
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let paid = Settled::of([(K::Payment, d("200.00"))]);
+        // The fee corrected from 200 to 100: 100 overpaid, nothing in arrears.
+        let corrected = month_position(m("100.00"), paid);
+        assert_eq!((corrected.arrears, corrected.overpaid), (Decimal::ZERO, d("100.00")));
+        // The refund to credit settles it.
+        let refunded = month_position(m("100.00"), paid.add(K::CorrectionRefund, corrected.overpaid));
+        assert_eq!((refunded.paid, refunded.arrears, refunded.overpaid), (d("100.00"), Decimal::ZERO, Decimal::ZERO));
+        assert_eq!((refunded.credit_in, refunded.credit_movement), (d("100.00"), d("100.00")));
+        // Credit held is never below zero.
+        assert_eq!(credit_held([d("-5.00")]), Decimal::ZERO);
+        assert_eq!(credit_held([d("100.00"), d("-40.00")]), d("60.00"));
+        assert_eq!(credit_held([]), Decimal::ZERO);
+    }
+
+    /// A month's settlement history: kinds with amounts in fen (each > 0, as the table checks).
+    fn history() -> impl Strategy<Value = Vec<(SettlementKind, i64)>> {
+        proptest::collection::vec((proptest::sample::select(SettlementKind::ALL.to_vec()), 1i64..100_000_000), 0..20)
+    }
+
+    /// The per-kind sums of a history, as `GROUP BY kind` makes them (kinds in no set order).
+    fn per_kind(history: &[(SettlementKind, i64)]) -> Vec<(SettlementKind, Decimal)> {
+        let mut sums: std::collections::HashMap<SettlementKind, i64> = std::collections::HashMap::new();
+        for (kind, fen) in history {
+            *sums.entry(*kind).or_default() += fen;
+        }
+        sums.into_iter().map(|(k, fen)| (k, Decimal::new(fen, 2))).collect()
+    }
+
+    fn one_by_one(history: &[(SettlementKind, i64)]) -> Settled {
+        history.iter().fold(Settled::default(), |s, (kind, fen)| s.add(*kind, Decimal::new(*fen, 2)))
+    }
+
     proptest! {
         #[test]
         fn remit_and_retained_always_add_up_to_the_fee(
@@ -296,6 +591,39 @@ mod tests {
             prop_assert_eq!(s.fee_due.as_decimal(), Decimal::from_i128_with_scale(expected_fee, 2));
             let expected_remit = (expected_fee * i128::from(remit_bp) + 5_000) / 10_000;
             prop_assert_eq!(s.remit_due.as_decimal(), Decimal::from_i128_with_scale(expected_remit, 2));
+        }
+
+        #[test]
+        fn a_months_position_is_the_same_from_its_settlements_one_by_one_and_from_their_sums(
+            fee_fen in 0i64..1_000_000_000,
+            history in history(),
+        ) {
+            let fee_due = Money::from_fen(fee_fen).unwrap();
+            let single = month_position(fee_due, one_by_one(&history));
+            let summed = month_position(fee_due, Settled::of(per_kind(&history)));
+            prop_assert_eq!(single, summed);
+            // Arrears and overpaid are the shortfall's two sides, never below zero, never both.
+            prop_assert!(single.arrears >= Decimal::ZERO && single.overpaid >= Decimal::ZERO);
+            prop_assert!(single.arrears.is_zero() || single.overpaid.is_zero());
+            prop_assert_eq!(single.arrears - single.overpaid, fee_due.as_decimal() - single.paid);
+            // Every kind counted once, by its sign in the table of `Settled::add`.
+            let sum = |k: SettlementKind| history.iter().filter(|(x, _)| *x == k).map(|(_, f)| Decimal::new(*f, 2)).sum::<Decimal>();
+            use SettlementKind as K;
+            prop_assert_eq!(single.paid, sum(K::Payment) + sum(K::CreditApplied) - sum(K::CorrectionRefund));
+            prop_assert_eq!(single.credit_movement, sum(K::Overpayment) + sum(K::CorrectionRefund) - sum(K::CreditApplied));
+        }
+
+        #[test]
+        fn a_units_credit_is_the_same_from_its_months_and_from_its_years_sums_per_kind(
+            months in proptest::collection::vec(history(), 0..12),
+        ) {
+            // Per month, settlement by settlement (the statement) …
+            let by_month = credit_held(months.iter().map(|h| month_position(Money::ZERO, one_by_one(h)).credit_movement));
+            // … and from the year's sums per kind (a summary grouped by unit and kind).
+            let all: Vec<(SettlementKind, i64)> = months.concat();
+            let by_kind = credit_held([month_position(Money::ZERO, Settled::of(per_kind(&all))).credit_movement]);
+            prop_assert_eq!(by_month, by_kind);
+            prop_assert!(by_month >= Decimal::ZERO);
         }
     }
 }

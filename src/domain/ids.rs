@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::openapi::RefOr;
@@ -74,6 +74,10 @@ pub enum IdError {
     /// A period whose month is outside 01..=12.
     #[error("month must be between 01 and 12")]
     PeriodMonthOutOfRange,
+    /// A date standing for a period that is not the first day of its month (periods are
+    /// stored as their first day).
+    #[error("must be the first day of a month")]
+    PeriodNotFirstDay,
 }
 
 /// Builds the OpenAPI description of a value that travels as a JSON string.
@@ -415,6 +419,17 @@ impl Period {
         // is never used; it exists only so that this accessor has no panic path.
         NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
     }
+
+    /// The period whose first day is `day` — how a stored period (a `date`, the month's first
+    /// day) is read back. Any other day is refused rather than rounded to its month: a stored
+    /// period that is not a first day is a bug or a tampered row.
+    pub fn from_first_day(day: NaiveDate) -> Result<Period, IdError> {
+        if day.day() != 1 {
+            return Err(IdError::PeriodNotFirstDay);
+        }
+        // `Datelike::month` is 1..=12, so only the year can be out of range.
+        Period::new(day.year(), day.month())
+    }
 }
 
 impl fmt::Display for Period {
@@ -626,6 +641,11 @@ mod tests {
             assert_eq!(Period::parse(input), Err(error), "{input:?}");
         }
         assert_eq!(Period::new(2022, 13), Err(IdError::PeriodMonthOutOfRange));
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(Period::from_first_day(day(2022, 3, 1)), Ok(Period::parse("2022-03").unwrap()));
+        assert_eq!(Period::from_first_day(day(2022, 3, 31)), Err(IdError::PeriodNotFirstDay));
+        assert_eq!(Period::from_first_day(day(1999, 12, 1)), Err(IdError::PeriodYearOutOfRange));
+        assert_eq!(Period::from_first_day(day(2101, 1, 1)), Err(IdError::PeriodYearOutOfRange));
     }
 
     #[test]
@@ -718,6 +738,18 @@ mod tests {
         fn period_display_then_parse_round_trips(year in 2000_i32..=2100, month in 1_u32..=12) {
             let period = Period::new(year, month).unwrap();
             prop_assert_eq!(Period::parse(&period.to_string()), Ok(period));
+        }
+
+        #[test]
+        fn period_first_day_round_trips_and_other_days_are_refused(
+            year in 2000_i32..=2100,
+            month in 1_u32..=12,
+            day in 2_u32..=28,
+        ) {
+            let period = Period::new(year, month).unwrap();
+            prop_assert_eq!(Period::from_first_day(period.first_day()), Ok(period));
+            let other = NaiveDate::from_ymd_opt(year, month, day).unwrap();
+            prop_assert_eq!(Period::from_first_day(other), Err(IdError::PeriodNotFirstDay));
         }
     }
 }

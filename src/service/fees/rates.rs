@@ -1,0 +1,77 @@
+//! The rate table: what share of payroll a kind of unit pays, and of it what is remitted, from a date on.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::rate;
+use crate::db::fees::FeeRateRow;
+use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
+use crate::db::{self, Pool};
+use crate::domain::audit::Stream;
+use crate::domain::fees::FeeRate;
+use crate::domain::money::Rate;
+use crate::domain::orgs::UnitKind;
+use crate::error::Error;
+use crate::service::{Listed, Page};
+
+/// A rate as answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeRateView {
+    /// Id.
+    pub id: Uuid,
+    /// Which units it applies to.
+    pub unit_kind: UnitKind,
+    /// Share of payroll due as the fee.
+    pub fee_rate: Rate,
+    /// Share of the fee remitted to the city federation.
+    pub remit_rate: Rate,
+    /// First day in force.
+    pub effective_from: NaiveDate,
+}
+
+fn rate_view(r: FeeRateRow) -> Result<FeeRateView, Error> {
+    Ok(FeeRateView {
+        id: r.id,
+        unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
+        fee_rate: rate(r.fee_rate)?,
+        remit_rate: rate(r.remit_rate)?,
+        effective_from: r.effective_from,
+    })
+}
+
+/// A page of the rate table.
+pub async fn list_rates(pool: &Pool, page: Page) -> Result<Listed<FeeRateView>, Error> {
+    let after = page.uuid_cursor()?;
+    crate::service::read(pool, move |conn| {
+        let rows = db::fees::list_rates(conn, after, page.fetch())?;
+        let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
+        let items = listed.items.into_iter().map(rate_view).collect::<Result<_, _>>()?;
+        Ok(Listed { items, next_cursor: listed.next_cursor })
+    })
+    .await
+}
+
+/// Adds a rate (admin): from `effective_from` on, periods of that kind of unit use it.
+#[tracing::instrument(skip_all)]
+pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, new: FeeRate) -> Result<Stored, Error> {
+    crate::service::write(pool, ctx, idem, move |tx| {
+        let row = FeeRateRow {
+            id: Uuid::now_v7(),
+            unit_kind: new.unit_kind.as_str().into(),
+            fee_rate: new.fee_rate.as_decimal(),
+            remit_rate: new.remit_rate.as_decimal(),
+            effective_from: new.effective_from,
+            created_at: tx.ctx().now,
+        };
+        db::fees::insert_rate(tx, &row)?;
+        tx.record(Event {
+            after: Some(serde_json::json!({"unit_kind": row.unit_kind, "fee_rate": new.fee_rate.to_string(),
+                "remit_rate": new.remit_rate.to_string(), "effective_from": row.effective_from})),
+            ..Event::new(Stream::FeeRates, "fee_rate.created", "fee_rate", row.id)
+        });
+        Ok(Answer { status: 201, etag: None, body: rate_view(row)? })
+    })
+    .await
+}
