@@ -22,5 +22,8 @@ use crate::error::Error;
 
 /// Builds the report for `year` in one read-only snapshot.
 pub async fn build(pool: &Pool, year: i32) -> Result<PerformanceReport, Error> {
+    // The trail's check cites the latest verification: extend it first, over only what was
+    // logged since (no full pass over the trail here).
+    super::reports::extend_verification(pool).await?;
     super::read(pool, move |conn| conn.snapshot(|conn| gather::gather(conn, year))).await
 }
