@@ -15,6 +15,64 @@ use serde::{Deserialize, Serialize, Serializer};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
+/// Ids of the service's own objects, one type per kind of object, so that a use case taking a
+/// fund and an item cannot be handed them the other way round. Each is a UUID on the wire and
+/// in the database (`db` takes the `Uuid` inside).
+macro_rules! object_ids {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// The UUID inside.
+            pub const fn uuid(self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for uuid::Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+
+object_ids! {
+    /// An organisation (the federation, a township union, a grassroots union, a member unit).
+    OrgId;
+    /// A fund.
+    FundId;
+    /// An item: an allocation followed through its four stages.
+    ItemId;
+    /// A hardship application.
+    ApplicationId;
+    /// A township grant.
+    GrantId;
+    /// A hardship campaign.
+    CampaignId;
+    /// A budget line.
+    LineId;
+    /// A person who signs in.
+    UserId;
+    /// A system client (the finance bureau's).
+    ClientId;
+}
+
 /// Both national identifiers are 18 characters long.
 const ID_LEN: usize = 18;
 
@@ -476,6 +534,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn an_object_id_is_its_uuid_on_the_wire_and_in_text() {
+        let u = uuid::Uuid::parse_str("0190a6d4-0000-7000-8000-000000000001").unwrap();
+        let id = FundId::from(u);
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"0190a6d4-0000-7000-8000-000000000001\"");
+        assert_eq!(serde_json::from_str::<FundId>("\"0190a6d4-0000-7000-8000-000000000001\"").unwrap(), id);
+        assert_eq!(id.to_string(), u.to_string());
+        assert_eq!(uuid::Uuid::from(id), u);
+        assert!(serde_json::from_str::<ItemId>("\"not-a-uuid\"").is_err());
+    }
     use proptest::prelude::*;
 
     /// The specimen number printed in GB 11643-1999.

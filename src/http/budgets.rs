@@ -275,7 +275,7 @@ pub async fn get_line(
     path: Path<(i32, Uuid)>,
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
-    let view = budgets::get_line(&state.pool, super::extract::year(year)?, id).await?;
+    let view = budgets::get_line(&state.pool, super::extract::year(year)?, id.into()).await?;
     let tag = etag(view.version);
     Ok(super::with_etag(&view, tag))
 }
@@ -303,7 +303,7 @@ pub async fn update_line(
         key.with(&body.fingerprint),
         if_match.0,
         super::extract::year(year)?,
-        id,
+        id.into(),
         changes,
     )
     .await
@@ -360,9 +360,16 @@ pub async fn create_expenditure(
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
     let cmd = body.value;
-    budgets::spend(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), super::extract::year(year)?, id, cmd)
-        .await
-        .map(super::stored)
+    budgets::spend(
+        &state.pool,
+        caller.write_ctx(),
+        key.with(&body.fingerprint),
+        super::extract::year(year)?,
+        id.into(),
+        cmd,
+    )
+    .await
+    .map(super::stored)
 }
 
 /// A basic line's expenditures.
@@ -378,7 +385,7 @@ pub async fn list_expenditures(
 ) -> Result<HttpResponse, Error> {
     let (year, id) = path.into_inner();
     Ok(HttpResponse::Ok()
-        .json(budgets::list_expenditures(&state.pool, super::extract::year(year)?, id, q.page()?).await?))
+        .json(budgets::list_expenditures(&state.pool, super::extract::year(year)?, id.into(), q.page()?).await?))
 }
 
 /// Records a fixed asset of the caller's organisation (finance officer).

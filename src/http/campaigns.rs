@@ -11,7 +11,7 @@ use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, PageQuery, p
 use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::hardship::{self as rules, CampaignKind};
-use crate::domain::ids::ResidentId;
+use crate::domain::ids::{CampaignId, ResidentId};
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
@@ -95,7 +95,7 @@ pub async fn list_campaigns(
 ) -> Result<HttpResponse, Error> {
     let q = q.into_inner();
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    Ok(HttpResponse::Ok().json(campaigns::list(&state.pool, q.fund_id, page).await?))
+    Ok(HttpResponse::Ok().json(campaigns::list(&state.pool, q.fund_id.map(Into::into), page).await?))
 }
 
 /// One campaign, with its totals and its payments by status.
@@ -106,7 +106,7 @@ pub async fn list_campaigns(
 pub async fn get_campaign(
     state: Data<AppState>,
     _caller: Authorized<perm::ReadHardship>,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
 ) -> Result<HttpResponse, Error> {
     let view = campaigns::get(&state.pool, id.into_inner()).await?;
     let tag = crate::service::etag(view.version);
@@ -184,7 +184,7 @@ pub async fn add_beneficiaries(
     caller: Authorized<perm::ManageCampaigns>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     body: JsonBody<AddBeneficiariesRequest, Vec<NewBeneficiary>>,
 ) -> Result<HttpResponse, Error> {
     // Keyed, like an application's: the idempotency table cannot be searched for a guessed ID.
@@ -211,7 +211,7 @@ pub async fn add_beneficiaries(
 pub async fn list_beneficiaries(
     state: Data<AppState>,
     caller: Authorized<perm::ReadHardship>,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok()
@@ -235,7 +235,7 @@ pub async fn approve_campaign(
     caller: Authorized<perm::ApproveCampaigns>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     body: JsonBody<EmptyRequest>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
@@ -256,7 +256,7 @@ pub async fn disburse_campaign(
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     body: JsonBody<EmptyRequest>,
 ) -> Result<HttpResponse, Error> {
     campaigns::disburse(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), if_match.0, id.into_inner())
@@ -276,7 +276,7 @@ pub async fn disburse_campaign(
 pub async fn bank_file(
     state: Data<AppState>,
     caller: Authorized<perm::MoveItemMoney>,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     _body: JsonBody<EmptyRequest>,
 ) -> Result<HttpResponse, Error> {
     let csv = campaigns::bank_file(&state.pool, state.pii.clone(), caller.write_ctx(), id.into_inner()).await?;
@@ -322,7 +322,7 @@ pub async fn record_bank_results(
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<CampaignId>,
     body: JsonBody<BankResultsRequest, Vec<BankResult>>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);

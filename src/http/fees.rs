@@ -153,7 +153,8 @@ pub async fn list_declarations(
     q: Query<DeclarationQuery>,
 ) -> Result<HttpResponse, Error> {
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
-    Ok(HttpResponse::Ok().json(fees::list_declarations(&state.pool, caller.scope(), q.org_id, page).await?))
+    Ok(HttpResponse::Ok()
+        .json(fees::list_declarations(&state.pool, caller.scope(), q.org_id.map(Into::into), page).await?))
 }
 
 /// Which statement.
@@ -177,7 +178,7 @@ pub async fn get_statement(
     q: Query<StatementQuery>,
 ) -> Result<HttpResponse, Error> {
     super::extract::year(q.year)?;
-    Ok(HttpResponse::Ok().json(fees::statement(&state.pool, caller.scope(), q.org_id, q.year).await?))
+    Ok(HttpResponse::Ok().json(fees::statement(&state.pool, caller.scope(), q.org_id.into(), q.year).await?))
 }
 
 /// The finance bureau's batch of declarations.

@@ -4,12 +4,12 @@ use actix_web::web::{Data, Path, Query};
 use actix_web::{HttpResponse, get, patch, post};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, PageQuery, perm};
 use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::funds::{FundKind, SourceKind};
+use crate::domain::ids::FundId;
 use crate::domain::money::{Money, Ratio};
 use crate::error::{Error, Problem};
 use crate::service::funds::{self, FundChanges, FundView, NewFund, NewSource, SourceView};
@@ -187,7 +187,7 @@ pub async fn list_funds(
 pub async fn get_fund(
     state: Data<AppState>,
     _caller: Authorized<perm::ReadFunds>,
-    id: Path<Uuid>,
+    id: Path<FundId>,
 ) -> Result<HttpResponse, Error> {
     let view = funds::get(&state.pool, id.into_inner()).await?;
     let tag = etag(view.version);
@@ -204,7 +204,7 @@ pub async fn update_fund(
     caller: Authorized<perm::ManageFunds>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<FundId>,
     body: JsonBody<UpdateFundRequest, FundChanges>,
 ) -> Result<HttpResponse, Error> {
     let changes = body.value;
@@ -225,7 +225,7 @@ pub async fn create_source(
     caller: Authorized<perm::PostFundSources>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<FundId>,
     body: JsonBody<CreateSourceRequest, NewSource>,
 ) -> Result<HttpResponse, Error> {
     let cmd = body.value;
@@ -241,7 +241,7 @@ pub async fn create_source(
 pub async fn list_sources(
     state: Data<AppState>,
     _caller: Authorized<perm::ReadFunds>,
-    id: Path<Uuid>,
+    id: Path<FundId>,
     q: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(funds::list_sources(&state.pool, id.into_inner(), q.page()?).await?))

@@ -10,6 +10,7 @@ use super::extract::{Authorized, IdempotencyKey, JsonBody, PageQuery, perm};
 use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::hardship as rules;
+use crate::domain::ids::GrantId;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
@@ -89,7 +90,7 @@ pub async fn list_grants(
 ) -> Result<HttpResponse, Error> {
     let q = q.into_inner();
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    Ok(HttpResponse::Ok().json(grants::list(&state.pool, caller.scope(), q.fund_id, page).await?))
+    Ok(HttpResponse::Ok().json(grants::list(&state.pool, caller.scope(), q.fund_id.map(Into::into), page).await?))
 }
 
 /// One grant (another union's is 404 to a clerk).
@@ -100,7 +101,7 @@ pub async fn list_grants(
 pub async fn get_grant(
     state: Data<AppState>,
     caller: Authorized<perm::ReadGrants>,
-    id: Path<Uuid>,
+    id: Path<GrantId>,
 ) -> Result<HttpResponse, Error> {
     let view = grants::get(&state.pool, caller.scope(), id.into_inner()).await?;
     let tag = crate::service::etag(view.version);

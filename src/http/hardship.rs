@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::approval::CaseStatus;
 use crate::domain::hardship::{self as rules, Category, Level};
-use crate::domain::ids::ResidentId;
+use crate::domain::ids::{ApplicationId, ResidentId};
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
 use crate::service::Listed;
@@ -143,7 +143,8 @@ pub async fn list_applications(
 ) -> Result<HttpResponse, Error> {
     let q = q.into_inner();
     let page = super::extract::PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    Ok(HttpResponse::Ok().json(hardship::list(&state.pool, caller.scope(), q.org_id, q.status, page).await?))
+    Ok(HttpResponse::Ok()
+        .json(hardship::list(&state.pool, caller.scope(), q.org_id.map(Into::into), q.status, page).await?))
 }
 
 /// One application, masked (another organisation's is 404 to a clerk).
@@ -154,7 +155,7 @@ pub async fn list_applications(
 pub async fn get_application(
     state: Data<AppState>,
     caller: Authorized<perm::ReadHardship>,
-    id: Path<Uuid>,
+    id: Path<ApplicationId>,
 ) -> Result<HttpResponse, Error> {
     let view = hardship::get(&state.pool, caller.scope(), id.into_inner()).await?;
     let tag = crate::service::etag(view.version);
@@ -255,7 +256,7 @@ pub async fn override_duplicate(
     caller: Authorized<perm::OverrideDuplicates>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<ApplicationId>,
     body: JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
@@ -276,7 +277,7 @@ pub async fn override_duplicate(
 pub async fn reveal_application(
     state: Data<AppState>,
     caller: Authorized<perm::RevealPii>,
-    id: Path<Uuid>,
+    id: Path<ApplicationId>,
     body: JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, Error> {
     let reason = body.value.checked()?;

@@ -10,6 +10,7 @@ use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, PageQuery, p
 use crate::AppState;
 use crate::domain::FieldError;
 use crate::domain::hardship as rules;
+use crate::domain::ids::ItemId;
 use crate::domain::items::UseReport;
 use crate::domain::money::Money;
 use crate::error::{Error, Problem};
@@ -40,7 +41,7 @@ pub async fn list_items(
 ) -> Result<HttpResponse, Error> {
     let q = q.into_inner();
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
-    Ok(HttpResponse::Ok().json(items::list(&state.pool, caller.scope(), q.fund_id, page).await?))
+    Ok(HttpResponse::Ok().json(items::list(&state.pool, caller.scope(), q.fund_id.map(Into::into), page).await?))
 }
 
 /// One item with its figures.
@@ -51,7 +52,7 @@ pub async fn list_items(
 pub async fn get_item(
     state: Data<AppState>,
     caller: Authorized<perm::ReadItems>,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
 ) -> Result<HttpResponse, Error> {
     let view = items::get(&state.pool, caller.scope(), id.into_inner()).await?;
     let tag = crate::service::etag(view.version);
@@ -79,7 +80,7 @@ pub async fn create_allocation(
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
     body: JsonBody<AllocationRequest>,
 ) -> Result<HttpResponse, Error> {
     let amount = positive("amount", body.value.amount)?;
@@ -134,7 +135,7 @@ pub async fn create_disbursement(
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
     body: JsonBody<DisbursementRequest, Disburse>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
@@ -186,7 +187,7 @@ pub async fn create_use(
     caller: Authorized<perm::RecordItemUse>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
     body: JsonBody<serde_json::Value>,
 ) -> Result<HttpResponse, Error> {
     // A clerk may report only on its own organisation's items: another's is 404 before the body
@@ -235,13 +236,20 @@ pub async fn create_settlement(
     caller: Authorized<perm::MoveItemMoney>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
     body: JsonBody<SettlementRequest>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    items::settle(&state.pool, caller.write_ctx(), idem, if_match.0, id.into_inner(), body.value.carry_over_to)
-        .await
-        .map(super::stored)
+    items::settle(
+        &state.pool,
+        caller.write_ctx(),
+        idem,
+        if_match.0,
+        id.into_inner(),
+        body.value.carry_over_to.map(Into::into),
+    )
+    .await
+    .map(super::stored)
 }
 
 /// The item from allocation to settlement: every movement with its amount, actor, request and
@@ -252,7 +260,7 @@ pub async fn create_settlement(
 pub async fn get_trace(
     state: Data<AppState>,
     caller: Authorized<perm::ReadItems>,
-    id: Path<Uuid>,
+    id: Path<ItemId>,
 ) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(items::trace(&state.pool, caller.scope(), id.into_inner()).await?))
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::extract::{Authorized, IdempotencyKey, IfMatch, JsonBody, perm};
 use crate::AppState;
 use crate::domain::FieldError;
-use crate::domain::ids::CreditCode;
+use crate::domain::ids::{CreditCode, OrgId};
 use crate::domain::orgs::{OrgKind, UnitKind};
 use crate::error::{Error, Problem};
 use crate::service::Listed;
@@ -141,7 +141,7 @@ pub async fn list_orgs(
 pub async fn get_org(
     state: Data<AppState>,
     caller: Authorized<perm::ReadOrgs>,
-    id: Path<Uuid>,
+    id: Path<OrgId>,
 ) -> Result<HttpResponse, Error> {
     let (view, etag) = orgs::get(&state.pool, caller.scope(), id.into_inner()).await?;
     Ok(super::with_etag(&view, etag))
@@ -157,7 +157,7 @@ pub async fn update_org(
     caller: Authorized<perm::ManageOrgs>,
     key: IdempotencyKey,
     if_match: IfMatch,
-    id: Path<Uuid>,
+    id: Path<OrgId>,
     body: JsonBody<UpdateOrgRequest, OrgChanges>,
 ) -> Result<HttpResponse, Error> {
     let changes = body.value;

@@ -197,7 +197,7 @@ pub async fn get_user(
     _caller: Authorized<perm::ManageUsers>,
     id: Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
-    let (view, etag) = users::get(&state.pool, id.into_inner()).await?;
+    let (view, etag) = users::get(&state.pool, id.into_inner().into()).await?;
     Ok(super::with_etag(&view, etag))
 }
 
@@ -221,7 +221,7 @@ pub async fn update_user(
 ) -> Result<HttpResponse, Error> {
     let changes = body.value;
     let idem = key.with(&body.fingerprint);
-    users::update(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner(), changes)
+    users::update(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner().into(), changes)
         .await
         .map(super::stored)
 }
@@ -248,7 +248,7 @@ pub async fn set_password(
     // The socket's peer, as at login (see `auth::create_token`).
     let address = req.peer_addr().map(|a| a.ip());
     let (pool, subjects, throttle) = (&state.pool, &state.subjects, &state.throttle);
-    users::set_password(pool, subjects, throttle, caller.write_ctx(), address, if_match.0, id.into_inner(), cmd)
+    users::set_password(pool, subjects, throttle, caller.write_ctx(), address, if_match.0, id.into_inner().into(), cmd)
         .await
         .map(super::stored)
 }
@@ -302,7 +302,7 @@ pub async fn get_client(
     _caller: Authorized<perm::ManageUsers>,
     id: Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
-    let (view, etag) = users::get_client(&state.pool, id.into_inner()).await?;
+    let (view, etag) = users::get_client(&state.pool, id.into_inner().into()).await?;
     Ok(super::with_etag(&view, etag))
 }
 
@@ -324,9 +324,17 @@ pub async fn update_client(
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
     let disabled = body.value.disabled;
-    users::update_client(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner(), disabled)
-        .await
-        .map(super::stored)
+    users::update_client(
+        &state.pool,
+        &state.subjects,
+        caller.write_ctx(),
+        idem,
+        if_match.0,
+        id.into_inner().into(),
+        disabled,
+    )
+    .await
+    .map(super::stored)
 }
 
 /// Rotates a system client's secret (admin; body `{}`). The answer holds the new
@@ -348,7 +356,7 @@ pub async fn rotate_client_secret(
     body: JsonBody<RotateSecretRequest>,
 ) -> Result<HttpResponse, Error> {
     let idem = key.with(&body.fingerprint);
-    users::rotate_secret(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner())
+    users::rotate_secret(&state.pool, &state.subjects, caller.write_ctx(), idem, if_match.0, id.into_inner().into())
         .await
         .map(not_stored)
 }

@@ -11,6 +11,7 @@ use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::audit::Stream;
 use crate::domain::ids::CreditCode;
+use crate::domain::ids::OrgId;
 use crate::domain::orgs::{OrgKind, UnitKind};
 use crate::domain::policy::Scope;
 use crate::error::Error;
@@ -145,9 +146,10 @@ pub async fn update(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: OrgId,
     changes: OrgChanges,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     super::write(pool, ctx, idem, move |tx| {
         let before = db::orgs::lock(tx, id)?;
         check_if_match(if_match.as_deref(), before.version)?;
@@ -178,7 +180,8 @@ pub async fn update(
 }
 
 /// One organisation, if the caller's scope sees it (else 404).
-pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<(OrgView, String), Error> {
+pub async fn get(pool: &Pool, scope: Scope, id: OrgId) -> Result<(OrgView, String), Error> {
+    let id = id.uuid();
     super::read(pool, move |conn| {
         let row = db::orgs::find(conn, scope, id)?;
         let tag = etag(row.version);

@@ -13,6 +13,7 @@ use crate::domain::DomainError;
 use crate::domain::audit::Stream;
 use crate::domain::budgets::{LineKind, check_spend};
 use crate::domain::funds::Figures;
+use crate::domain::ids::LineId;
 use crate::domain::ledger::{AccountRef, JournalEntry, codes};
 use crate::domain::money::Money;
 use crate::error::Error;
@@ -78,9 +79,10 @@ pub async fn spend(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     year: i32,
-    line_id: Uuid,
+    line_id: LineId,
     cmd: NewExpenditure,
 ) -> Result<Stored, Error> {
+    let line_id = line_id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         service::books::ensure_open(tx, year)?;
         let (line, fund) = match lock_leaf(tx, year, line_id, "line_id") {
@@ -136,9 +138,10 @@ pub async fn spend(
 pub async fn list_expenditures(
     pool: &Pool,
     year: i32,
-    line_id: Uuid,
+    line_id: LineId,
     page: Page,
 ) -> Result<Listed<ExpenditureView>, Error> {
+    let line_id = line_id.uuid();
     let after = page.uuid_cursor()?;
     service::read(pool, move |conn| {
         db::budgets::find_line(conn, year, line_id)?;

@@ -15,6 +15,7 @@ use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::budgets::{LineFigures, LineFund, LineKind, LineNode, executed_by_fund, roll_up, two_places};
 use crate::domain::funds::{Figures, FundKind};
+use crate::domain::ids::LineId;
 use crate::domain::money::Money;
 use crate::error::Error;
 use crate::service::funds::NewFund;
@@ -237,9 +238,10 @@ pub async fn update_line(
     idem: Option<Idempotency>,
     if_match: Option<String>,
     year: i32,
-    id: Uuid,
+    id: LineId,
     changes: LineChanges,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         let mut row = db::budgets::lock_line(tx, year, id)?;
         check_if_match(if_match.as_deref(), row.version)?;
@@ -265,7 +267,8 @@ pub async fn update_line(
 }
 
 /// One line of a year.
-pub async fn get_line(pool: &Pool, year: i32, id: Uuid) -> Result<LineView, Error> {
+pub async fn get_line(pool: &Pool, year: i32, id: LineId) -> Result<LineView, Error> {
+    let id = id.uuid();
     service::read(pool, move |conn| {
         let (row, f) = year_lines(conn, year)?.into_iter().find(|(r, _)| r.id == id).ok_or(Error::NotFound)?;
         line_view(&row, &f)

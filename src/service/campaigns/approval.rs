@@ -9,6 +9,7 @@ use crate::db::items::ItemRow;
 use crate::db::write::{Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::campaigns::{CampaignAction, authorize_approval, check_approver, check_has_beneficiaries};
+use crate::domain::ids::CampaignId;
 use crate::domain::policy::Caller;
 use crate::error::Error;
 use crate::service::{self, check_if_match};
@@ -24,8 +25,9 @@ pub async fn approve(
     idem: Option<Idempotency>,
     caller: Caller,
     if_match: Option<String>,
-    id: Uuid,
+    id: CampaignId,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         authorize_approval(&caller)?;
         let mut campaign = lock_rows(tx, id)?;

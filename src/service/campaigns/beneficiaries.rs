@@ -14,6 +14,7 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::FieldError;
 use crate::domain::campaigns::{CampaignAction, check_grants};
+use crate::domain::ids::CampaignId;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
 use crate::error::Error;
@@ -21,7 +22,13 @@ use crate::pii::{PiiKeys, mask, purpose};
 use crate::service::{self, Listed, Page, stored_money as money};
 
 /// A page of a campaign's beneficiaries, masked (a clerk: its own organisation's).
-pub async fn beneficiaries(pool: &Pool, scope: Scope, id: Uuid, page: Page) -> Result<Listed<BeneficiaryView>, Error> {
+pub async fn beneficiaries(
+    pool: &Pool,
+    scope: Scope,
+    id: CampaignId,
+    page: Page,
+) -> Result<Listed<BeneficiaryView>, Error> {
+    let id = id.uuid();
     let after = page
         .cursor
         .as_deref()
@@ -60,9 +67,10 @@ pub async fn add_beneficiaries(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: CampaignId,
     rows: Vec<NewBeneficiary>,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         let campaign = lock(tx, id, if_match.as_deref())?;
         step(&campaign, CampaignAction::AddBeneficiaries)?;

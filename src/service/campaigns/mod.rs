@@ -41,6 +41,8 @@ use crate::domain::audit::Stream;
 use crate::domain::campaigns::{CampaignAction, CampaignStatus, check_campaign_budget};
 use crate::domain::funds::FundKind;
 use crate::domain::hardship::CampaignKind;
+use crate::domain::ids::CampaignId;
+use crate::domain::ids::FundId;
 use crate::domain::ids::ResidentId;
 use crate::domain::ledger::codes;
 use crate::domain::money::Money;
@@ -263,7 +265,8 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
 }
 
 /// One campaign.
-pub async fn get(pool: &Pool, id: Uuid) -> Result<CampaignView, Error> {
+pub async fn get(pool: &Pool, id: CampaignId) -> Result<CampaignView, Error> {
+    let id = id.uuid();
     super::read(pool, move |conn| {
         let row = db::campaigns::find(conn, id)?;
         view(conn, &row)
@@ -272,7 +275,8 @@ pub async fn get(pool: &Pool, id: Uuid) -> Result<CampaignView, Error> {
 }
 
 /// A page of campaigns.
-pub async fn list(pool: &Pool, fund_id: Option<Uuid>, page: Page) -> Result<Listed<CampaignView>, Error> {
+pub async fn list(pool: &Pool, fund_id: Option<FundId>, page: Page) -> Result<Listed<CampaignView>, Error> {
+    let fund_id = fund_id.map(FundId::uuid);
     let after = page.uuid_cursor()?;
     super::read(pool, move |conn| {
         let rows = db::campaigns::list(conn, fund_id, after, page.fetch())?;

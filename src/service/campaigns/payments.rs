@@ -17,6 +17,7 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::FieldError;
 use crate::domain::campaigns::{CampaignAction, PaymentState, PaymentStatus};
+use crate::domain::ids::CampaignId;
 use crate::domain::items::{ItemFigures, MovementKind};
 use crate::domain::ledger::codes;
 use crate::domain::money::Money;
@@ -33,8 +34,9 @@ pub async fn disburse(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: CampaignId,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         service::books::ensure_campaign_open(tx, id)?;
         let mut campaign = lock(tx, id, if_match.as_deref())?;
@@ -135,7 +137,8 @@ pub async fn disburse(
 /// as they are. It holds whole account numbers, so producing it is audited
 /// (`hardship_campaign.bank_file_exported`, with the SHA-256 of the very bytes answered, row
 /// count and total) and it is never cached.
-pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: Uuid) -> Result<String, Error> {
+pub async fn bank_file(pool: &Pool, pii: Arc<PiiKeys>, ctx: WriteCtx, id: CampaignId) -> Result<String, Error> {
+    let id = id.uuid();
     use service::csv_out::{Cell, CsvOut};
     let stored = service::write(pool, ctx, None, move |tx| {
         let campaign = db::campaigns::find(tx.db(), id)?;
@@ -198,9 +201,10 @@ pub async fn record_results(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: CampaignId,
     results: Vec<BankResult>,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         service::books::ensure_campaign_open(tx, id)?;
         let campaign = lock(tx, id, if_match.as_deref())?;

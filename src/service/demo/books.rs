@@ -130,7 +130,7 @@ pub(super) async fn year_2022(
             voucher_no: Some(format!("2022-JB-{:03}", i + 1)),
             spent_on,
         };
-        budgets::spend(pool, officer.clone(), None, 2022, line_id, cmd).await?;
+        budgets::spend(pool, officer.clone(), None, 2022, line_id.into(), cmd).await?;
     }
     campaigns_2022(pool, pii, cast, hardship, upper).await?;
     grants_2022(pool, cast, grants).await?;

@@ -66,16 +66,16 @@ pub(super) async fn campaigns_2022(
             });
         }
         let version = |v: i32| Some(etag(v));
-        campaigns::add_beneficiaries(pool, pii.clone(), cast.rights.clone(), None, version(1), id, rows).await?;
-        let v = campaigns::get(pool, id).await?.version;
+        campaigns::add_beneficiaries(pool, pii.clone(), cast.rights.clone(), None, version(1), id.into(), rows).await?;
+        let v = campaigns::get(pool, id.into()).await?.version;
         let leader = WriteCtx { caller: Some(cast.leader.clone()), ..system("demo") };
-        campaigns::approve(pool, leader, None, cast.leader.clone(), version(v), id).await?;
-        let v = campaigns::get(pool, id).await?.version;
-        campaigns::disburse(pool, cast.officer.clone(), None, version(v), id).await?;
+        campaigns::approve(pool, leader, None, cast.leader.clone(), version(v), id.into()).await?;
+        let v = campaigns::get(pool, id.into()).await?.version;
+        campaigns::disburse(pool, cast.officer.clone(), None, version(v), id.into()).await?;
         let mut results = Vec::new();
         let mut page = Page { limit: 500, cursor: None };
         loop {
-            let listed = campaigns::beneficiaries(pool, Scope::All, id, page.clone()).await?;
+            let listed = campaigns::beneficiaries(pool, Scope::All, id.into(), page.clone()).await?;
             for b in &listed.items {
                 results.push(BankResult {
                     beneficiary_id: b.id,
@@ -89,8 +89,8 @@ pub(super) async fn campaigns_2022(
                 None => break,
             }
         }
-        let v = campaigns::get(pool, id).await?.version;
-        campaigns::record_results(pool, cast.officer.clone(), None, version(v), id, results).await?;
+        let v = campaigns::get(pool, id.into()).await?.version;
+        campaigns::record_results(pool, cast.officer.clone(), None, version(v), id.into(), results).await?;
     }
     Ok(())
 }
@@ -120,19 +120,19 @@ pub(super) async fn grants_2022(pool: &Pool, cast: &Cast, fund_id: Uuid) -> Resu
         .unwrap_or_default();
     for (n, (item, amount)) in parts.into_iter().enumerate() {
         let version = |v: i32| Some(etag(v));
-        let v = items::get(pool, Scope::All, item).await?.version;
+        let v = items::get(pool, Scope::All, item.into()).await?.version;
         let pay = Disburse { amount, payee: "乡镇工会经费账户".into(), method: "bank_transfer".into() };
-        items::disburse(pool, cast.officer.clone(), None, version(v), item, pay).await?;
-        let v = items::get(pool, Scope::All, item).await?.version;
+        items::disburse(pool, cast.officer.clone(), None, version(v), item.into(), pay).await?;
+        let v = items::get(pool, Scope::All, item.into()).await?.version;
         let report = ReportUse {
             amount,
             description: "工会组织建设、职工之家建设和职工活动".into(),
             voucher_no: Some(format!("2022-XZ-{:03}", n + 1)),
             lines: None,
         };
-        items::report_use(pool, cast.officer.clone(), None, Scope::All, version(v), item, report).await?;
-        let v = items::get(pool, Scope::All, item).await?.version;
-        items::settle(pool, cast.officer.clone(), None, version(v), item, None).await?;
+        items::report_use(pool, cast.officer.clone(), None, Scope::All, version(v), item.into(), report).await?;
+        let v = items::get(pool, Scope::All, item.into()).await?.version;
+        items::settle(pool, cast.officer.clone(), None, version(v), item.into(), None).await?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::audit::Stream;
 use crate::domain::fees::{self, FeeRate, Split};
+use crate::domain::ids::OrgId;
 use crate::domain::ids::Period;
 use crate::domain::money::{Money, Rate};
 use crate::domain::orgs::{OrgKind, UnitKind};
@@ -206,9 +207,10 @@ pub async fn declare(
 pub async fn list_declarations(
     pool: &Pool,
     scope: Scope,
-    org_id: Option<Uuid>,
+    org_id: Option<OrgId>,
     page: Page,
 ) -> Result<Listed<DeclarationView>, Error> {
+    let org_id = org_id.map(OrgId::uuid);
     let after = page.uuid_cursor()?;
     let org_id = match (scope, org_id) {
         (Scope::All, o) => o,

@@ -12,6 +12,7 @@ use super::money;
 use super::position::{Month, Position};
 use crate::db::{self, Db, Pool};
 use crate::domain::fees;
+use crate::domain::ids::OrgId;
 use crate::domain::ids::Period;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
@@ -126,7 +127,8 @@ fn year_of(pos: &Position, remitted: &HashMap<Period, Decimal>) -> Result<(Vec<S
 /// A unit's year: per month the current declaration's figures, what paid it (payments and
 /// credit), what was remitted, arrears, and credit received that month; the totals' `credit` is
 /// the credit still held.
-pub async fn statement(pool: &Pool, scope: Scope, org_id: Uuid, year: i32) -> Result<StatementView, Error> {
+pub async fn statement(pool: &Pool, scope: Scope, org_id: OrgId, year: i32) -> Result<StatementView, Error> {
+    let org_id = org_id.uuid();
     crate::service::read(pool, move |conn| {
         db::orgs::find(conn, scope, org_id)?;
         let pos = Position::load(conn, org_id, year)?;

@@ -9,6 +9,7 @@ use crate::db::write::{self, Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::funds::{BudgetMove, Figures, FundKind, budget_entry, budget_move};
+use crate::domain::ids::FundId;
 use crate::domain::money::Money;
 use crate::error::Error;
 use crate::service::{check_if_match, etag};
@@ -100,9 +101,10 @@ pub async fn update(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: FundId,
     changes: FundChanges,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     crate::service::write(pool, ctx, idem, move |tx| {
         crate::service::books::ensure_fund_open(tx, id)?;
         let mut row = db::funds::lock(tx, id)?;

@@ -23,6 +23,7 @@ use crate::db::funds::{FundRow, SourceRow};
 use crate::db::{self, Pool};
 use crate::domain::audit::Stream;
 use crate::domain::funds::{Figures, FundKind, Matching, SourceKind};
+use crate::domain::ids::FundId;
 use crate::domain::money::{Money, Ratio, SignedMoney};
 use crate::error::Error;
 
@@ -161,7 +162,8 @@ fn stream(id: Uuid) -> Stream {
 }
 
 /// One fund with its balances.
-pub async fn get(pool: &Pool, id: Uuid) -> Result<FundView, Error> {
+pub async fn get(pool: &Pool, id: FundId) -> Result<FundView, Error> {
+    let id = id.uuid();
     super::read(pool, move |conn| {
         let row = db::funds::find(conn, id)?;
         load_view(conn, row)
@@ -199,7 +201,8 @@ pub async fn list(
 }
 
 /// A page of a fund's sources.
-pub async fn list_sources(pool: &Pool, fund_id: Uuid, page: Page) -> Result<Listed<SourceView>, Error> {
+pub async fn list_sources(pool: &Pool, fund_id: FundId, page: Page) -> Result<Listed<SourceView>, Error> {
+    let fund_id = fund_id.uuid();
     let after = page.uuid_cursor()?;
     super::read(pool, move |conn| {
         db::funds::find(conn, fund_id)?;

@@ -8,6 +8,7 @@ use crate::db::funds::{FundRow, SourceRow};
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::funds::{SourceKind, check_source, source_entry};
+use crate::domain::ids::FundId;
 use crate::domain::money::{Money, Ratio};
 use crate::error::Error;
 use crate::service::check_if_match;
@@ -37,9 +38,10 @@ pub async fn add_source(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    fund_id: Uuid,
+    fund_id: FundId,
     cmd: NewSource,
 ) -> Result<Stored, Error> {
+    let fund_id = fund_id.uuid();
     let pool = pool.clone();
     crate::service::blocking(move || add_source_now(&pool, &ctx, idem.as_ref(), if_match.as_deref(), fund_id, cmd))
         .await

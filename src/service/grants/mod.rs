@@ -24,6 +24,8 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::{CaseAction, CaseKind, CaseStatus};
 use crate::domain::audit::Stream;
+use crate::domain::ids::FundId;
+use crate::domain::ids::GrantId;
 use crate::domain::items::ItemStage;
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
@@ -230,7 +232,8 @@ pub async fn create(
 }
 
 /// One grant (a clerk: its own union's; another's is 404).
-pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<GrantView, Error> {
+pub async fn get(pool: &Pool, scope: Scope, id: GrantId) -> Result<GrantView, Error> {
+    let id = id.uuid();
     super::read(pool, move |conn| {
         let row = visible(conn, scope, id)?;
         let s = stages(conn, std::slice::from_ref(&row))?;
@@ -240,7 +243,8 @@ pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<GrantView, Error
 }
 
 /// A page of grants (a clerk: its own union's).
-pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) -> Result<Listed<GrantView>, Error> {
+pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<FundId>, page: Page) -> Result<Listed<GrantView>, Error> {
+    let fund_id = fund_id.map(FundId::uuid);
     let after = page.uuid_cursor()?;
     let org = scope.org();
     super::read(pool, move |conn| {

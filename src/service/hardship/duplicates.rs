@@ -10,6 +10,7 @@ use crate::db::hardship::ApplicationRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::domain::approval::{CaseAction, CaseKind};
 use crate::domain::hardship::{check_duplicates as refuse_duplicates, check_override};
+use crate::domain::ids::ApplicationId;
 use crate::domain::items::ItemStage;
 use crate::error::Error;
 use crate::service::cases::{CaseFields, CaseRow};
@@ -66,9 +67,10 @@ pub async fn override_duplicate(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: ApplicationId,
     reason: String,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     crate::service::write(pool, ctx, idem, move |tx| {
         let mut row = db::hardship::lock(tx, id)?;
         check_if_match(if_match.as_deref(), row.version)?;

@@ -27,6 +27,8 @@ use crate::db::write::{Answer, Event, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::approval::CaseStatus;
 use crate::domain::audit::Stream;
+use crate::domain::ids::ApplicationId;
+use crate::domain::ids::OrgId;
 use crate::domain::items::ItemStage;
 use crate::domain::policy::Scope;
 use crate::error::Error;
@@ -73,7 +75,8 @@ fn summary(row: &ApplicationRow) -> serde_json::Value {
 }
 
 /// One application (masked).
-pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ApplicationView, Error> {
+pub async fn get(pool: &Pool, scope: Scope, id: ApplicationId) -> Result<ApplicationView, Error> {
+    let id = id.uuid();
     super::read(pool, move |conn| {
         let row = visible(conn, scope, id)?;
         view_with_stage(conn, &row)
@@ -85,10 +88,11 @@ pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ApplicationView,
 pub async fn list(
     pool: &Pool,
     scope: Scope,
-    org_id: Option<Uuid>,
+    org_id: Option<OrgId>,
     status: Option<CaseStatus>,
     page: Page,
 ) -> Result<Listed<ApplicationView>, Error> {
+    let org_id = org_id.map(OrgId::uuid);
     let after = page.uuid_cursor()?;
     let Some(org) = scope.list_filter(org_id) else { return Ok(Listed { items: Vec::new(), next_cursor: None }) };
     super::read(pool, move |conn| {
@@ -114,9 +118,10 @@ pub async fn reveal(
     pii: Arc<PiiKeys>,
     ctx: WriteCtx,
     scope: Scope,
-    id: Uuid,
+    id: ApplicationId,
     reason: String,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     super::write(pool, ctx, None, move |tx| {
         let row = visible(tx.db(), scope, id)?;
         let open = |purpose: &str, sealed: &str| pii.open(purpose, sealed);

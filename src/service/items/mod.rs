@@ -26,6 +26,8 @@ use crate::db::Db;
 use crate::db::items::{ItemRow, MovementRow};
 use crate::db::{self, Pool};
 use crate::domain::audit::Stream;
+use crate::domain::ids::FundId;
+use crate::domain::ids::ItemId;
 use crate::domain::items::{ItemFigures, ItemStage, MoneyStage, MovementKind};
 use crate::domain::money::Money;
 use crate::domain::policy::Scope;
@@ -192,7 +194,8 @@ pub fn stages_of(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<std::collections::Ha
 
 /// 404 unless the caller's scope sees the item. For handlers that must answer it before they
 /// read the body; the write checks it again under its lock.
-pub async fn ensure_visible(pool: &Pool, scope: Scope, id: Uuid) -> Result<(), Error> {
+pub async fn ensure_visible(pool: &Pool, scope: Scope, id: ItemId) -> Result<(), Error> {
+    let id = id.uuid();
     if scope == Scope::All {
         return Ok(());
     }
@@ -200,7 +203,8 @@ pub async fn ensure_visible(pool: &Pool, scope: Scope, id: Uuid) -> Result<(), E
 }
 
 /// One item.
-pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ItemView, Error> {
+pub async fn get(pool: &Pool, scope: Scope, id: ItemId) -> Result<ItemView, Error> {
+    let id = id.uuid();
     service::read(pool, move |conn| {
         let row = visible(conn, scope, id)?;
         let f = db::items::figures(conn, &row)?;
@@ -210,7 +214,8 @@ pub async fn get(pool: &Pool, scope: Scope, id: Uuid) -> Result<ItemView, Error>
 }
 
 /// A page of items (a clerk: its own organisation's).
-pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<Uuid>, page: Page) -> Result<Listed<ItemView>, Error> {
+pub async fn list(pool: &Pool, scope: Scope, fund_id: Option<FundId>, page: Page) -> Result<Listed<ItemView>, Error> {
+    let fund_id = fund_id.map(FundId::uuid);
     let after = page.uuid_cursor()?;
     let org = scope.org();
     service::read(pool, move |conn| {

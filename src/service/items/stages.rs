@@ -9,6 +9,8 @@ use crate::db::items::{ItemRow, MovementRow};
 use crate::db::write::{Answer, Event, Idempotency, Stored, Tx, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
+use crate::domain::ids::FundId;
+use crate::domain::ids::ItemId;
 use crate::domain::items::{ItemFigures, MovementKind};
 use crate::domain::ledger::{JournalEntry, codes};
 use crate::domain::money::Money;
@@ -113,9 +115,10 @@ pub async fn allocate(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: ItemId,
     amount: Money,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
             let available = allocatable(tx.db(), row.fund_id)?;
@@ -140,9 +143,10 @@ pub async fn disburse(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: ItemId,
     cmd: Disburse,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
             let entry = f.disburse(row.fund_id, cmd.amount)?;
@@ -172,9 +176,10 @@ pub async fn report_use(
     idem: Option<Idempotency>,
     scope: Scope,
     if_match: Option<String>,
-    id: Uuid,
+    id: ItemId,
     cmd: ReportUse,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     let lines_json = cmd.lines.as_ref().map(serde_json::to_string).transpose().map_err(Error::internal)?;
     service::write(pool, ctx, idem, move |tx| {
         run_stage(tx, scope, if_match.as_deref(), id, |tx, row, f| {
@@ -215,9 +220,11 @@ pub async fn settle(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
-    carry_over_to: Option<Uuid>,
+    id: ItemId,
+    carry_over_to: Option<FundId>,
 ) -> Result<Stored, Error> {
+    let carry_over_to = carry_over_to.map(FundId::uuid);
+    let id = id.uuid();
     service::write(pool, ctx, idem, move |tx| {
         run_stage(tx, Scope::All, if_match.as_deref(), id, |tx, row, f| {
             let mut movements = Vec::new();

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{ItemView, MovementView, movement_view, view, visible};
 use crate::db::{self, Pool};
+use crate::domain::ids::ItemId;
 use crate::domain::items::{ItemFigures, MoneyStage, MovementKind};
 use crate::domain::ledger::codes;
 use crate::domain::money::Money;
@@ -67,7 +68,8 @@ fn compare(description: &'static str, passed: bool, left: Decimal, right: Decima
 }
 
 /// The trace of one item.
-pub async fn trace(pool: &Pool, scope: Scope, id: Uuid) -> Result<TraceView, Error> {
+pub async fn trace(pool: &Pool, scope: Scope, id: ItemId) -> Result<TraceView, Error> {
+    let id = id.uuid();
     service::read(pool, move |conn| {
         let row = visible(conn, scope, id)?;
         let f = db::items::figures(conn, &row)?;

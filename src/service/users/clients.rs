@@ -7,6 +7,7 @@ use super::{ClientView, check_assignment, client_standing, org_stream};
 use crate::db::users::ClientRow;
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
+use crate::domain::ids::ClientId;
 use crate::domain::policy::{Role, SubjectKind};
 use crate::error::Error;
 use crate::service::auth::{self, SubjectCache};
@@ -89,7 +90,8 @@ pub async fn list_clients(pool: &Pool, page: Page) -> Result<Listed<ClientView>,
 }
 
 /// One client (never its secret) and its `ETag`.
-pub async fn get_client(pool: &Pool, id: Uuid) -> Result<(ClientView, String), Error> {
+pub async fn get_client(pool: &Pool, id: ClientId) -> Result<(ClientView, String), Error> {
+    let id = id.uuid();
     crate::service::read(pool, move |conn| {
         let row = db::users::client(conn, id)?.ok_or(Error::NotFound)?;
         let tag = etag(row.version);
@@ -106,9 +108,10 @@ pub async fn update_client(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: ClientId,
     disabled: bool,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     let stored = crate::service::write(pool, ctx, idem, move |tx| {
         let before = db::users::lock_client(tx, id)?;
         check_if_match(if_match.as_deref(), before.version)?;
@@ -145,8 +148,9 @@ pub async fn rotate_secret(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: ClientId,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     let secret = new_secret();
     let pool = pool.clone();
     let stored = crate::service::blocking(move || {

@@ -10,6 +10,7 @@ use super::{UserView, check_assignment, org_stream, standing};
 use crate::db::users::UserRow;
 use crate::db::write::{self, Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
+use crate::domain::ids::UserId;
 use crate::domain::policy::{Caller, Role, SubjectKind, last_admin, password_setter};
 use crate::error::Error;
 use crate::service::auth::{self, LoginThrottle, SubjectCache};
@@ -98,7 +99,8 @@ pub async fn list(pool: &Pool, page: Page) -> Result<Listed<UserView>, Error> {
 }
 
 /// One user and its `ETag`.
-pub async fn get(pool: &Pool, id: Uuid) -> Result<(UserView, String), Error> {
+pub async fn get(pool: &Pool, id: UserId) -> Result<(UserView, String), Error> {
+    let id = id.uuid();
     crate::service::read(pool, move |conn| {
         let row = db::users::find(conn, id)?;
         let tag = etag(row.version);
@@ -133,9 +135,10 @@ pub async fn update(
     ctx: WriteCtx,
     idem: Option<Idempotency>,
     if_match: Option<String>,
-    id: Uuid,
+    id: UserId,
     changes: UserChanges,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     let stored = crate::service::write(pool, ctx, idem, move |tx| {
         if changes.disabled.is_some() || changes.role.is_some() {
             db::users::lock_admin_changes(tx)?;
@@ -189,9 +192,10 @@ pub async fn set_password(
     ctx: WriteCtx,
     address: Option<IpAddr>,
     if_match: Option<String>,
-    id: Uuid,
+    id: UserId,
     cmd: NewPassword,
 ) -> Result<Stored, Error> {
+    let id = id.uuid();
     let caller: &Caller = ctx.caller.as_ref().ok_or_else(|| Error::internal("no caller"))?;
     let by = password_setter(caller, id, cmd.old_password.is_some())?.as_str();
     // The version the old password was checked against: the change applies only to it.
