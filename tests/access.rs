@@ -133,7 +133,7 @@ fn actions(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["action"].as_str().unwrap()).collect()
 }
 
-/// The service's `kid` for a key (as in src/service/auth.rs).
+/// The service's `kid` for a key (as in src/service/auth/tokens.rs).
 fn kid(key: &[u8]) -> String {
     hex::encode(&Sha256::digest(key)[..8])
 }

@@ -16,7 +16,7 @@ use crate::helpers::*;
 
 const TOKEN: &str = "/api/v1/auth/token";
 
-/// The service's `kid`: the first 8 bytes of SHA-256 of the key, hex (see `kid()` in src/service/auth.rs).
+/// The service's `kid`: the first 8 bytes of SHA-256 of the key, hex (see `kid()` in src/service/auth/tokens.rs).
 fn kid(key: &[u8]) -> String {
     hex::encode(&Sha256::digest(key)[..8])
 }

@@ -428,3 +428,72 @@ async fn every_operation_answers_every_role_as_the_readme_says() {
     assert!(calls >= OPERATIONS.len() * callers.len(), "every operation was called by every caller");
     app.finish().await;
 }
+
+/// docs/API.md's permission table: `| `Perm`, `Perm` | roles |`.
+fn api_docs_table() -> BTreeMap<String, HashSet<Role>> {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md")).unwrap();
+    let section = docs.split_once("### Permissions").expect("docs/API.md has a \"Permissions\" section").1;
+    let rows: Vec<&str> =
+        section.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).skip(2).collect();
+    assert!(rows.len() > 10, "docs/API.md's permission table was not found");
+    let mut table = BTreeMap::new();
+    for row in rows {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 2, "a row of docs/API.md's permission table has two cells: {row}");
+        let roles = roles_of(cells[1]).unwrap_or_else(|e| panic!("docs/API.md row {row}: {e}"));
+        for name in cells[0].split('`').skip(1).step_by(2) {
+            assert!(table.insert(name.to_owned(), roles.clone()).is_none(), "docs/API.md names `{name}` twice");
+        }
+    }
+    table
+}
+
+#[test]
+fn the_api_docs_permission_table_is_the_policy_table() {
+    let table = api_docs_table();
+    for p in Permission::ALL {
+        let name = format!("{p:?}");
+        let roles = table.get(&name).unwrap_or_else(|| panic!("docs/API.md: no row of \"Permissions\" names `{name}`"));
+        for role in Role::ALL {
+            assert_eq!(allows(role, p), roles.contains(&role), "`{name}` for {role}: docs/API.md and policy.rs differ");
+        }
+    }
+    for name in table.keys() {
+        assert!(permission(name).is_some(), "docs/API.md names `{name}`, which is no policy::Permission");
+    }
+}
+
+/// Every operation of the document has a row in docs/API.md's endpoint tables, naming the
+/// permission it needs (the same as `OPERATIONS`, which the matrix test calls).
+#[test]
+fn every_operation_is_in_the_api_docs_with_its_permission() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md")).unwrap();
+    // `METHOD /path` → the permission cell of its row.
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    for line in docs.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        for code in cells[0].split('`').skip(1).step_by(2) {
+            if let Some((method, path)) = code.split_once(' ')
+                && method.chars().all(|c| c.is_ascii_uppercase())
+            {
+                rows.insert(format!("{method} {}", path.split(['?', ' ']).next().unwrap()), cells[1].to_owned());
+            }
+        }
+    }
+    let needs: BTreeMap<&str, &str> = OPERATIONS.iter().map(|(id, perm, _)| (*id, *perm)).collect();
+    let mut wrong = Vec::new();
+    for (method, path, id) in operations() {
+        let key = format!("{method} {path}");
+        match (rows.get(&key), needs.get(id.as_str())) {
+            (None, _) => wrong.push(format!("{key} ({id}): no row in docs/API.md")),
+            (Some(cell), Some(&perm)) if perm != PUBLIC && perm != ANY_CALLER && !cell.contains(perm) => {
+                wrong.push(format!("{key} ({id}): docs/API.md says `{cell}`, the code needs {perm}"))
+            }
+            _ => {}
+        }
+    }
+    assert!(wrong.is_empty(), "docs/API.md's endpoint tables differ from the code:\n{}", wrong.join("\n"));
+}
