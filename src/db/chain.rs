@@ -337,26 +337,38 @@ fn check_checkpoints(
     }
     let mut prev = GENESIS_HASH.to_owned();
     for cp in rows {
-        let heads = parse_checkpoint_heads(&cp.heads);
-        let sound = cp.prev_hash == prev && checkpoint_hash(&cp.prev_hash, &cp.heads) == cp.hash;
-        prev = cp.hash.clone();
-        let Some(heads) = heads.filter(|_| sound) else {
+        check_checkpoint(conn, v, &prev, &cp.heads, &cp.prev_hash, &cp.hash, at_seq)?;
+        prev = cp.hash;
+    }
+    Ok(())
+}
+
+/// One checkpoint: it must chain to `prev` (the hash of the one before it), hash to its stored
+/// hash, and name events that are still in the trail with the same hashes.
+pub(super) fn check_checkpoint(
+    conn: &mut PgConnection,
+    v: &mut ChainVerifier,
+    prev: &str,
+    heads_text: &str,
+    prev_hash: &str,
+    hash: &str,
+    at_seq: i64,
+) -> Result<(), Error> {
+    let sound = prev_hash == prev && checkpoint_hash(prev_hash, heads_text) == hash;
+    let Some(heads) = parse_checkpoint_heads(heads_text).filter(|_| sound) else {
+        v.break_at(at_seq, BreakReason::HeadMismatch);
+        return Ok(());
+    };
+    for chunk in heads.chunks(1000) {
+        let streams: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
+        let found: Vec<(String, i64, String)> = audit_events::table
+            .select((audit_events::stream, audit_events::stream_seq, audit_events::hash))
+            .filter(audit_events::stream.eq_any(&streams))
+            .filter(audit_events::stream_seq.eq_any(chunk.iter().map(|(_, l)| l.stream_seq)))
+            .load(conn)?;
+        let found: HashMap<(String, i64), String> = found.into_iter().map(|(s, n, h)| ((s, n), h)).collect();
+        if chunk.iter().any(|(stream, link)| found.get(&(stream.clone(), link.stream_seq)) != Some(&link.hash)) {
             v.break_at(at_seq, BreakReason::HeadMismatch);
-            continue;
-        };
-        for chunk in heads.chunks(1000) {
-            let streams: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
-            let found: Vec<(String, i64, String)> = audit_events::table
-                .select((audit_events::stream, audit_events::stream_seq, audit_events::hash))
-                .filter(audit_events::stream.eq_any(&streams))
-                .filter(audit_events::stream_seq.eq_any(chunk.iter().map(|(_, l)| l.stream_seq)))
-                .load(conn)?;
-            let found: HashMap<(String, i64), String> = found.into_iter().map(|(s, n, h)| ((s, n), h)).collect();
-            for (stream, link) in chunk {
-                if found.get(&(stream.clone(), link.stream_seq)) != Some(&link.hash) {
-                    v.break_at(at_seq, BreakReason::HeadMismatch);
-                }
-            }
         }
     }
     Ok(())

@@ -27,7 +27,7 @@ use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text, Timestamptz};
 use super::Db;
 use super::chain::EventRow;
 use super::schema::{audit_checkpoints, audit_events};
-use crate::domain::audit::{BreakReason, ChainVerifier, GENESIS_HASH, Link, checkpoint_hash, parse_checkpoint_heads};
+use crate::domain::audit::{BreakReason, ChainVerifier, GENESIS_HASH, Link};
 use crate::domain::merkle::{self, Frontier, Hash, NodeMap, Recorder, TwoPass, leaf_hash};
 use crate::error::Error;
 
@@ -371,24 +371,8 @@ fn check_checkpoints(
     };
     let verified = u64::try_from(base.tree_size).map_err(Error::internal)?;
     for cp in checkpoints {
-        let sound = cp.prev_hash == prev && checkpoint_hash(&cp.prev_hash, &cp.heads) == cp.hash;
+        super::chain::check_checkpoint(conn.pg(), v, &prev, &cp.heads, &cp.prev_hash, &cp.hash, at_seq)?;
         prev = cp.hash.clone();
-        let Some(heads) = parse_checkpoint_heads(&cp.heads).filter(|_| sound) else {
-            v.break_at(at_seq, BreakReason::HeadMismatch);
-            continue;
-        };
-        for chunk in heads.chunks(1000) {
-            let streams: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
-            let found: Vec<(String, i64, String)> = audit_events::table
-                .select((audit_events::stream, audit_events::stream_seq, audit_events::hash))
-                .filter(audit_events::stream.eq_any(&streams))
-                .filter(audit_events::stream_seq.eq_any(chunk.iter().map(|(_, l)| l.stream_seq)))
-                .load(conn.pg())?;
-            let found: HashMap<(String, i64), String> = found.into_iter().map(|(s, n, h)| ((s, n), h)).collect();
-            if chunk.iter().any(|(s, l)| found.get(&(s.clone(), l.stream_seq)) != Some(&l.hash)) {
-                v.break_at(at_seq, BreakReason::HeadMismatch);
-            }
-        }
         if let Some((size, signed_root)) = &cp.tree {
             let size = u64::try_from(*size).map_err(Error::internal)?;
             if size <= verified && !consistent(conn, size, signed_root, verified, &base.root)? {

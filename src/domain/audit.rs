@@ -324,13 +324,16 @@ pub fn parse_checkpoint_heads(text: &str) -> Option<Vec<(String, Link)>> {
         .collect()
 }
 
+/// An event to test with (a fund created on `stream`), for this module's tests and the export's.
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
+pub(crate) mod fixtures {
+    #![allow(clippy::unwrap_used)]
     use chrono::TimeZone;
 
-    fn event(seq: i64, stream: &str, stream_seq: i64, prev: &str) -> AuditRecord {
+    use super::*;
+
+    /// The event at `seq`, `stream_seq` of `stream`, after `prev`.
+    pub(crate) fn event(seq: i64, stream: &str, stream_seq: i64, prev: &str) -> AuditRecord {
         AuditRecord {
             seq,
             stream: stream.into(),
@@ -352,6 +355,14 @@ mod tests {
             prev_hash: prev.into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    use super::fixtures::event;
 
     fn chain(n: i64) -> Vec<(AuditRecord, String)> {
         let mut out = Vec::new();

@@ -177,7 +177,6 @@ pub fn read_consistency_proof(text: &str) -> Result<ConsistencyProof, String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use chrono::{TimeZone, Utc};
     use rust_decimal::Decimal;
     use serde_json::json;
     use uuid::Uuid;
@@ -186,26 +185,15 @@ mod tests {
     use crate::domain::audit::{AuditRecord, format_amount, format_time};
     use crate::domain::merkle::to_hex;
 
+    /// A source added on `stream` (the shared fixture, with a negative amount and a JSON `after`).
     fn record(seq: i64, stream: &str, stream_seq: i64, prev_hash: &str) -> AuditRecord {
         AuditRecord {
-            seq,
-            stream: stream.into(),
-            stream_seq,
-            occurred_at: Utc.with_ymd_and_hms(2022, 12, 1, 8, 0, 0).unwrap(),
-            actor: "user:0190a0b0-0000-7000-8000-000000000001".into(),
-            actor_role: "finance_officer".into(),
-            org_id: None,
-            request_id: "req-1".into(),
             action: "fund.source_added".into(),
             entity_type: "fund_source".into(),
             entity_id: Uuid::from_u128(7),
-            fund_id: Some(Uuid::from_u128(5)),
-            stage: None,
             amount: Some(Decimal::new(-1_050, 2)),
-            entry_id: None,
-            before: None,
             after: Some("{\"kind\":\"upper_allocation\"}".into()),
-            prev_hash: prev_hash.into(),
+            ..crate::domain::audit::fixtures::event(seq, stream, stream_seq, prev_hash)
         }
     }
 
