@@ -525,9 +525,50 @@ async fn the_trails_filters_and_movements_by_entry_are_index_backed() {
             "item_movements_entry_idx",
             true,
         ),
+        (
+            "SELECT amount FROM fund_sources WHERE fund_id = '00000000-0000-0000-0000-000000000001' \
+             AND kind = 'upper_allocation'",
+            "fund_sources_kind_idx",
+            true,
+        ),
     ] {
         let p = plan(sql, no_seqscan);
         assert!(p.contains(index), "{sql}\n{p}");
+    }
+    app.finish().await;
+}
+
+/// A fund's matching figures come from its upper allocations (each requirement rounded as its
+/// document states it) and its local matching summed, in the list and in the fund's own read,
+/// whatever else the fund holds.
+#[tokio::test]
+async fn the_matching_figures_read_allocations_and_matching_among_many_other_sources() {
+    let app = spawn_app().await;
+    let fund = app.fund("900000.00").await["id"].as_str().unwrap().to_owned();
+    let post = |body: Value| {
+        let app = &app;
+        let fund = fund.clone();
+        async move {
+            let r = app.post_as(Role::FinanceOfficer, &format!("/api/v1/funds/{fund}/sources"), body).await;
+            assert_eq!(r.status(), 201);
+        }
+    };
+    // 0.333 × 1000.01 = 333.00333 → 333.00; 0.5 × 0.01 = 0.005 → 0.01, twice (half-up, one by
+    // one: rounded once over the sum it would be 333.01).
+    post(json!({"kind": "upper_allocation", "amount": "1000.01", "matching_ratio": "0.333", "reference": "U-1"})).await;
+    post(json!({"kind": "upper_allocation", "amount": "0.01", "matching_ratio": "0.5", "reference": "U-2"})).await;
+    post(json!({"kind": "upper_allocation", "amount": "0.01", "matching_ratio": "0.5", "reference": "U-3"})).await;
+    for (i, a) in ["100.00", "200.50", "32.52"].iter().enumerate() {
+        post(json!({"kind": "local_matching", "amount": a, "reference": format!("L-{i}")})).await;
+    }
+    post_sources(&app, &fund, &["5.00", "6.00", "7.00", "8.00"]).await;
+    let one = body(app.get_as(Role::Auditor, &format!("/api/v1/funds/{fund}")).await).await;
+    let list = body(app.get_as(Role::Auditor, "/api/v1/funds?limit=100").await).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|f| f["id"] == fund.as_str()).unwrap().clone();
+    for f in [&one, &listed] {
+        assert_eq!(f["matching_required"], "333.02", "{f}");
+        assert_eq!(f["matching_provided"], "333.02", "{f}");
+        assert_eq!(f["matching_ok"], true, "{f}");
     }
     app.finish().await;
 }

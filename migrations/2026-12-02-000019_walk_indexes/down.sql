@@ -1,3 +1,4 @@
+DROP INDEX fund_sources_kind_idx;
 DROP INDEX audit_events_amount_idx;
 DROP INDEX audit_events_stage_idx;
 DROP INDEX audit_events_request_idx;

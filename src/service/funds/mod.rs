@@ -19,7 +19,7 @@ pub use self::sources::{NewSource, add_source, add_source_now, post_source};
 use super::stored_money as money;
 use super::{Listed, Page};
 use crate::db::Db;
-use crate::db::funds::{FundRow, SourceRow};
+use crate::db::funds::{FundRow, MatchingSource, SourceRow};
 use crate::db::{self, Pool};
 use crate::domain::audit::Stream;
 use crate::domain::funds::{Figures, FundKind, Matching, SourceKind};
@@ -97,15 +97,22 @@ pub struct SourceView {
 }
 
 fn source_of(r: &SourceRow) -> Result<(SourceKind, Money, Option<Ratio>), Error> {
-    let kind = SourceKind::parse(&r.kind).ok_or_else(|| Error::internal("bad source kind"))?;
-    let ratio = r.matching_ratio.map(Ratio::from_decimal).transpose().map_err(Error::internal)?;
-    Ok((kind, money(r.amount)?, ratio))
+    parts_of(&r.kind, r.amount, r.matching_ratio)
 }
 
-fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow]) -> Result<FundView, Error> {
+fn parts_of(kind: &str, amount: Decimal, ratio: Option<Decimal>) -> Result<(SourceKind, Money, Option<Ratio>), Error> {
+    let kind = SourceKind::parse(kind).ok_or_else(|| Error::internal("bad source kind"))?;
+    let ratio = ratio.map(Ratio::from_decimal).transpose().map_err(Error::internal)?;
+    Ok((kind, money(amount)?, ratio))
+}
+
+fn matching_of<'a>(sources: impl IntoIterator<Item = &'a MatchingSource>) -> Result<Matching, Error> {
+    let parts = sources.into_iter().map(|s| parts_of(&s.kind, s.amount, s.matching_ratio));
+    Matching::of(parts.collect::<Result<Vec<_>, _>>()?).ok_or_else(Error::out_of_range)
+}
+
+fn view(row: FundRow, balances: &HashMap<String, Decimal>, matching: Matching) -> Result<FundView, Error> {
     let f = Figures::from_balances(balances);
-    let matching = Matching::of(sources.iter().map(|s| source_of(s)).collect::<Result<Vec<_>, _>>()?)
-        .ok_or_else(Error::out_of_range)?;
     Ok(FundView {
         id: row.id,
         name: row.name,
@@ -131,15 +138,14 @@ fn view(row: FundRow, balances: &HashMap<String, Decimal>, sources: &[&SourceRow
 
 /// The matching figures of one fund, inside the open transaction.
 pub fn matching(conn: &mut Db<'_>, fund_id: Uuid) -> Result<Matching, Error> {
-    let sources = db::funds::sources_of(conn, &[fund_id])?;
-    Matching::of(sources.iter().map(source_of).collect::<Result<Vec<_>, _>>()?).ok_or_else(Error::out_of_range)
+    matching_of(&db::funds::matching_sources(conn, &[fund_id])?)
 }
 
 /// The fund as it stands inside the open transaction.
 pub fn load_view(conn: &mut Db<'_>, row: FundRow) -> Result<FundView, Error> {
     let balances = db::funds::balances(conn, row.id)?;
-    let sources = db::funds::sources_of(conn, &[row.id])?;
-    view(row, &balances, &sources.iter().collect::<Vec<_>>())
+    let matching = matching(conn, row.id)?;
+    view(row, &balances, matching)
 }
 
 pub fn source_view(r: SourceRow) -> Result<SourceView, Error> {
@@ -183,16 +189,16 @@ pub async fn list(
         let rows = db::funds::list(conn, year, kind.map(FundKind::as_str), after, page.fetch())?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let balances = db::funds::balances_of(conn, &ids)?;
-        let sources = db::funds::sources_of(conn, &ids)?;
+        let sources = db::funds::matching_sources(conn, &ids)?;
         let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
         let empty = HashMap::new();
         let items = listed
             .items
             .into_iter()
             .map(|r| {
-                let own: Vec<&SourceRow> = sources.iter().filter(|s| s.fund_id == r.id).collect();
+                let matching = matching_of(sources.iter().filter(|s| s.fund_id == r.id))?;
                 let b = balances.get(&r.id).unwrap_or(&empty);
-                view(r, b, &own)
+                view(r, b, matching)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Listed { items, next_cursor: listed.next_cursor })
