@@ -11,7 +11,9 @@
 //! beneficiaries (added, approved, paid as one bank batch, bank file fetched); and the Merkle
 //! log (`log`): the trail is topped up to `BENCH_LOG_EVENTS` events (default 1,000,000), then
 //! sequencing throughput, inclusion- and consistency-proof latency over HTTP at that size, and
-//! offline verification of the whole export against a signed checkpoint.
+//! offline verification of the whole export against a signed checkpoint; then a verification
+//! run over what is not yet verified, 100,000 more events and a run over only those, and the
+//! year's checks and the annual report over HTTP at that size (they cite the verification).
 //!
 //! Environment: `BENCH_SECS` (per step, default 10), `BENCH_FUNDS` (default 1000),
 //! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL),
@@ -562,4 +564,35 @@ fn log_step(
         v.checked as f64 / secs
     );
     let _ = std::fs::remove_file(&path);
+    // Incremental verification: a first run over what no run has verified yet (on a fresh bench
+    // database, the whole trail), then 100,000 new events and a run over only those.
+    let run = |what: &str| {
+        let started = Instant::now();
+        let v = pool.read(|conn| unionfund::db::verification::extend(conn, unionfund::service::now())).unwrap();
+        assert!(v.ok, "the bench's own trail must verify");
+        println!(
+            "  verification run ({what}): {} events in {:.2} s, tree {} verified",
+            v.run_events,
+            started.elapsed().as_secs_f64(),
+            v.tree_size
+        );
+    };
+    run("everything not yet verified");
+    top_up(pool, officer, events + 100_000);
+    pool.read(|conn| unionfund::db::log::sequence_all(conn, unionfund::service::now(), true)).unwrap();
+    run("the 100,000 events since");
+    // The year's checks and the report cite that verification: neither re-reads the trail.
+    for (what, path) in [
+        ("the year's checks", "/api/v1/reports/checks?year=2022"),
+        ("the annual report (JSON)", "/api/v1/reports/performance?year=2022&format=json"),
+    ] {
+        let (status, secs) = rt.block_on(async {
+            let t = Instant::now();
+            let r = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            r.bytes().await.unwrap();
+            (status, t.elapsed().as_secs_f64())
+        });
+        println!("  {what} over HTTP at {} events: {status} in {:.2} s (target < 2 s)", events + 100_000, secs);
+    }
 }
