@@ -303,24 +303,19 @@ fn spawn_maintenance(state: web::Data<AppState>, checkpoint_every_secs: u64) {
         loop {
             tick.tick().await;
             state.throttle.shrink();
-            if checkpoint_every_secs > 0
-                && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60))
-                && let Err(e) = {
-                    let signer = state.log_signer.clone();
-                    service::read(&state.pool, move |conn| {
-                        db::chain::take_checkpoint_if_changed(conn, service::now(), &signer)
-                    })
-                    .await
+            if checkpoint_every_secs > 0 && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60)) {
+                let signer = state.log_signer.clone();
+                if let Err(e) = service::read(&state.pool, move |conn| {
+                    db::chain::take_checkpoint_if_changed(conn, service::now(), &signer)
+                })
+                .await
+                {
+                    tracing::warn!(error.cause = %e, "audit checkpoint failed");
                 }
-            {
-                tracing::warn!(error.cause = %e, "audit checkpoint failed");
-            }
-            // Each checkpoint's tree is verified off the request path, from the last run on.
-            if checkpoint_every_secs > 0
-                && elapsed_secs.is_multiple_of(checkpoint_every_secs.max(60))
-                && let Err(e) = service::reports::extend_verification(&state.pool).await
-            {
-                tracing::warn!(error.cause = %e, "extending the trail's verification failed");
+                // Each checkpoint's tree is verified off the request path, from the last run on.
+                if let Err(e) = service::reports::extend_verification(&state.pool).await {
+                    tracing::warn!(error.cause = %e, "extending the trail's verification failed");
+                }
             }
             if elapsed_secs.is_multiple_of(3600)
                 && let Err(e) = service::read(&state.pool, db::idempotency::purge_expired).await

@@ -1,6 +1,6 @@
 //! Reading the audit trail: queries, verification, checkpoints. (Appending is in `write`.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -251,9 +251,7 @@ pub fn verify(
         if !replay.is_some_and(|r| r.matches(&head_root)) {
             verifier.break_at(last_seq + 1, BreakReason::LogMismatch);
         }
-        let mut heads: Vec<(&String, &Link)> = state.heads.iter().collect();
-        heads.sort_by(|a, b| a.0.cmp(b.0));
-        verifier.check_heads(heads.into_iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
+        verifier.check_heads(state.heads.iter().map(|(s, l)| (s.as_str(), l)), last_seq + 1);
         check_checkpoints(conn.pg(), &mut verifier, kept, last_seq + 1)?;
     } else if let Some(kept) = kept {
         check_checkpoints(conn.pg(), &mut verifier, Some(kept), last_seq + 1)?;
@@ -265,8 +263,8 @@ pub fn verify(
 struct TrailState {
     /// The Merkle log's head.
     log: super::log::Head,
-    /// Every stream's head.
-    heads: HashMap<String, Link>,
+    /// Every stream's head, in stream order.
+    heads: BTreeMap<String, Link>,
     /// The highest `seq` committed (0 for an empty trail).
     last_seq: i64,
 }

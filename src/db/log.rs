@@ -154,15 +154,28 @@ pub fn append(
     Ok(())
 }
 
+/// A leaf of the log: its position and the event it is.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Leaf {
+    /// The position.
+    #[diesel(sql_type = BigInt)]
+    pub idx: i64,
+    /// The event's `seq`.
+    #[diesel(sql_type = BigInt)]
+    pub event_seq: i64,
+}
+
+/// The leaves at positions `from..to`, in order, at most `limit` of them.
+pub fn leaves(conn: &mut Db<'_>, from: i64, to: i64, limit: i64) -> Result<Vec<Leaf>, Error> {
+    Ok(diesel::sql_query("SELECT idx, event_seq FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3")
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(to)
+        .bind::<BigInt, _>(limit)
+        .load(conn.pg())?)
+}
+
 /// The log positions of these events (those sequenced).
 pub fn positions(conn: &mut Db<'_>, seqs: &[i64]) -> Result<HashMap<i64, i64>, Error> {
-    #[derive(QueryableByName)]
-    struct Leaf {
-        #[diesel(sql_type = BigInt)]
-        idx: i64,
-        #[diesel(sql_type = BigInt)]
-        event_seq: i64,
-    }
     let rows: Vec<Leaf> = diesel::sql_query("SELECT idx, event_seq FROM log_leaves WHERE event_seq = ANY($1)")
         .bind::<Array<BigInt>, _>(seqs)
         .load(conn.pg())?;

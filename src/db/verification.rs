@@ -28,7 +28,7 @@ use super::Db;
 use super::chain::EventRow;
 use super::schema::{audit_checkpoints, audit_events};
 use crate::domain::audit::{BreakReason, ChainVerifier, GENESIS_HASH, Link};
-use crate::domain::merkle::{self, Frontier, Hash, NodeMap, Recorder, TwoPass, leaf_hash};
+use crate::domain::merkle::{self, Frontier, Hash, LogReplay, NodeMap, Recorder, TwoPass, leaf_hash};
 use crate::error::Error;
 
 /// Leaves read per query.
@@ -104,22 +104,6 @@ pub fn latest(conn: &mut Db<'_>) -> Result<Option<VerificationRow>, Error> {
     .optional()?)
 }
 
-#[derive(QueryableByName)]
-struct Leaf {
-    #[diesel(sql_type = BigInt)]
-    idx: i64,
-    #[diesel(sql_type = BigInt)]
-    event_seq: i64,
-}
-
-#[derive(QueryableByName)]
-struct LogState {
-    #[diesel(sql_type = BigInt)]
-    size: i64,
-    #[diesel(sql_type = Binary)]
-    root: Vec<u8>,
-}
-
 /// Extends the latest sound verification to the log's head now, and records the run (nothing
 /// is recorded when the log has not grown and no checkpoint was signed since). Answers the
 /// latest verification after the run.
@@ -131,24 +115,30 @@ pub fn extend(conn: &mut Db<'_>, now: DateTime<Utc>) -> Result<VerificationRow, 
         if !base.ok {
             return Ok(base);
         }
-        let log: LogState = diesel::sql_query("SELECT size, root FROM log_head").get_result(conn.pg())?;
+        let log = super::log::head(conn)?;
         let checkpoints = checkpoints_since(conn, base.last_checkpoint_id, log.size)?;
         if log.size == base.tree_size && checkpoints.is_empty() {
             return Ok(base);
         }
         let run = run(conn, &base, &log, &checkpoints)?;
-        let id = base.id + 1;
+        // A sound run moves the record on to the grown tree; a broken one keeps the last sound
+        // tree and says where it broke.
+        let (tree_size, root, frontier, last_checkpoint_id) = match &run.grown {
+            Some(grown) => (
+                log.size,
+                grown.root().to_vec(),
+                grown.peaks.iter().flat_map(|(_, _, h)| *h).collect(),
+                checkpoints.last().map_or(base.last_checkpoint_id, |c| c.id),
+            ),
+            None => (base.tree_size, base.root.clone(), base.frontier.clone(), base.last_checkpoint_id),
+        };
         let row = VerificationRow {
-            id,
+            id: base.id + 1,
             verified_at: now,
-            tree_size: if run.broken.is_none() { log.size } else { base.tree_size },
-            root: if run.broken.is_none() { run.root.to_vec() } else { base.root.clone() },
-            frontier: if run.broken.is_none() { run.frontier } else { base.frontier.clone() },
-            last_checkpoint_id: if run.broken.is_none() {
-                checkpoints.last().map_or(base.last_checkpoint_id, |c| c.id)
-            } else {
-                base.last_checkpoint_id
-            },
+            tree_size,
+            root,
+            frontier,
+            last_checkpoint_id,
             run_events: run.events,
             checked: base.checked + run.events,
             ok: run.broken.is_none(),
@@ -216,40 +206,35 @@ fn checkpoints_since(conn: &mut Db<'_>, after_id: i64, log_size: i64) -> Result<
 
 struct Run {
     events: i64,
-    root: Hash,
-    frontier: Vec<u8>,
+    /// The tree grown, when sound.
+    grown: Option<Frontier>,
     broken: Option<(i64, BreakReason)>,
 }
 
-fn run(conn: &mut Db<'_>, base: &VerificationRow, log: &LogState, checkpoints: &[Checkpoint]) -> Result<Run, Error> {
+fn run(
+    conn: &mut Db<'_>,
+    base: &VerificationRow,
+    log: &super::log::Head,
+    checkpoints: &[Checkpoint],
+) -> Result<Run, Error> {
     let peaks: Vec<Hash> = base.frontier.chunks(32).filter_map(|c| Hash::try_from(c).ok()).collect();
     let size = u64::try_from(base.tree_size).map_err(Error::internal)?;
-    let mut frontier = Frontier::from_peaks(size, peaks)
+    let frontier = Frontier::from_peaks(size, peaks)
         .ok_or_else(|| Error::internal("stored verification frontier is malformed"))?;
     let mut verifier = ChainVerifier::new();
-    // Roots the grown tree must have at the sizes checkpoints signed (a size reached while
-    // growing); those of sizes already passed are checked by consistency proofs below.
-    let mut signed: HashMap<u64, Vec<String>> = HashMap::new();
-    for c in checkpoints {
-        if let Some((s, root)) = &c.tree
-            && let Ok(s) = u64::try_from(*s)
-            && s > size
-        {
-            signed.entry(s).or_default().push(root.clone());
-        }
-    }
-    let mut made = Vec::new();
+    // The roots checkpoints signed at sizes the tree grows through are compared on the way;
+    // those of sizes already passed are checked by consistency proofs below. A root that is
+    // not 32 bytes of hex can match no tree.
+    let signed = checkpoints.iter().filter_map(|c| {
+        let (s, root) = c.tree.as_ref()?;
+        Some((u64::try_from(*s).ok()?, merkle::from_hex(root).unwrap_or([0xff; 32])))
+    });
+    let mut replay = LogReplay::resume(frontier, u64::try_from(log.size).map_err(Error::internal)?, signed);
     let mut next = base.tree_size;
     let mut last_seq = 0;
     let mut events = 0;
     while next < log.size {
-        let leaves: Vec<Leaf> = diesel::sql_query(
-            "SELECT idx, event_seq FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3",
-        )
-        .bind::<BigInt, _>(next)
-        .bind::<BigInt, _>(log.size)
-        .bind::<BigInt, _>(BATCH)
-        .load(conn.pg())?;
+        let leaves = super::log::leaves(conn, next, log.size, BATCH)?;
         let seqs: Vec<i64> = leaves.iter().map(|l| l.event_seq).collect();
         let rows: HashMap<i64, EventRow> = audit_events::table
             .select(EventRow::as_select())
@@ -271,12 +256,9 @@ fn run(conn: &mut Db<'_>, base: &VerificationRow, log: &LogState, checkpoints: &
             if !verifier.push_canonical(&record, &bytes, &row.hash) {
                 return Ok(broken(&verifier, events));
             }
-            frontier.push(leaf_hash(&bytes), &mut made);
-            made.clear();
+            replay.push(u64::try_from(leaf.idx).map_err(Error::internal)?, leaf_hash(&bytes));
             next += 1;
-            if let Some(roots) = signed.get(&frontier.size())
-                && roots.iter().any(|r| *r != hex::encode(frontier.root()))
-            {
+            if replay.mismatched() {
                 verifier.break_at(row.seq, BreakReason::LogMismatch);
                 return Ok(broken(&verifier, events));
             }
@@ -287,8 +269,8 @@ fn run(conn: &mut Db<'_>, base: &VerificationRow, log: &LogState, checkpoints: &
             return Ok(broken(&verifier, events));
         }
     }
-    let root = frontier.root();
-    if root.as_slice() != log.root.as_slice() {
+    let root = Hash::try_from(log.root.as_slice()).map_err(Error::internal)?;
+    if !replay.matches(&root) {
         verifier.break_at(last_seq + 1, BreakReason::LogMismatch);
         return Ok(broken(&verifier, events));
     }
@@ -296,11 +278,11 @@ fn run(conn: &mut Db<'_>, base: &VerificationRow, log: &LogState, checkpoints: &
     if verifier.first_broken().is_some() {
         return Ok(broken(&verifier, events));
     }
-    Ok(Run { events, root, frontier: frontier.peaks.iter().flat_map(|(_, _, h)| *h).collect(), broken: None })
+    Ok(Run { events, grown: Some(replay.frontier().clone()), broken: None })
 }
 
 fn broken(verifier: &ChainVerifier, events: i64) -> Run {
-    Run { events, root: [0; 32], frontier: Vec::new(), broken: verifier.first_broken() }
+    Run { events, grown: None, broken: verifier.first_broken() }
 }
 
 /// Seeds every stream of `rows` not met yet with its event just before the first of `rows`

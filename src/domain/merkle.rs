@@ -337,10 +337,21 @@ impl LogReplay {
     /// A replay of a log of `size` leaves, with the roots checkpoints signed at their sizes
     /// (sizes beyond `size` are left out: they are for a later replay).
     pub fn new(size: u64, signed: impl IntoIterator<Item = (u64, Hash)>) -> Self {
-        let mut signed: Vec<(u64, Hash)> = signed.into_iter().filter(|(s, _)| *s <= size).collect();
+        Self::starting(Frontier::default(), size, signed.into_iter().collect())
+    }
+
+    /// A replay that goes on from a tree already verified (its `frontier`) to `size` leaves;
+    /// only roots signed at sizes past the frontier's are compared (a root of a size already
+    /// passed needs a consistency proof instead).
+    pub fn resume(frontier: Frontier, size: u64, signed: impl IntoIterator<Item = (u64, Hash)>) -> Self {
+        let start = frontier.size();
+        Self::starting(frontier, size, signed.into_iter().filter(|(s, _)| *s > start).collect())
+    }
+
+    fn starting(frontier: Frontier, size: u64, mut signed: Vec<(u64, Hash)>) -> Self {
+        signed.retain(|(s, _)| *s <= size);
         signed.sort_by_key(|s| std::cmp::Reverse(s.0));
-        let mut replay =
-            Self { size, frontier: Frontier::default(), early: Default::default(), signed, mismatch: false };
+        let mut replay = Self { size, frontier, early: Default::default(), signed, mismatch: false };
         replay.check_signed();
         replay
     }
@@ -368,6 +379,16 @@ impl LogReplay {
             self.mismatch |= root != self.frontier.root();
             self.signed.pop();
         }
+    }
+
+    /// The tree grown so far.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+
+    /// Whether a leaf or a signed root already disagrees (the replay cannot match any more).
+    pub fn mismatched(&self) -> bool {
+        self.mismatch
     }
 
     /// Leaves held because they came before their turn.
