@@ -760,11 +760,9 @@ fn refusal<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>, body: &serde
 
 /// The value the caller sent at `path`, if the path leads to one.
 fn value_at<'v>(body: &'v serde_json::Value, path: &serde_path_to_error::Path) -> Option<&'v serde_json::Value> {
-    use serde_path_to_error::Segment;
-    path.iter().try_fold(body, |v, seg| match seg {
-        Segment::Seq { index } => v.get(*index),
-        Segment::Map { key } | Segment::Enum { variant: key } => v.get(key.as_str()),
-        Segment::Unknown => None,
+    steps_of(path)?.iter().try_fold(body, |v, step| match step {
+        Step::Key(k) => v.get(k),
+        Step::Index(i) => v.get(*i),
     })
 }
 
