@@ -20,5 +20,6 @@ pub mod money;
 pub mod note;
 pub mod orgs;
 pub mod policy;
+pub mod witness;
 
 pub use error::{DomainError, FieldError};

@@ -12,6 +12,10 @@ use super::merkle::Hash;
 /// The algorithm byte of an Ed25519 key in signed notes.
 const ED25519: u8 = 0x01;
 
+/// The algorithm byte of an Ed25519 cosigner key (C2SP tlog-cosignature v1): its signatures
+/// are timestamped and cover `cosignature/v1\ntime <t>\n` before the note's body.
+const COSIGNATURE_V1: u8 = 0x04;
+
 /// What a checkpoint says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -32,10 +36,15 @@ impl Checkpoint {
 
 /// The 4-byte key id: SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)[..4].
 fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519, key)
+}
+
+/// The key id of a key of the given algorithm byte.
+fn typed_key_id(name: &str, alg: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ED25519]);
+    h.update([alg]);
     h.update(key.as_bytes());
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
@@ -112,21 +121,18 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parses `name+keyid+base64(0x01 ‖ key)`, checking that the id is the key's.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        // A key name holds no '+' (C2SP signed-note); the base64 part may.
-        let mut parts = s.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey);
-        };
-        let raw = B64.decode(raw).map_err(|_| NoteError::BadKey)?;
-        let (Some(&ED25519), Ok(key)) = (raw.first(), <[u8; 32]>::try_from(&raw[1.min(raw.len())..])) else {
-            return Err(NoteError::BadKey);
-        };
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| NoteError::BadKey)?;
-        let id: [u8; 4] = hex::decode(id).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::BadKey)?;
-        if name.is_empty() || id != key_id(name, &key) {
-            return Err(NoteError::BadKey);
-        }
-        Ok(Self { name: name.to_owned(), id, key })
+        let (name, id, key) = parse_vkey(s, ED25519)?;
+        Ok(Self { name, id, key })
+    }
+
+    /// The key's name (the log's origin).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
@@ -142,10 +148,7 @@ impl VerifierKey {
     /// still report the size of a note whose signature fails; `Err` only for a malformed note.
     pub fn check(&self, note: &str) -> Result<(bool, Checkpoint), NoteError> {
         let (cp, body, sigs) = read(note)?;
-        let signed = sigs.lines().any(|line| {
-            let Some(rest) = line.strip_prefix("\u{2014} ") else { return false };
-            let Some((name, sig)) = rest.rsplit_once(' ') else { return false };
-            let Ok(sig) = B64.decode(sig) else { return false };
+        let signed = signature_lines(&sigs).any(|(name, sig)| {
             if name != self.name || sig.len() != 68 || sig[..4] != self.id {
                 return false;
             }
@@ -155,6 +158,150 @@ impl VerifierKey {
         // A checkpoint of another log is not this log's, whoever signed it.
         Ok((signed && cp.origin == self.name, cp))
     }
+}
+
+/// Parses a verifier key `name+keyid+base64(alg ‖ key)` of the algorithm `alg`, checking that
+/// the id is the key's.
+fn parse_vkey(s: &str, alg: u8) -> Result<(String, [u8; 4], VerifyingKey), NoteError> {
+    // A key name holds no '+' (C2SP signed-note); the base64 part may.
+    let mut parts = s.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::BadKey);
+    };
+    let raw = B64.decode(raw).map_err(|_| NoteError::BadKey)?;
+    let (Some(&found), Ok(key)) = (raw.first(), <[u8; 32]>::try_from(&raw[1.min(raw.len())..])) else {
+        return Err(NoteError::BadKey);
+    };
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| NoteError::BadKey)?;
+    let id: [u8; 4] = hex::decode(id).ok().and_then(|v| v.try_into().ok()).ok_or(NoteError::BadKey)?;
+    if found != alg || name.is_empty() || id != typed_key_id(name, alg, &key) {
+        return Err(NoteError::BadKey);
+    }
+    Ok((name.to_owned(), id, key))
+}
+
+/// A note's signature lines `— <name> <base64>` as (name, decoded bytes); lines that are not
+/// one are skipped.
+fn signature_lines(sigs: &str) -> impl Iterator<Item = (&str, Vec<u8>)> {
+    sigs.lines().filter_map(|line| {
+        let rest = line.strip_prefix("\u{2014} ")?;
+        let (name, sig) = rest.rsplit_once(' ')?;
+        Some((name, B64.decode(sig).ok()?))
+    })
+}
+
+/// A witness's signing key (C2SP tlog-cosignature v1, Ed25519): it cosigns a checkpoint it
+/// has checked against the last one it cosigned.
+pub struct Cosigner {
+    name: String,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Cosigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cosigner").field("name", &self.name).field("key", &"<secret>").finish()
+    }
+}
+
+/// The message a cosignature v1 signs: two lines, then the note's body.
+fn cosigned_message(timestamp: u64, body: &str) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{body}")
+}
+
+impl Cosigner {
+    /// A cosigner from a 32-byte Ed25519 seed.
+    pub fn new(name: impl Into<String>, seed: [u8; 32]) -> Self {
+        Self { name: name.into(), key: SigningKey::from_bytes(&seed) }
+    }
+
+    /// The witness's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its verifier key: `name+keyid+base64(0x04 ‖ public key)`.
+    pub fn verifier_key(&self) -> String {
+        let public = self.key.verifying_key();
+        let mut raw = vec![COSIGNATURE_V1];
+        raw.extend_from_slice(public.as_bytes());
+        let id = typed_key_id(&self.name, COSIGNATURE_V1, &public);
+        format!("{}+{}+{}", self.name, hex::encode(id), B64.encode(raw))
+    }
+
+    /// The cosignature line (ending in a newline) over a note's body, at `timestamp` (POSIX
+    /// seconds, below 2^63).
+    pub fn cosign(&self, body: &str, timestamp: u64) -> String {
+        let public = self.key.verifying_key();
+        let mut sig = typed_key_id(&self.name, COSIGNATURE_V1, &public).to_vec();
+        sig.extend_from_slice(&timestamp.to_be_bytes());
+        sig.extend_from_slice(&self.key.sign(cosigned_message(timestamp, body).as_bytes()).to_bytes());
+        format!("\u{2014} {} {}\n", self.name, B64.encode(sig))
+    }
+}
+
+/// A witness's verifier key, parsed.
+#[derive(Debug, Clone)]
+pub struct WitnessKey {
+    name: String,
+    id: [u8; 4],
+    key: VerifyingKey,
+}
+
+impl WitnessKey {
+    /// Parses `name+keyid+base64(0x04 ‖ key)`.
+    pub fn parse(s: &str) -> Result<Self, NoteError> {
+        let (name, id, key) = parse_vkey(s, COSIGNATURE_V1)?;
+        Ok(Self { name, id, key })
+    }
+
+    /// The witness's key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// The timestamp of this witness's valid cosignature among a note's signature lines,
+    /// over `body`; `None` when it has none (lines for other keys, or that fail, are ignored).
+    pub fn cosigned(&self, body: &str, sigs: &str) -> Option<u64> {
+        signature_lines(sigs).find_map(|(name, sig)| {
+            if name != self.name || sig.len() != 76 || sig[..4] != self.id {
+                return None;
+            }
+            let timestamp = u64::from_be_bytes(<[u8; 8]>::try_from(&sig[4..12]).ok()?);
+            let bytes = <[u8; 64]>::try_from(&sig[12..]).ok()?;
+            let message = cosigned_message(timestamp, body);
+            (timestamp < 1 << 63 && self.key.verify(message.as_bytes(), &Signature::from_bytes(&bytes)).is_ok())
+                .then_some(timestamp)
+        })
+    }
+
+    /// The valid cosignature lines of this witness in a response (or a note's signature
+    /// block) over `body`, each with its newline.
+    pub fn lines_over(&self, body: &str, response: &str) -> Vec<String> {
+        response.lines().filter(|line| self.cosigned(body, line).is_some()).map(|line| format!("{line}\n")).collect()
+    }
+}
+
+/// A note read: what its checkpoint says, its body (the signed text, with its final
+/// newline) and its signature block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedNote {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The signed text.
+    pub body: String,
+    /// The signature lines.
+    pub signatures: String,
+}
+
+/// Reads a note (as [`VerifierKey::check`] reads it) without checking any signature.
+pub fn read_note(note: &str) -> Result<OpenedNote, NoteError> {
+    let (checkpoint, body, signatures) = read(note)?;
+    Ok(OpenedNote { checkpoint, body, signatures })
 }
 
 /// Splits a note into what its body says, the body (the signed text) and its signature lines.
