@@ -52,6 +52,14 @@ pub struct Config {
     pub log_signer: std::sync::Arc<crate::domain::note::LogSigner>,
     /// True when the public development key signs the log (none was configured, or that one).
     pub log_key_development: bool,
+    /// `UNIONFUND_WITNESSES`: the witnesses each new checkpoint is sent to, comma-separated
+    /// `<add-checkpoint URL prefix> <verifier key>` pairs; none by default.
+    pub witnesses: Vec<WitnessEndpoint>,
+    /// `UNIONFUND_WITNESS_QUORUM`: how many of them must cosign a checkpoint for it to count as
+    /// witnessed (default: all of them).
+    pub witness_quorum: usize,
+    /// `UNIONFUND_WITNESS_TIMEOUT_MS`: how long a witness is waited for, default 10000.
+    pub witness_timeout_ms: u64,
     /// `UNIONFUND_LOG_SEQUENCE_MS`: how often the sequencer looks for new events, default 1000;
     /// 0 = never in the background (checkpoints and proofs still sequence on demand).
     pub log_sequence_ms: u64,
@@ -175,6 +183,34 @@ fn parsed<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError
 /// The Merkle log's default name (`UNIONFUND_LOG_ORIGIN`).
 pub const DEFAULT_LOG_ORIGIN: &str = "unionfund.local/audit-log";
 
+/// A witness the service sends its checkpoints to.
+#[derive(Debug, Clone)]
+pub struct WitnessEndpoint {
+    /// Its submission prefix: `add-checkpoint` is appended (with a `/` between).
+    pub url: String,
+    /// Its cosigner key (`name+keyid+base64(0x04 ‖ key)`).
+    pub key: crate::domain::note::WitnessKey,
+}
+
+/// Reads `UNIONFUND_WITNESSES`: `<url> <verifier key>` pairs separated by commas.
+pub fn parse_witnesses(text: &str) -> Result<Vec<WitnessEndpoint>, ConfigError> {
+    let mut out: Vec<WitnessEndpoint> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || ConfigError("UNIONFUND_WITNESSES: each entry is `<http(s) URL> <witness verifier key>`".into());
+        let (url, key) = entry.split_once(char::is_whitespace).ok_or_else(bad)?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(bad());
+        }
+        let key = crate::domain::note::WitnessKey::parse(key.trim()).map_err(|_| bad())?;
+        if out.iter().any(|w| w.key.name() == key.name()) {
+            return Err(ConfigError(format!("UNIONFUND_WITNESSES: the witness {} is listed twice", key.name())));
+        }
+        let url = if url.ends_with('/') { url.to_owned() } else { format!("{url}/") };
+        out.push(WitnessEndpoint { url, key });
+    }
+    Ok(out)
+}
+
 /// The public development seed of the log's signing key, used when `UNIONFUND_LOG_KEY` is not
 /// set (with a warning): anyone can sign with it, so checkpoints signed with it prove nothing.
 pub const DEVELOPMENT_LOG_SEED: [u8; 32] = *b"unionfund-development-log-key!!!";
@@ -199,6 +235,9 @@ impl Config {
             login_burst_per_username: 5,
             login_burst_per_address: 30,
             checkpoint_every_secs: 300,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+            witness_timeout_ms: 10_000,
             pii: std::sync::Arc::new(PiiKeys::development()),
             pii_development: true,
             log_signer: std::sync::Arc::new(crate::domain::note::LogSigner::new(
@@ -304,6 +343,15 @@ impl Config {
             return Err(ConfigError("the database lock, statement and read timeouts must be positive".into()));
         }
         c.log_sequence_ms = parsed("UNIONFUND_LOG_SEQUENCE_MS", c.log_sequence_ms)?;
+        c.witnesses = parse_witnesses(&var("UNIONFUND_WITNESSES").unwrap_or_default())?;
+        c.witness_quorum = parsed("UNIONFUND_WITNESS_QUORUM", c.witnesses.len())?;
+        if c.witness_quorum > c.witnesses.len() || (c.witness_quorum == 0 && !c.witnesses.is_empty()) {
+            return Err(ConfigError(format!(
+                "UNIONFUND_WITNESS_QUORUM must be from 1 to the {} witnesses of UNIONFUND_WITNESSES",
+                c.witnesses.len()
+            )));
+        }
+        c.witness_timeout_ms = parsed("UNIONFUND_WITNESS_TIMEOUT_MS", c.witness_timeout_ms)?;
         c.auth_cache_ms = parsed("UNIONFUND_AUTH_CACHE_MS", c.auth_cache_ms)?;
         let origin = var("UNIONFUND_LOG_ORIGIN").unwrap_or_else(|| DEFAULT_LOG_ORIGIN.to_owned());
         if origin.is_empty() || origin.chars().any(|ch| ch == '+' || ch.is_whitespace()) {

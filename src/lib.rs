@@ -51,6 +51,8 @@ pub struct AppState {
     pub heavy: std::sync::Arc<service::limits::HeavyReads>,
     /// How an audit export reads the trail and how long it waits for its client.
     pub export: service::audit::ExportSettings,
+    /// The witnesses each checkpoint is sent to, and their quorum.
+    pub witnesses: service::witnesses::Witnesses,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -222,6 +224,11 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
             batch_events: config.export_batch_events.max(1),
             send_timeout: Duration::from_secs(config.export_send_timeout_secs.max(1)),
         },
+        witnesses: service::witnesses::Witnesses::new(
+            config.witnesses.clone(),
+            config.witness_quorum,
+            Duration::from_millis(config.witness_timeout_ms.max(1)),
+        )?,
     });
     let origins = config.cors_origins.clone();
     let limits = config.http;
@@ -311,6 +318,10 @@ fn spawn_maintenance(state: web::Data<AppState>, checkpoint_every_secs: u64) {
                 .await
                 {
                     tracing::warn!(error.cause = %e, "audit checkpoint failed");
+                }
+                // The newest checkpoint goes to every witness that has not cosigned it yet.
+                if let Err(e) = state.witnesses.cosign_latest(&state.pool).await {
+                    tracing::warn!(error.cause = %e, "witnessing the newest checkpoint failed");
                 }
                 // Each checkpoint's tree is verified off the request path, from the last run on.
                 if let Err(e) = service::reports::extend_verification(&state.pool).await {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use unionfund::config::Config;
+use unionfund::domain::witness::Policy;
 use unionfund::{db, service, telemetry};
 
 #[derive(Parser)]
@@ -46,6 +47,7 @@ enum PiiCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the subcommands are `verify-export`, `verify-consistency`, `verify-proof`
 enum AuditCommand {
     /// Verify an NDJSON export (GET /api/v1/audit/export) offline: every hash, every chain;
     /// with --checkpoint and --key, also the signed checkpoint and the Merkle root of the
@@ -59,6 +61,10 @@ enum AuditCommand {
         /// The log's verifier key (`name+keyid+base64key`, GET /api/v1/audit/log-key).
         #[arg(long)]
         key: Option<String>,
+        /// A trust policy (C2SP tlog-policy: the `policy` of GET /api/v1/audit/log-key): the
+        /// note must carry its witnesses' quorum of cosignatures.
+        #[arg(long, requires = "checkpoint")]
+        policy: Option<std::path::PathBuf>,
     },
     /// Verify a consistency proof (GET /api/v1/audit/consistency) between two signed
     /// checkpoint notes you kept: both signatures, and that the older tree is a prefix of the newer.
@@ -72,6 +78,22 @@ enum AuditCommand {
         /// The log's verifier key.
         #[arg(long)]
         key: String,
+        /// A trust policy: both notes must carry its witnesses' quorum.
+        #[arg(long)]
+        policy: Option<std::path::PathBuf>,
+    },
+    /// Verify a C2SP tlog-proof bundle of one event (GET
+    /// /api/v1/audit/events/{seq}/proof?format=tlog-proof) offline: the event's hash, its
+    /// inclusion in the signed checkpoint, the log's signature, and with --policy the witnesses.
+    VerifyProof {
+        /// The bundle file.
+        bundle: std::path::PathBuf,
+        /// The log's verifier key.
+        #[arg(long)]
+        key: String,
+        /// A trust policy: the checkpoint must carry its witnesses' quorum.
+        #[arg(long)]
+        policy: Option<std::path::PathBuf>,
     },
 }
 
@@ -82,11 +104,14 @@ fn main() -> ExitCode {
             print!("{}", unionfund::http::openapi::json());
             ExitCode::SUCCESS
         }
-        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint, key } } => {
-            verify_export(&file, checkpoint.as_deref(), key.as_deref())
+        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint, key, policy } } => {
+            verify_export(&file, checkpoint.as_deref(), key.as_deref(), policy.as_deref())
         }
-        Command::Audit { command: AuditCommand::VerifyConsistency { old, new, proof, key } } => {
-            verify_consistency(&old, &new, &proof, &key)
+        Command::Audit { command: AuditCommand::VerifyConsistency { old, new, proof, key, policy } } => {
+            verify_consistency(&old, &new, &proof, &key, policy.as_deref())
+        }
+        Command::Audit { command: AuditCommand::VerifyProof { bundle, key, policy } } => {
+            verify_proof(&bundle, &key, policy.as_deref())
         }
         Command::Pii { command: PiiCommand::Reseal } => run(|config| {
             config.refuse_development_pii_keys()?;
@@ -185,24 +210,39 @@ fn read(path: &std::path::Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))
 }
 
-/// A checkpoint note file, opened with `key`.
+/// A checkpoint note file, opened with `key` (and the policy, when one is given).
 fn note(
     path: &std::path::Path,
     key: &unionfund::domain::note::VerifierKey,
-) -> Result<(bool, unionfund::domain::note::Checkpoint), String> {
-    service::audit::open_checkpoint(&read(path)?, key).map_err(|e| format!("{}: {e}", path.display()))
+    policy: Option<&Policy>,
+) -> Result<service::audit::KeptNote, String> {
+    service::audit::open_checkpoint(&read(path)?, key, policy).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn verify_export(path: &std::path::Path, checkpoint: Option<&std::path::Path>, key: Option<&str>) -> ExitCode {
+/// A policy file, checked against the log's key.
+fn policy(
+    path: Option<&std::path::Path>,
+    key: &unionfund::domain::note::VerifierKey,
+) -> Result<Option<Policy>, String> {
+    path.map(|p| service::audit::read_policy(&read(p)?, key).map_err(|e| format!("{}: {e}", p.display()))).transpose()
+}
+
+fn verify_export(
+    path: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    key: Option<&str>,
+    policy_path: Option<&std::path::Path>,
+) -> ExitCode {
     if checkpoint.is_none() && key.is_some() {
         eprintln!("unionfund: --key is the key of a --checkpoint note; give both or neither");
         return ExitCode::from(2);
     }
     verdict((|| {
-        // Read in the Python verifier's order (key, note, export), so that both name the same
-        // problem first.
+        // Read in the Python verifier's order (key, policy, note, export), so that both name
+        // the same problem first.
         let key = key.map(service::audit::read_verifier_key).transpose()?;
-        let signed = checkpoint.zip(key.as_ref()).map(|(p, key)| note(p, key)).transpose()?;
+        let policy = key.as_ref().map(|k| policy(policy_path, k)).transpose()?.flatten();
+        let signed = checkpoint.zip(key.as_ref()).map(|(p, key)| note(p, key, policy.as_ref())).transpose()?;
         let shown = |e| format!("{}: {e}", path.display());
         let file = std::fs::File::open(path).map_err(|e| shown(service::audit::read_problem(&e).to_owned()))?;
         let v = service::audit::verify_export_against(std::io::BufReader::new(file).lines(), signed.as_ref())
@@ -211,13 +251,30 @@ fn verify_export(path: &std::path::Path, checkpoint: Option<&std::path::Path>, k
     })())
 }
 
-fn verify_consistency(old: &std::path::Path, new: &std::path::Path, proof: &std::path::Path, key: &str) -> ExitCode {
+fn verify_consistency(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    proof: &std::path::Path,
+    key: &str,
+    policy_path: Option<&std::path::Path>,
+) -> ExitCode {
     verdict((|| {
         let key = service::audit::read_verifier_key(key)?;
-        let (old, new) = (note(old, &key)?, note(new, &key)?);
+        let policy = policy(policy_path, &key)?;
+        let (old, new) = (note(old, &key, policy.as_ref())?, note(new, &key, policy.as_ref())?);
         let proof =
             service::audit::read_consistency_proof(&read(proof)?).map_err(|e| format!("{}: {e}", proof.display()))?;
         let v = service::audit::verify_consistency(&old, &new, &proof);
+        Ok((v.ok, v))
+    })())
+}
+
+fn verify_proof(bundle: &std::path::Path, key: &str, policy_path: Option<&std::path::Path>) -> ExitCode {
+    verdict((|| {
+        let key = service::audit::read_verifier_key(key)?;
+        let policy = policy(policy_path, &key)?;
+        let v = service::audit::verify_bundle(&read(bundle)?, &key, policy.as_ref())
+            .map_err(|e| format!("{}: {e}", bundle.display()))?;
         Ok((v.ok, v))
     })())
 }

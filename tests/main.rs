@@ -9,6 +9,7 @@ mod auth;
 mod books;
 mod budgets;
 mod campaigns;
+mod cosigned;
 mod csv;
 mod database;
 mod fees;

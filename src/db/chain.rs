@@ -463,6 +463,16 @@ pub fn take_checkpoint_if_changed(
     take_checkpoint(conn, now, signer).map(Some)
 }
 
+/// The newest checkpoint of this tree size.
+pub fn checkpoint_of_size(conn: &mut Db<'_>, size: i64) -> Result<Option<CheckpointRow>, Error> {
+    Ok(audit_checkpoints::table
+        .filter(audit_checkpoints::tree_size.eq(size))
+        .select(CheckpointRow::as_select())
+        .order(audit_checkpoints::id.desc())
+        .first(conn.pg())
+        .optional()?)
+}
+
 /// Checkpoints, newest first, after the cursor.
 pub fn list_checkpoints(conn: &mut Db<'_>, before_id: Option<i64>, limit: i64) -> Result<Vec<CheckpointRow>, Error> {
     let mut q = audit_checkpoints::table.select(CheckpointRow::as_select()).into_boxed();

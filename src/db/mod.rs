@@ -6,6 +6,7 @@ pub mod budgets;
 pub mod campaigns;
 pub mod case_actors;
 pub mod chain;
+pub mod cosignatures;
 pub mod fees;
 pub mod funds;
 pub mod grants;

@@ -92,6 +92,7 @@ pub const TABLES: &[(&str, Access)] = &[
     ("audit_events", Access::Append),
     ("audit_checkpoints", Access::Append),
     ("audit_verifications", Access::Append),
+    ("checkpoint_cosignatures", Access::Append),
     ("log_leaves", Access::Append),
     ("log_nodes", Access::Append),
     ("log_queue", Access::Drain),

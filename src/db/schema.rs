@@ -39,6 +39,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    checkpoint_cosignatures (checkpoint_id, witness) {
+        checkpoint_id -> Int8,
+        witness -> Text,
+        tree_size -> Int8,
+        cosigned_at -> Timestamptz,
+        line -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_events (seq) {
         seq -> Int8,
         stream -> Text,
@@ -478,6 +489,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(checkpoint_cosignatures -> audit_checkpoints (checkpoint_id));
 diesel::joinable!(appropriations -> budget_lines (line_id));
 diesel::joinable!(budget_lines -> funds (fund_id));
 diesel::joinable!(line_expenditures -> budget_lines (line_id));
@@ -530,6 +542,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     line_expenditures,
     api_clients,
     audit_checkpoints,
+    checkpoint_cosignatures,
     campaign_beneficiaries,
     audit_events,
     audit_heads,

@@ -62,6 +62,13 @@ pub struct ExportLine {
     pub canonical: Vec<u8>,
 }
 
+impl ExportLine {
+    /// Its hash recomputes from its fields.
+    pub fn hash_holds(&self) -> bool {
+        hex::encode(Sha256::digest(&self.canonical)) == self.hash
+    }
+}
+
 /// Reads one export line; `Err` says why it is not an event (without the line number).
 pub fn read_export_line(text: &str) -> Result<ExportLine, String> {
     let Ok(value) = serde_json::from_str::<Value>(text) else { return Err("not JSON".into()) };
@@ -120,7 +127,7 @@ impl FileChain {
         let (prev_stream_seq, prev_hash) =
             self.heads.get(&e.stream).map_or((0, GENESIS_HASH), |(n, h)| (*n, h.as_str()));
         let expected_stream_seq = i128::from(prev_stream_seq) + 1;
-        let verdict = if hex::encode(Sha256::digest(&e.canonical)) != e.hash {
+        let verdict = if !e.hash_holds() {
             Some((BreakReason::HashMismatch, "recomputed hash differs from the stored hash".to_owned()))
         } else if let Some(last) = self.last_seq.filter(|&last| e.seq <= last) {
             Some((BreakReason::ChainBroken, format!("seq {} does not follow seq {last}", e.seq)))

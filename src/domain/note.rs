@@ -259,6 +259,13 @@ impl WitnessKey {
         &self.name
     }
 
+    /// The verifier key again, as text.
+    pub fn verifier_key(&self) -> String {
+        let mut raw = vec![COSIGNATURE_V1];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+    }
+
     /// The public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.key.to_bytes()

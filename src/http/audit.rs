@@ -13,7 +13,7 @@ use crate::error::{Error, Problem};
 use crate::service::Listed;
 use crate::service::audit::{self, CheckpointView, EventView, ExportFormat, VerifyView};
 use crate::service::limits::HeavyKind;
-use crate::service::log::{self as merkle_log, ConsistencyView, InclusionView, LogKeyView, LogView};
+use crate::service::log::{self as merkle_log, ConsistencyView, InclusionView, LogKeyView, LogView, WitnessView};
 
 /// Filters of the trail (API.md).
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -165,9 +165,12 @@ pub async fn export_audit(
 }
 
 /// Takes a checkpoint now: every committed event is first sequenced into the Merkle log, then
-/// every stream's head and the log's signed head (`note`, a C2SP checkpoint) are recorded. Keep
-/// its `id` and `hash` (passing them to verify later proves the trail was not cut back before
-/// this moment) and its `note` (exports and proofs verify against it offline).
+/// every stream's head and the log's signed head (`note`, a C2SP checkpoint) are recorded, and
+/// the checkpoint is sent to the witnesses (`UNIONFUND_WITNESSES`), whose cosignatures the
+/// `note` carries. Keep its `id` and `hash` (passing them to verify later proves the trail was
+/// not cut back before this moment) and its `note` (exports and proofs verify against it
+/// offline). A witness that is down or refuses does not fail the checkpoint: its cosignature
+/// is missing from `cosignatures`, and the newest checkpoint is offered to it again later.
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit",
     responses((status = 201, body = CheckpointView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[post("/api/v1/audit/checkpoints")]
@@ -175,7 +178,8 @@ pub async fn create_checkpoint(
     state: Data<AppState>,
     _caller: Authorized<perm::TakeCheckpoint>,
 ) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Created().json(audit::checkpoint(&state.pool, state.log_signer.clone()).await?))
+    let view = audit::checkpoint(&state.pool, state.log_signer.clone(), &state.witnesses).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Checkpoints, newest first.
@@ -230,17 +234,31 @@ pub async fn get_log(state: Data<AppState>, _caller: Authorized<perm::ReadAudit>
     Ok(HttpResponse::Ok().json(merkle_log::head(&state.pool).await?))
 }
 
-/// The key that signs the log's checkpoints: keep the `verifier_key` to check notes offline.
+/// The key that signs the log's checkpoints and the witnesses that cosign them: keep the
+/// `verifier_key` to check notes offline, and the `policy` (a C2SP tlog-policy file) to check
+/// that they carry the witnesses' quorum (`--policy`).
 #[utoipa::path(get, path = "/api/v1/audit/log-key", tag = "audit",
     responses((status = 200, body = LogKeyView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/log-key")]
 pub async fn get_log_key(state: Data<AppState>, _caller: Authorized<perm::ReadAudit>) -> Result<HttpResponse, Error> {
     let s = &state.log_signer;
+    let w = &state.witnesses;
     Ok(HttpResponse::Ok().json(LogKeyView {
         origin: s.name().to_owned(),
         verifier_key: s.verifier_key(),
         public_key: s.public_key_hex(),
         development: state.log_key_development,
+        witnesses: w
+            .list
+            .iter()
+            .map(|e| WitnessView {
+                name: e.key.name().to_owned(),
+                verifier_key: e.key.verifier_key(),
+                url: e.url.clone(),
+            })
+            .collect(),
+        quorum: w.quorum,
+        policy: w.policy_text(&s.verifier_key()),
     }))
 }
 
@@ -249,15 +267,24 @@ pub async fn get_log_key(state: Data<AppState>, _caller: Authorized<perm::ReadAu
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProofQuery {
-    /// A checkpoint's tree size (default: the whole log now).
+    /// A checkpoint's tree size (default: the whole log now; with `tlog-proof`, the newest
+    /// checkpoint).
     pub tree_size: Option<i64>,
+    /// `json` (the default) or `tlog-proof`: a C2SP tlog-proof bundle (text) of the event, its
+    /// inclusion proof and the signed, cosigned checkpoint, to keep and verify offline.
+    pub format: Option<String>,
 }
 
 /// The inclusion proof of one event in the tree of `tree_size` events (RFC 9162 §2.1.3). 409
 /// `not_yet_sequenced` for an event committed in the last second, `not_in_tree` for one after
-/// that size, `tree_size_unavailable` for a size the log has not reached.
+/// that size, `tree_size_unavailable` for a size the log has not reached. With
+/// `format=tlog-proof`, the C2SP tlog-proof bundle (`unionfund audit verify-proof FILE`): its
+/// `extra` line is the event's NDJSON export line, its checkpoint the newest signed one (or the
+/// one of `tree_size`); 409 `not_yet_checkpointed` when no checkpoint holds the event yet.
 #[utoipa::path(get, path = "/api/v1/audit/events/{seq}/proof", tag = "audit", params(("seq" = i64, Path), ProofQuery),
-    responses((status = 200, body = InclusionView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, description = "The proof, or its tlog-proof bundle",
+            content((InclusionView = "application/json"), (String = "text/plain"))),
+        (status = "4XX", body = Problem)), security(("bearer" = [])))]
 #[get("/api/v1/audit/events/{seq}/proof")]
 pub async fn get_inclusion_proof(
     state: Data<AppState>,
@@ -265,7 +292,18 @@ pub async fn get_inclusion_proof(
     seq: Path<i64>,
     q: Query<ProofQuery>,
 ) -> Result<HttpResponse, Error> {
-    Ok(HttpResponse::Ok().json(merkle_log::inclusion(&state.pool, seq.into_inner(), q.tree_size).await?))
+    let seq = seq.into_inner();
+    match q.format.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(merkle_log::inclusion(&state.pool, seq, q.tree_size).await?)),
+        Some("tlog-proof") => {
+            let bundle = audit::proof_bundle(&state.pool, seq, q.tree_size).await?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .insert_header(("Content-Disposition", format!("attachment; filename=\"event-{seq}.tlog-proof\"")))
+                .body(bundle))
+        }
+        Some(_) => Err(Error::invalid("format", "json or tlog-proof")),
+    }
 }
 
 /// The two trees a consistency proof is between.

@@ -65,6 +65,24 @@ pub struct LogKeyView {
     pub public_key: String,
     /// True when the public development key is in use: its checkpoints prove nothing.
     pub development: bool,
+    /// The witnesses each checkpoint is sent to (`UNIONFUND_WITNESSES`).
+    pub witnesses: Vec<WitnessView>,
+    /// How many of them must cosign (`UNIONFUND_WITNESS_QUORUM`).
+    pub quorum: usize,
+    /// The C2SP tlog-policy file of this log, its witnesses and the quorum: save it and pass it
+    /// to the offline verifiers as `--policy`.
+    pub policy: String,
+}
+
+/// One witness of the log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessView {
+    /// Its key name.
+    pub name: String,
+    /// Its verifier key (`name+keyid+base64(0x04 ‖ key)`).
+    pub verifier_key: String,
+    /// Where checkpoints are sent (`<url>add-checkpoint`).
+    pub url: String,
 }
 
 fn hexes(h: &[Hash]) -> Vec<String> {
@@ -144,6 +162,16 @@ pub async fn inclusion(pool: &Pool, seq: i64, tree_size: Option<i64>) -> Result<
         })
     })
     .await
+}
+
+/// The consistency proof between two sizes the log holds, over the stored nodes.
+pub(crate) fn consistency_hashes(conn: &mut Db<'_>, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
+    with_nodes(conn, |n| merkle::consistency_proof(n, from, to))
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size`, over the stored nodes.
+pub(crate) fn inclusion_hashes(conn: &mut Db<'_>, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+    with_nodes(conn, |n| merkle::inclusion_proof(n, index, size))
 }
 
 fn event_exists(conn: &mut Db<'_>, seq: i64) -> Result<bool, Error> {

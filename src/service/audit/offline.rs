@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use crate::domain::audit_export::{ConsistencyProof, FileChain, read_export_line};
-use crate::domain::note::{Checkpoint, VerifierKey};
+use crate::domain::merkle;
+use crate::domain::note::{Checkpoint, VerifierKey, read_note};
+use crate::domain::witness::{Bundle, Policy, Witnessed};
 
 /// What an export says of a signed checkpoint.
 #[derive(Debug, Serialize)]
@@ -20,6 +22,27 @@ pub struct CheckpointCheck {
     /// `log_incomplete` when the export does not hold every position below the tree size
     /// exactly once; null otherwise.
     pub log_problem: Option<&'static str>,
+    /// With a policy, which of its witnesses cosigned the note and whether they make its
+    /// quorum; null without one.
+    pub witnesses: Option<Witnessed>,
+}
+
+/// A checkpoint note as the verifiers read it: whether the log's key signed it, what it says,
+/// and (with a policy) what the witnesses did.
+#[derive(Debug, Clone)]
+pub struct KeptNote {
+    /// Signed by the log's key.
+    pub signed: bool,
+    /// What it says.
+    pub checkpoint: Checkpoint,
+    /// The policy's verdict; `None` without a policy.
+    pub witnesses: Option<Witnessed>,
+}
+
+impl KeptNote {
+    fn holds(&self) -> bool {
+        self.signed && self.witnesses.as_ref().is_none_or(|w| w.quorum_met)
+    }
 }
 
 /// An event of an export that fails a check.
@@ -66,9 +89,22 @@ pub fn read_verifier_key(text: &str) -> Result<VerifierKey, String> {
     VerifierKey::parse(text).map_err(|_| "verifier key: malformed".to_owned())
 }
 
-/// Reads a checkpoint note and says whether `key` signed it; `Err` only for a malformed note.
-pub fn open_checkpoint(note: &str, key: &VerifierKey) -> Result<(bool, Checkpoint), String> {
-    key.check(note).map_err(|_| "malformed checkpoint note".to_owned())
+/// Reads a policy file given on the command line: its lines, and that it accepts the log key.
+pub fn read_policy(text: &str, key: &VerifierKey) -> Result<Policy, String> {
+    let policy = Policy::parse(text).map_err(|e| e.to_string())?;
+    if !policy.accepts_log(key) {
+        return Err("log key not in policy".into());
+    }
+    Ok(policy)
+}
+
+/// Reads a checkpoint note: whether `key` signed it and, with a policy, which witnesses
+/// cosigned it; `Err` only for a malformed note.
+pub fn open_checkpoint(note: &str, key: &VerifierKey, policy: Option<&Policy>) -> Result<KeptNote, String> {
+    let malformed = |_| "malformed checkpoint note".to_owned();
+    let (signed, checkpoint) = key.check(note).map_err(malformed)?;
+    let witnesses = policy.map(|p| read_note(note).map(|n| p.witnessed(&n))).transpose().map_err(malformed)?;
+    Ok(KeptNote { signed, checkpoint, witnesses })
 }
 
 /// Verifies an NDJSON export offline: every line's hash and every stream's chain; with a
@@ -78,7 +114,7 @@ pub fn verify_export(
     lines: impl Iterator<Item = std::io::Result<String>>,
     checkpoint: Option<(&str, &VerifierKey)>,
 ) -> Result<ExportVerification, String> {
-    let checkpoint = checkpoint.map(|(note, key)| open_checkpoint(note, key)).transpose()?;
+    let checkpoint = checkpoint.map(|(note, key)| open_checkpoint(note, key, None)).transpose()?;
     verify_export_against(lines, checkpoint.as_ref())
 }
 
@@ -86,10 +122,10 @@ pub fn verify_export(
 /// tell a malformed note from a malformed export. `Err` says why the export cannot be read.
 pub fn verify_export_against(
     lines: impl Iterator<Item = std::io::Result<String>>,
-    checkpoint: Option<&(bool, Checkpoint)>,
+    checkpoint: Option<&KeptNote>,
 ) -> Result<ExportVerification, String> {
     use crate::domain::merkle::{Frontier, Hash, leaf_hash};
-    let size = checkpoint.map(|(_, cp)| cp.size);
+    let size = checkpoint.map(|k| k.checkpoint.size);
     let mut chain = FileChain::default();
     let (mut checked, mut broken, mut first_broken) = (0_u64, 0_u64, None);
     let mut leaves: std::collections::HashMap<u64, Hash> = std::collections::HashMap::new();
@@ -119,7 +155,8 @@ pub fn verify_export_against(
     if checked == 0 {
         return Err("no events".into());
     }
-    let checkpoint = checkpoint.map(|(signature_valid, cp)| {
+    let checkpoint = checkpoint.map(|kept| {
+        let cp = &kept.checkpoint;
         let complete = !repeated && u64::try_from(leaves.len()).is_ok_and(|n| n == cp.size);
         let root = complete.then(|| {
             let (mut f, mut made) = (Frontier::default(), Vec::new());
@@ -133,12 +170,16 @@ pub fn verify_export_against(
         });
         CheckpointCheck {
             tree_size: cp.size,
-            signature_valid: *signature_valid,
+            signature_valid: kept.signed,
             root_matches: root == Some(cp.root),
             log_problem: (!complete).then_some("log_incomplete"),
+            witnesses: kept.witnesses.clone(),
         }
     });
-    let ok = broken == 0 && checkpoint.as_ref().is_none_or(|c| c.signature_valid && c.root_matches);
+    let ok = broken == 0
+        && checkpoint
+            .as_ref()
+            .is_none_or(|c| c.signature_valid && c.root_matches && c.witnesses.as_ref().is_none_or(|w| w.quorum_met));
     Ok(ExportVerification { ok, checked, broken, first_broken, checkpoint })
 }
 
@@ -155,23 +196,89 @@ pub struct ConsistencyCheck {
     pub signatures_valid: bool,
     /// The proof shows the older tree to be a prefix of the newer.
     pub proof_valid: bool,
+    /// With a policy, the witnesses' verdict on each note; null without one.
+    pub witnesses: Option<BothWitnessed>,
+}
+
+/// The witnesses' verdicts on the two notes of a consistency check.
+#[derive(Debug, Serialize)]
+pub struct BothWitnessed {
+    /// On the older note.
+    pub old: Witnessed,
+    /// On the newer note.
+    pub new: Witnessed,
 }
 
 /// Verifies a consistency proof between two notes already opened (`open_checkpoint`).
-pub fn verify_consistency(
-    (old_signed, old): &(bool, Checkpoint),
-    (new_signed, new): &(bool, Checkpoint),
-    proof: &ConsistencyProof,
-) -> ConsistencyCheck {
-    use crate::domain::merkle;
-    let sizes_match = proof.from == i128::from(old.size) && proof.to == i128::from(new.size);
-    let proof_valid = sizes_match && merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof.proof);
-    let signatures_valid = *old_signed && *new_signed;
+pub fn verify_consistency(old: &KeptNote, new: &KeptNote, proof: &ConsistencyProof) -> ConsistencyCheck {
+    let (o, n) = (&old.checkpoint, &new.checkpoint);
+    let sizes_match = proof.from == i128::from(o.size) && proof.to == i128::from(n.size);
+    let proof_valid = sizes_match && merkle::verify_consistency(o.size, n.size, &o.root, &n.root, &proof.proof);
+    let signatures_valid = old.signed && new.signed;
+    let witnesses = old.witnesses.clone().zip(new.witnesses.clone()).map(|(old, new)| BothWitnessed { old, new });
     ConsistencyCheck {
-        ok: signatures_valid && proof_valid,
-        from: old.size,
-        to: new.size,
+        ok: old.holds() && new.holds() && proof_valid,
+        from: o.size,
+        to: n.size,
         signatures_valid,
         proof_valid,
+        witnesses,
     }
+}
+
+/// The event a proof bundle is about.
+#[derive(Debug, Serialize)]
+pub struct BundledEvent {
+    /// Its `seq`.
+    pub seq: i64,
+    /// Its stream.
+    pub stream: String,
+    /// Its hash, as the bundle states it.
+    pub hash: String,
+}
+
+/// The offline verification of a C2SP tlog-proof bundle.
+#[derive(Debug, Serialize)]
+pub struct BundleCheck {
+    /// Every verdict holds.
+    pub ok: bool,
+    /// The leaf index the bundle states.
+    pub index: u64,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// The checkpoint is signed by the log's key.
+    pub signature_valid: bool,
+    /// The event's hash recomputes, and its `log_index` is the bundle's index.
+    pub event_valid: bool,
+    /// The inclusion proof binds the event's leaf to the checkpoint's root.
+    pub inclusion_valid: bool,
+    /// With a policy, the witnesses' verdict on the checkpoint; null without one.
+    pub witnesses: Option<Witnessed>,
+    /// The event.
+    pub event: BundledEvent,
+}
+
+/// Verifies a tlog-proof bundle (`GET /api/v1/audit/events/{seq}/proof?format=tlog-proof`).
+/// `Err` says why it cannot be read: `malformed proof bundle`, `malformed checkpoint note`, or
+/// `event: <why its line is not an event>`.
+pub fn verify_bundle(text: &str, key: &VerifierKey, policy: Option<&Policy>) -> Result<BundleCheck, String> {
+    let bundle = Bundle::parse(text).ok_or("malformed proof bundle")?;
+    let kept = open_checkpoint(&bundle.note, key, policy)?;
+    let line = String::from_utf8(bundle.extra).map_err(|_| "event: not UTF-8".to_owned())?;
+    let event = read_export_line(&line).map_err(|e| format!("event: {e}"))?;
+    let event_valid = event.hash_holds() && event.log_index == Some(bundle.index);
+    let cp = &kept.checkpoint;
+    let leaf = merkle::leaf_hash(&event.canonical);
+    let inclusion_valid =
+        bundle.index < cp.size && merkle::verify_inclusion(bundle.index, cp.size, &leaf, &bundle.proof, &cp.root);
+    Ok(BundleCheck {
+        ok: kept.holds() && event_valid && inclusion_valid,
+        index: bundle.index,
+        tree_size: cp.size,
+        signature_valid: kept.signed,
+        event_valid,
+        inclusion_valid,
+        witnesses: kept.witnesses,
+        event: BundledEvent { seq: event.seq, stream: event.stream, hash: event.hash },
+    })
 }

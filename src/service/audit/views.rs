@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::chain::{CheckpointRow, EventRow, Verification};
+use crate::db::cosignatures::CosignatureRow;
 use crate::domain::audit::{AuditRecord, format_amount, format_time};
 
 /// One event as answered and exported. Every field is in the text form the hash covers, so an
@@ -166,12 +167,25 @@ pub struct CheckpointView {
     pub tree_size: Option<i64>,
     /// The Merkle log's root at that size, hex.
     pub root_hash: Option<String>,
-    /// The signed C2SP checkpoint note: keep it, and verify exports and proofs against it.
+    /// The signed C2SP checkpoint note, with the witnesses' cosignatures received so far: keep
+    /// it, and verify exports and proofs against it (with `--policy`, against the witnesses too).
     pub note: Option<String>,
+    /// The witnesses that cosigned this checkpoint (C2SP tlog-cosignature v1), by key name.
+    pub cosignatures: Vec<CosignatureView>,
+}
+
+/// One witness's cosignature of a checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CosignatureView {
+    /// The witness's key name.
+    pub witness: String,
+    /// When it cosigned (its own clock, inside the signature).
+    pub cosigned_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl CheckpointView {
-    pub(super) fn of(r: CheckpointRow) -> Self {
+    pub(super) fn of(r: CheckpointRow, cosignatures: Vec<CosignatureRow>) -> Self {
+        let note = r.note.map(|n| crate::service::witnesses::cosigned_note(&n, &cosignatures));
         Self {
             id: r.id,
             created_at: r.created_at,
@@ -182,7 +196,11 @@ impl CheckpointView {
             heads: r.heads,
             tree_size: r.tree_size,
             root_hash: r.root_hash,
-            note: r.note,
+            note,
+            cosignatures: cosignatures
+                .into_iter()
+                .map(|c| CosignatureView { witness: c.witness, cosigned_at: c.cosigned_at })
+                .collect(),
         }
     }
 }
