@@ -187,16 +187,13 @@ async fn batch_step(pool: &unionfund::db::Pool, ctx: &WriteCtx, base: &str, toke
 /// A winter-warmth campaign of 2,000 beneficiaries over HTTP, by the people who would do it:
 /// created and filled by a rights-protection officer, approved by a leader, paid as one bank
 /// batch by a finance officer, and the bank file fetched. Times each step and the whole.
-async fn campaign_step(base: &str, tokens: [&str; 3], fund: Uuid, org: Uuid) -> Vec<(&'static str, f64)> {
-    use unionfund::domain::ids::ResidentId;
+async fn campaign_step(base: &str, tokens: [&str; 3], fund: Uuid, org: Uuid, first: u32) -> Vec<(&'static str, f64)> {
     let [officer, leader, finance] = tokens;
     let http = reqwest::Client::new();
     let mut out = Vec::new();
-    let rows: Vec<serde_json::Value> = (0..2000_u32)
+    let rows: Vec<serde_json::Value> = (first..first + 2000)
         .map(|n| {
-            let first17 = format!("4309211990010{}{:03}", 1 + n / 1000, n % 1000);
-            let id = format!("{first17}{}", ResidentId::check_char(&first17).unwrap());
-            json!({"org_id": org, "worker_name": format!("工人{n}"), "id_number": id,
+            json!({"org_id": org, "worker_name": format!("工人{n}"), "id_number": resident_id(n),
                    "bank_account": format!("62220200{n:08}"), "amount": "400.00"})
         })
         .collect();
@@ -245,6 +242,167 @@ async fn campaign_step(base: &str, tokens: [&str; 3], fund: Uuid, org: Uuid) -> 
     out.push(("fetch the bank file", step(t)));
     out.push(("the whole campaign", step(all)));
     out
+}
+
+/// The `n`th of 3,360,000 distinct, valid resident identity numbers (born 1990–1999).
+fn resident_id(n: u32) -> String {
+    let first17 = format!(
+        "43092119{:02}{:02}{:02}{:03}",
+        90 + (n / 336_000) % 10,
+        1 + (n / 28_000) % 12,
+        1 + (n / 1000) % 28,
+        n % 1000
+    );
+    let check = unionfund::domain::ids::ResidentId::check_char(&first17).unwrap();
+    format!("{first17}{check}")
+}
+
+/// Items at the size of real books: campaigns of 2,000 beneficiaries over HTTP, each on a fund
+/// of its own with the money to pay them, until `items` items exist.
+async fn items_step(base: &str, tokens: [&str; 3], funds: &[Uuid], org: Uuid, items: u32) -> f64 {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    for c in 0..items.div_ceil(2000) {
+        let fund = funds[1 + c as usize % (funds.len() - 1)];
+        let body = json!({"kind": "other", "amount": "800000.00", "reference": Uuid::now_v7().to_string()});
+        let r = http
+            .post(format!("{base}/api/v1/funds/{fund}/sources"))
+            .bearer_auth(tokens[2])
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "source refused: {}", r.text().await.unwrap_or_default());
+        campaign_step(base, tokens, fund, org, 2000 + c * 2000).await;
+        if c % 10 == 9 {
+            eprintln!("  {} items…", (c + 1) * 2000);
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Brings the trail to `target` events by a bulk load the verifiers accept: events built and
+/// hashed exactly as the write path builds them (`AuditRecord::compute_hash`, chained per
+/// stream over 100 streams of their own), written with `COPY` in chunks of 500,000. The
+/// trail's triggers run as for any insert: the stream heads move, every event is queued for the
+/// sequencer. What it skips is the write path's per-request work (locks, idempotency, ledger),
+/// which is measured elsewhere; what it produces is indistinguishable from written events to
+/// every verification. Needs the bench's PostgreSQL to read the file it writes (same machine).
+fn bulk_load(url: &str, target: i64) {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{BigInt, Text};
+    use unionfund::domain::audit::{AuditRecord, GENESIS_HASH, format_time};
+    #[derive(diesel::QueryableByName)]
+    struct Head {
+        #[diesel(sql_type = Text)]
+        stream: String,
+        #[diesel(sql_type = BigInt)]
+        stream_seq: i64,
+        #[diesel(sql_type = Text)]
+        hash: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = PgConnection::establish(url).unwrap();
+    let have =
+        diesel::sql_query("SELECT coalesce(max(seq), 0) AS n FROM audit_events").get_result::<N>(&mut conn).unwrap().n;
+    if have >= target {
+        return;
+    }
+    let streams: Vec<String> = (0..100_u128).map(|i| format!("org:{}", Uuid::from_u128(0xb01c_0000 + i))).collect();
+    for s in &streams {
+        diesel::sql_query(format!(
+            "INSERT INTO audit_heads (stream, stream_seq, hash) VALUES ('{s}', 0, '{GENESIS_HASH}') ON CONFLICT DO NOTHING"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let heads: Vec<Head> = diesel::sql_query(format!(
+        "SELECT stream, stream_seq, hash FROM audit_heads WHERE stream IN ({})",
+        streams.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",")
+    ))
+    .load(&mut conn)
+    .unwrap();
+    let mut heads: std::collections::HashMap<String, (i64, String)> =
+        heads.into_iter().map(|h| (h.stream, (h.stream_seq, h.hash))).collect();
+    let path = std::env::temp_dir().join("unionfund-bench-bulk.csv");
+    let now = unionfund::service::now();
+    let mut left = target - have;
+    while left > 0 {
+        let n = left.min(500_000);
+        // Reserve n numbers of the trail's sequence (nothing else writes during the load).
+        let last = diesel::sql_query(format!("SELECT setval('audit_seq', nextval('audit_seq') + {}) AS n", n - 1))
+            .get_result::<N>(&mut conn)
+            .unwrap()
+            .n;
+        let mut out = csv::Writer::from_path(&path).unwrap();
+        for seq in last - n + 1..=last {
+            let stream = &streams[(seq % 100) as usize];
+            let (stream_seq, prev_hash) = heads.get_mut(stream).unwrap();
+            *stream_seq += 1;
+            let record = AuditRecord {
+                seq,
+                stream: stream.clone(),
+                stream_seq: *stream_seq,
+                occurred_at: now,
+                actor: "system".into(),
+                actor_role: "system".into(),
+                org_id: None,
+                request_id: "bench-bulk".into(),
+                action: "bench.loaded".into(),
+                entity_type: "bench".into(),
+                entity_id: Uuid::from_u128(seq as u128),
+                fund_id: None,
+                stage: None,
+                amount: None,
+                entry_id: None,
+                before: None,
+                after: Some(format!("{{\"i\":{seq}}}")),
+                prev_hash: prev_hash.clone(),
+            };
+            let hash = record.compute_hash();
+            out.write_record([
+                seq.to_string().as_str(),
+                stream,
+                &record.stream_seq.to_string(),
+                &format_time(&now),
+                "system",
+                "system",
+                "",
+                "bench-bulk",
+                "bench.loaded",
+                "bench",
+                &record.entity_id.to_string(),
+                "",
+                "",
+                "",
+                "",
+                "",
+                record.after.as_deref().unwrap_or_default(),
+                &record.prev_hash,
+                &hash,
+            ])
+            .unwrap();
+            *prev_hash = hash;
+        }
+        out.flush().unwrap();
+        drop(out);
+        diesel::sql_query(format!(
+            "COPY audit_events (seq, stream, stream_seq, occurred_at, actor, actor_role, org_id, request_id, action, \
+             entity_type, entity_id, fund_id, stage, amount, entry_id, before_json, after_json, prev_hash, hash) \
+             FROM '{}' WITH (FORMAT csv)",
+            path.display()
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        left -= n;
+        eprintln!("  {} events…", target - left);
+    }
+    let _ = std::fs::remove_file(&path);
 }
 
 fn main() {
@@ -353,7 +511,15 @@ fn main() {
         }
         if part("campaign") {
             eprintln!("a campaign of 2,000…");
-            campaign = campaign_step(&base, [&rights, &leader, &token], funds[0], org_id).await;
+            campaign = campaign_step(&base, [&rights, &leader, &token], funds[0], org_id, 0).await;
+        }
+        if part("log") {
+            let items = env_num("BENCH_LOG_ITEMS", 0) as u32;
+            if items > 0 {
+                eprintln!("{items} items, as campaigns of 2,000…");
+                let secs = items_step(&base, [&rights, &leader, &token], &funds, org_id, items).await;
+                eprintln!("  ({secs:.0} s)");
+            }
         }
     });
 
@@ -399,7 +565,7 @@ fn main() {
         verify_step(&pool, &officer);
     }
     if part("log") {
-        log_step(&pool, &officer, &rt, &base, &token, env_num("BENCH_LOG_EVENTS", 1_000_000) as i64);
+        log_step(&pool, &url, &officer, &rt, &base, &token, env_num("BENCH_LOG_EVENTS", 1_000_000) as i64);
     }
 }
 
@@ -449,6 +615,7 @@ fn verify_step(pool: &unionfund::db::Pool, officer: &Caller) {
 /// The Merkle log at `events` events: sequencing, proofs over HTTP, offline verification.
 fn log_step(
     pool: &unionfund::db::Pool,
+    url: &str,
     officer: &Caller,
     rt: &tokio::runtime::Runtime,
     base: &str,
@@ -458,6 +625,9 @@ fn log_step(
     eprintln!("topping the trail up to {events} events…");
     // A second run on the same database measures proofs only (nothing left to sequence).
     let started = Instant::now();
+    if std::env::var("BENCH_LOG_BULK").is_ok_and(|v| v == "1") {
+        bulk_load(url, events);
+    }
     top_up(pool, officer, events);
     eprintln!("  ({:.0} s)", started.elapsed().as_secs_f64());
     let mut pooled = pool.get().unwrap();
@@ -563,7 +733,31 @@ fn log_step(
         secs,
         v.checked as f64 / secs
     );
+    // The same, by the binary an auditor runs, with its peak memory (GNU time's maximum RSS).
+    let note_path = std::env::temp_dir().join("unionfund-bench-note");
+    std::fs::write(&note_path, &note).unwrap();
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_unionfund"))
+        .args(["audit", "verify-export"])
+        .arg(&path)
+        .arg("--checkpoint")
+        .arg(&note_path)
+        .args(["--key", &signer.verifier_key()])
+        .output()
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let peak_kb: u64 = String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("0").parse().unwrap_or(0);
+    println!(
+        "  unionfund audit verify-export (the binary): {:.2} s = {:.0} events/s, peak memory {:.1} MiB",
+        secs,
+        v.checked as f64 / secs,
+        peak_kb as f64 / 1024.0
+    );
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&note_path);
     // Incremental verification: a first run over what no run has verified yet (on a fresh bench
     // database, the whole trail), then 100,000 new events and a run over only those.
     let run = |what: &str| {

@@ -124,12 +124,11 @@ pub fn verify_export_against(
     lines: impl Iterator<Item = std::io::Result<String>>,
     checkpoint: Option<&KeptNote>,
 ) -> Result<ExportVerification, String> {
-    use crate::domain::merkle::{Frontier, Hash, leaf_hash};
-    let size = checkpoint.map(|k| k.checkpoint.size);
+    // The tree is rebuilt as the lines come (LogReplay holds only the leaves met before their
+    // turn), so memory is the export's disorder, not its length.
+    let mut replay = checkpoint.map(|k| merkle::LogReplay::new(k.checkpoint.size, []));
     let mut chain = FileChain::default();
     let (mut checked, mut broken, mut first_broken) = (0_u64, 0_u64, None);
-    let mut leaves: std::collections::HashMap<u64, Hash> = std::collections::HashMap::new();
-    let mut repeated = false;
     for (line_no, line) in (1_u64..).zip(lines) {
         let line = line.map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidData => format!("line {line_no}: not UTF-8"),
@@ -146,32 +145,21 @@ pub fn verify_export_against(
                 first_broken = Some(BrokenEvent { seq: event.seq, line: line_no, reason: reason.as_str(), detail });
             }
         }
-        if let (Some(size), Some(i)) = (size, event.log_index)
-            && i < size
-        {
-            repeated |= leaves.insert(i, leaf_hash(&event.canonical)).is_some();
+        if let (Some(replay), Some(i)) = (replay.as_mut(), event.log_index) {
+            replay.push(i, merkle::leaf_hash(&event.canonical));
         }
     }
     if checked == 0 {
         return Err("no events".into());
     }
-    let checkpoint = checkpoint.map(|kept| {
+    let checkpoint = checkpoint.zip(replay).map(|(kept, replay)| {
         let cp = &kept.checkpoint;
-        let complete = !repeated && u64::try_from(leaves.len()).is_ok_and(|n| n == cp.size);
-        let root = complete.then(|| {
-            let (mut f, mut made) = (Frontier::default(), Vec::new());
-            for i in 0..cp.size {
-                if let Some(h) = leaves.get(&i) {
-                    f.push(*h, &mut made);
-                }
-                made.clear();
-            }
-            f.root()
-        });
+        // Each position below the size exactly once (a repeat marks the replay mismatched).
+        let complete = !replay.mismatched() && replay.held() == 0 && replay.frontier().size() == cp.size;
         CheckpointCheck {
             tree_size: cp.size,
             signature_valid: kept.signed,
-            root_matches: root == Some(cp.root),
+            root_matches: complete && replay.frontier().root() == cp.root,
             log_problem: (!complete).then_some("log_incomplete"),
             witnesses: kept.witnesses.clone(),
         }
