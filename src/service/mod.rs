@@ -22,6 +22,7 @@ pub mod performance;
 pub mod personal_data;
 pub mod reports;
 pub mod users;
+pub mod witness;
 
 use crate::db::{Db, Pool};
 use crate::error::Error;
