@@ -32,3 +32,4 @@ mod spine;
 mod validation;
 mod verification;
 mod verifiers;
+mod witness;

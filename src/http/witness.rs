@@ -55,7 +55,7 @@ fn text(status: u16, content_type: &'static str, body: String) -> HttpResponse {
 async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, (u16, &'static str)> {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT_BYTES) {
+    if declared.is_some_and(|n| n > 16 * BODY_LIMIT_BYTES) {
         return Err((413, "request body too large"));
     }
     let read = async {
@@ -87,7 +87,7 @@ async fn add_checkpoint(witness: web::Data<Witness>, req: HttpRequest, payload: 
     let out = witness.into_inner().add(body).await;
     // The origin is the caller's text: a bounded prefix of it, on one line (telemetry escapes breaks).
     let origin: String = out.origin.as_deref().unwrap_or("-").chars().take(128).collect();
-    let (old, size) = (out.old.map_or(-1, i128::from), out.size.map_or(-1, i128::from));
+    let (old, size) = (out.old, out.size);
     match out.verdict {
         Verdict::Cosigned(lines) => {
             tracing::info!(status = 200, origin, old, size, "add-checkpoint cosigned");
