@@ -148,6 +148,11 @@ async fn a_witness_cosigns_extensions_and_refuses_stale_forked_foreign_and_malfo
     assert_eq!(add(&w, Log::new(1).request(0, 3)).await.0, 404);
     let mut impostor = log.with(9, None);
     assert_eq!(add(&w, impostor.request(10, 12)).await.0, 403);
+    let valid = log.request(10, 12);
+    let mut sig = B64.decode(valid.trim_end().rsplit_once(' ').unwrap().1).unwrap();
+    sig[67] ^= 1;
+    let failing = format!("{valid}\u{2014} {origin} {}\n", B64.encode(&sig));
+    assert_eq!(add(&w, failing).await.0, 403, "a failing line of the log's key, beside a valid one");
     let (status, ct, _) = add(&w, log.request(0, 12).replacen("old 0", "old 13", 1)).await;
     assert_eq!((status, ct.as_str()), (400, "text/plain; charset=utf-8"));
     assert_eq!(add(&w, "old 10\nnot base64!\n\nx\n").await.0, 400);
