@@ -131,14 +131,12 @@ impl Witness {
             return Outcome { origin: None, old: None, size: None, verdict: Verdict::Refused(Refusal::Malformed) };
         };
         let said = checkpoint_of(&request.note).ok();
-        let mut outcome = Outcome {
+        Outcome {
             origin: said.as_ref().map(|c| c.origin.clone()),
             old: Some(request.old),
             size: said.as_ref().map(|c| c.size),
-            verdict: Verdict::Failed(String::new()),
-        };
-        outcome.verdict = self.record(&request, now);
-        outcome
+            verdict: self.record(&request, now),
+        }
     }
 
     fn record(&self, request: &AddCheckpoint, now: Option<u64>) -> Verdict {
