@@ -5,6 +5,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::pii::PiiKeys;
 
+pub mod witness;
+
 /// Everything the service reads from its environment (API.md, "Running").
 #[derive(Debug)]
 pub struct Config {

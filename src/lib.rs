@@ -52,7 +52,7 @@ pub struct AppState {
     /// How an audit export reads the trail and how long it waits for its client.
     pub export: service::audit::ExportSettings,
     /// The witnesses each checkpoint is sent to, and their quorum.
-    pub witnesses: service::witnesses::Witnesses,
+    pub witnesses: service::witnessing::Witnesses,
 }
 
 /// Takes the caller's `X-Request-Id` when it is sane (1–128 visible ASCII characters), else
@@ -224,7 +224,7 @@ pub fn start(config: &Config, pool: Pool) -> anyhow::Result<Running> {
             batch_events: config.export_batch_events.max(1),
             send_timeout: Duration::from_secs(config.export_send_timeout_secs.max(1)),
         },
-        witnesses: service::witnesses::Witnesses::new(
+        witnesses: service::witnessing::Witnesses::new(
             config.witnesses.clone(),
             config.witness_quorum,
             Duration::from_millis(config.witness_timeout_ms.max(1)),

@@ -1,4 +1,5 @@
-//! The `unionfund` binary: `serve` (default), `serve --demo`, `migrate`, `openapi`, `audit`, `pii`.
+//! The `unionfund` binary: `serve` (default), `serve --demo`, `migrate`, `openapi`, `audit`, `pii`,
+//! `witness`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -37,6 +38,32 @@ enum Command {
         #[command(subcommand)]
         command: PiiCommand,
     },
+    /// Run a witness of other parties' logs (c2sp.org/tlog-witness): it cosigns a log's
+    /// checkpoint only when it extends the one it cosigned last. Its key is read from
+    /// UNIONFUND_WITNESS_KEY (base64 of a 32-byte seed), never from the command line.
+    Witness(WitnessArgs),
+}
+
+#[derive(clap::Args)]
+struct WitnessArgs {
+    /// The witness's key name, e.g. `finance-bureau.example/witness`.
+    #[arg(long, env = "UNIONFUND_WITNESS_NAME")]
+    name: Option<String>,
+    /// The verifier keys of the logs it follows, comma-separated.
+    #[arg(long, env = "UNIONFUND_WITNESS_LOGS")]
+    logs: Option<String>,
+    /// Its state file (created if missing; a corrupt one is a refusal to start).
+    #[arg(long, env = "UNIONFUND_WITNESS_STATE")]
+    state: Option<std::path::PathBuf>,
+    /// Listen address.
+    #[arg(long, env = "UNIONFUND_WITNESS_BIND", default_value = unionfund::config::witness::DEFAULT_WITNESS_BIND)]
+    bind: String,
+    /// Cosign with the public development key (cosignatures that prove nothing).
+    #[arg(long)]
+    dev_key: bool,
+    /// Print the witness's verifier key (`name+keyid+base64(0x04 || key)`) and exit.
+    #[arg(long)]
+    print_verifier_key: bool,
 }
 
 #[derive(Subcommand)]
@@ -128,7 +155,47 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve { demo } => run(move |config| serve(config, demo)),
+        Command::Witness(args) => match witness(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unionfund: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn witness(args: WitnessArgs) -> anyhow::Result<()> {
+    use unionfund::config::witness::{WitnessArgs as Settings, WitnessConfig};
+    let print = args.print_verifier_key;
+    let config = WitnessConfig::from_args(Settings {
+        name: args.name,
+        logs: args.logs,
+        state: args.state,
+        bind: Some(args.bind),
+        dev_key: args.dev_key,
+    })?;
+    if print {
+        println!("{}", config.cosigner().verifier_key());
+        return Ok(());
+    }
+    let (logs, state) = config.to_serve()?;
+    telemetry::init(config.log_json);
+    if config.development_key {
+        tracing::warn!(
+            "--dev-key: cosigning with the public development key; anyone can make these cosignatures, they prove nothing"
+        );
+    }
+    let witness = service::witness::Witness::open(config.cosigner(), logs.to_vec(), state)?;
+    let (verifier_key, cosigned, followed) = (witness.verifier_key(), witness.logs_cosigned(), logs.len());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = unionfund::http::witness::start(std::sync::Arc::new(witness), &config.bind, 2)?;
+        tracing::info!(address = %running.addr, verifier_key, logs = followed, cosigned, "witness listening");
+        running.server.await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
 }
 
 fn run(f: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {

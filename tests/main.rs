@@ -33,3 +33,4 @@ mod spine;
 mod validation;
 mod verification;
 mod verifiers;
+mod witness;

@@ -148,15 +148,26 @@ impl VerifierKey {
     /// still report the size of a note whose signature fails; `Err` only for a malformed note.
     pub fn check(&self, note: &str) -> Result<(bool, Checkpoint), NoteError> {
         let (cp, body, sigs) = read(note)?;
-        let signed = signature_lines(&sigs).any(|(name, sig)| {
-            if name != self.name || sig.len() != 68 || sig[..4] != self.id {
-                return false;
-            }
-            let Ok(bytes) = <[u8; 64]>::try_from(&sig[4..]) else { return false };
-            self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
-        });
+        let signed = signature_lines(&sigs).any(|(name, sig)| name == self.name && self.verifies(&body, &sig));
         // A checkpoint of another log is not this log's, whoever signed it.
         Ok((signed && cp.origin == self.name, cp))
+    }
+
+    /// Whether a signature line of the note has this key's name and id but does not verify:
+    /// such a note is malformed (C2SP signed-note), and a witness refuses it (tlog-witness: 403).
+    pub fn has_failing_line(&self, note: &str) -> bool {
+        let Ok((_, body, sigs)) = read(note) else { return false };
+        signature_lines(&sigs)
+            .any(|(name, sig)| name == self.name && sig.get(..4) == Some(&self.id[..]) && !self.verifies(&body, &sig))
+    }
+
+    /// Whether decoded signature bytes are this key's id and a valid signature over `body`.
+    fn verifies(&self, body: &str, sig: &[u8]) -> bool {
+        if sig.len() != 68 || sig[..4] != self.id {
+            return false;
+        }
+        let Ok(bytes) = <[u8; 64]>::try_from(&sig[4..]) else { return false };
+        self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
     }
 }
 

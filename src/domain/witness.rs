@@ -116,7 +116,10 @@ pub fn decide(
     if keys.is_empty() {
         return Err(Refusal::UnknownOrigin);
     }
-    if !keys.iter().any(|k| matches!(k.check(&request.note), Ok((true, _)))) {
+    // A line of a trusted key that fails makes the note malformed, even beside a valid one.
+    if !keys.iter().any(|k| matches!(k.check(&request.note), Ok((true, _))))
+        || keys.iter().any(|k| k.has_failing_line(&request.note))
+    {
         return Err(Refusal::NotSigned);
     }
     if request.old > cp.size {
@@ -391,6 +394,13 @@ mod tests {
         assert_eq!(decide(&from_zero, &keys, |_| None), Err(Refusal::Inconsistent));
         // Old past new.
         assert_eq!(decide(&AddCheckpoint { old: 11, ..next.clone() }, &keys, |_| Some(last)), Err(Refusal::Malformed));
+        // A second line of the log's key that fails, beside the valid one.
+        let line = next.note.lines().last().unwrap();
+        let mut bad = B64.decode(line.rsplit_once(' ').unwrap().1).unwrap();
+        bad[67] ^= 1;
+        let tampered = format!("{}\u{2014} {ORIGIN} {}\n", next.note, B64.encode(&bad));
+        let tampered = AddCheckpoint { note: tampered, ..next.clone() };
+        assert_eq!(decide(&tampered, &keys, |_| Some(last)), Err(Refusal::NotSigned));
         // Another key for the origin; another origin.
         let impostor = LogSigner::new(ORIGIN, [2; 32]);
         let forged = AddCheckpoint { old: 6, proof: vec![], note: signed(&impostor, &mut nodes, 10) };

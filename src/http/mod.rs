@@ -48,6 +48,7 @@ pub mod orgs;
 pub mod reports;
 pub mod routes;
 pub mod users;
+pub mod witness;
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};

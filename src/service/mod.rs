@@ -22,7 +22,8 @@ pub mod performance;
 pub mod personal_data;
 pub mod reports;
 pub mod users;
-pub mod witnesses;
+pub mod witness;
+pub mod witnessing;
 
 use crate::db::{Db, Pool};
 use crate::error::Error;

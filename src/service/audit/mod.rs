@@ -25,7 +25,7 @@ pub use crate::domain::audit_export::{ConsistencyProof, EXPORT_COLUMNS, read_con
 use crate::domain::note::LogSigner;
 use crate::domain::witness::Bundle;
 use crate::error::Error;
-use crate::service::witnesses::Witnesses;
+use crate::service::witnessing::Witnesses;
 
 /// A page of events matching the filter, oldest first.
 pub async fn list(pool: &Pool, filter: EventFilter, page: Page) -> Result<Listed<EventView>, Error> {
@@ -138,7 +138,7 @@ pub async fn proof_bundle(pool: &Pool, seq: i64, tree_size: Option<i64>) -> Resu
             (u64::try_from(index).map_err(Error::internal)?, u64::try_from(size).map_err(Error::internal)?);
         let proof = super::log::inclusion_hashes(conn, index, size)?;
         let cosigned = cosignatures::of(conn, &[cp.id])?.remove(&cp.id).unwrap_or_default();
-        let note = crate::service::witnesses::cosigned_note(&note, &cosigned);
+        let note = crate::service::witnessing::cosigned_note(&note, &cosigned);
         Ok(Bundle { extra: line.into_bytes(), index, proof, note }.to_text())
     })
     .await

@@ -185,7 +185,7 @@ pub struct CosignatureView {
 
 impl CheckpointView {
     pub(super) fn of(r: CheckpointRow, cosignatures: Vec<CosignatureRow>) -> Self {
-        let note = r.note.map(|n| crate::service::witnesses::cosigned_note(&n, &cosignatures));
+        let note = r.note.map(|n| crate::service::witnessing::cosigned_note(&n, &cosignatures));
         Self {
             id: r.id,
             created_at: r.created_at,
