@@ -192,3 +192,157 @@ async fn body_text(r: reqwest::Response) -> String {
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
 }
+
+/// A witness (`unionfund witness`'s server, in process) on a state file of its own.
+struct LiveWitness {
+    url: String,
+    key: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn live_witness(name: &str, seed: [u8; 32], log: &VerifierKey, state: &Path) -> LiveWitness {
+    use unionfund::domain::note::Cosigner;
+    let w = unionfund::service::witness::Witness::open(Cosigner::new(name, seed), vec![log.clone()], state).unwrap();
+    let key = w.verifier_key();
+    let running = unionfund::http::witness::start(std::sync::Arc::new(w), "127.0.0.1:0", 1).unwrap();
+    let handle = running.server.handle();
+    tokio::spawn(running.server);
+    LiveWitness { url: format!("http://{}/", running.addr), key, handle }
+}
+
+fn cosigners(cp: &Value) -> Vec<String> {
+    cp["cosignatures"].as_array().unwrap().iter().map(|c| c["witness"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn two_witnesses_cosign_each_checkpoint_a_missing_one_fails_the_quorum_and_a_rewritten_database_is_refused() {
+    let log = VerifierKey::parse(&unionfund::config::Config::defaults("postgres://x").log_signer.verifier_key()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (bureau_state, committee_state) = (dir.path().join("bureau.json"), dir.path().join("committee.json"));
+    let bureau = live_witness("bureau.example/witness", [11; 32], &log, &bureau_state).await;
+    let committee = live_witness("committee.example/witness", [12; 32], &log, &committee_state).await;
+    let list = format!("{} {},{} {}", bureau.url, bureau.key, committee.url, committee.key);
+    let witnesses = unionfund::config::parse_witnesses(&list).unwrap();
+    let app = spawn_app_with(|c| {
+        c.witnesses = witnesses.clone();
+        c.witness_quorum = 2;
+        c.witness_timeout_ms = 2000;
+    })
+    .await;
+
+    // Each checkpoint goes to both; the second with a consistency proof from the first.
+    some_events(&app, &["100.00", "20.00"]).await;
+    let cp1 = checkpoint(&app).await;
+    assert_eq!(cosigners(&cp1), ["bureau.example/witness", "committee.example/witness"], "{cp1}");
+    some_events(&app, &["30.00"]).await;
+    let cp2 = checkpoint(&app).await;
+    assert_eq!(cosigners(&cp2).len(), 2, "{cp2}");
+    let note = cp2["note"].as_str().unwrap();
+    assert_eq!(note.matches("\n\u{2014} ").count(), 3, "the log's signature and two cosignatures: {note}");
+    let opened = unionfund::domain::note::read_note(note).unwrap();
+    for w in &witnesses {
+        assert!(w.key.cosigned(&opened.body, &opened.signatures).is_some(), "{} cosigned", w.key.name());
+    }
+    assert_eq!(cp2["cosignatures"], latest(&app).await["cosignatures"]);
+    let listed = body(app.get_as(Role::Auditor, "/api/v1/audit/checkpoints?limit=1").await).await;
+    assert_eq!(listed["items"][0]["note"].as_str(), Some(note));
+    let served = app.get_as(Role::Auditor, "/api/v1/audit/checkpoints/latest?format=note").await.text().await.unwrap();
+    assert_eq!(served, note);
+
+    // The log's policy names both and asks both; a bundle verifies under it, in both verifiers.
+    let key = log_key(&app).await;
+    assert_eq!(key["quorum"], json!(2));
+    assert_eq!(key["witnesses"].as_array().unwrap().len(), 2);
+    let policy_text = key["policy"].as_str().unwrap().to_owned();
+    let policy = Policy::parse(&policy_text).unwrap();
+    let vk = key["verifier_key"].as_str().unwrap().to_owned();
+    let seq = last_seq(&app).await;
+    let text = bundle(&app, seq, "").await.text().await.unwrap();
+    let v = verify_bundle(&text, &log, Some(&policy)).unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.witnesses.as_ref().unwrap().cosigned_by, ["w1", "w2"]);
+    // With the policy, every byte of the cosigned bundle matters, cosignatures included.
+    let bytes = text.as_bytes();
+    for i in 0..bytes.len() {
+        let mut changed = bytes.to_vec();
+        changed[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let Ok(changed) = String::from_utf8(changed) else { continue };
+        if let Ok(v) = verify_bundle(&changed, &log, Some(&policy)) {
+            assert!(!v.ok, "byte {i} changed and the cosigned bundle still verifies");
+        }
+    }
+    let files = Files::new();
+    let policy_path = files.put("unionfund.policy", policy_text.as_bytes());
+    let path = files.put("event.tlog-proof", text.as_bytes());
+    let (verdict, code) = both("verify-proof", "proof", &[&path, "--key", &vk, "--policy", &policy_path]);
+    assert_eq!((verdict["ok"].as_bool(), code), (Some(true), 0), "{verdict}");
+    assert_eq!(verdict["witnesses"], json!({"quorum_met": true, "cosigned_by": ["w1", "w2"]}));
+    let (old, new) = (files.put("old.note", cp1["note"].as_str().unwrap().as_bytes()), files.put("new.note", note.as_bytes()));
+    let (from, to) = (cp1["tree_size"].as_i64().unwrap(), cp2["tree_size"].as_i64().unwrap());
+    let proof = body(app.get_as(Role::Auditor, &format!("/api/v1/audit/consistency?from={from}&to={to}")).await).await;
+    let proof = files.put("proof.json", proof.to_string().as_bytes());
+    let (verdict, code) = both("verify-consistency", "consistency", &[&old, &new, &proof, "--key", &vk, "--policy", &policy_path]);
+    assert_eq!((verdict["ok"].as_bool(), code), (Some(true), 0), "{verdict}");
+    assert_eq!(verdict["witnesses"]["new"]["quorum_met"], json!(true));
+
+    // The committee's witness is down: the checkpoint is taken with one cosignature, and its
+    // note fails the policy's quorum in both verifiers.
+    committee.handle.stop(true).await;
+    some_events(&app, &["40.00"]).await;
+    let cp3 = checkpoint(&app).await;
+    assert_eq!(cosigners(&cp3), ["bureau.example/witness"], "{cp3}");
+    let seq = last_seq(&app).await;
+    let text = bundle(&app, seq, "").await.text().await.unwrap();
+    let path = files.put("short.tlog-proof", text.as_bytes());
+    let (verdict, code) = both("verify-proof", "proof", &[&path, "--key", &vk, "--policy", &policy_path]);
+    assert_eq!((verdict["ok"].as_bool(), code), (Some(false), 1), "{verdict}");
+    assert_eq!(verdict["witnesses"], json!({"quorum_met": false, "cosigned_by": ["w1"]}));
+    assert_eq!((verdict["inclusion_valid"].as_bool(), verdict["signature_valid"].as_bool()), (Some(true), Some(true)));
+
+    // Back up on its state file, it is offered the newest checkpoint again (the maintenance
+    // round) and cosigns it with a proof from the tree it last cosigned.
+    let committee = live_witness("committee.example/witness", [12; 32], &log, &committee_state).await;
+    let w = unionfund::service::witnessing::Witnesses::new(
+        unionfund::config::parse_witnesses(&format!("{} {},{} {}", bureau.url, bureau.key, committee.url, committee.key))
+            .unwrap(),
+        2,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let pool = unionfund::db::pool::connect(&app.db.url, 1).unwrap();
+    w.cosign_latest(&pool).await.unwrap();
+    assert_eq!(cosigners(&latest(&app).await).len(), 2);
+    let held = app.count("SELECT max(tree_size) AS n FROM checkpoint_cosignatures WHERE witness = 'committee.example/witness'");
+    assert_eq!(held, cp3["tree_size"].as_i64().unwrap());
+
+    // A database rewritten after the witnesses cosigned: another trail under the same log key,
+    // longer than the one they hold. Both refuse it (its tree does not extend theirs); the
+    // checkpoint is taken, uncosigned, and the witnesses still hold the first trail's size.
+    let forged = spawn_app_with(|c| {
+        c.witnesses = unionfund::config::parse_witnesses(&format!(
+            "{} {},{} {}",
+            bureau.url, bureau.key, committee.url, committee.key
+        ))
+        .unwrap();
+        c.witness_quorum = 2;
+    })
+    .await;
+    let amounts: Vec<String> = (1..=40).map(|i| format!("{i}.00")).collect();
+    some_events(&forged, &amounts.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let fork = checkpoint(&forged).await;
+    assert!(fork["tree_size"].as_i64().unwrap() > cp3["tree_size"].as_i64().unwrap(), "{fork}");
+    assert_eq!(fork["cosignatures"], json!([]), "{fork}");
+    for state in [&bureau_state, &committee_state] {
+        let held: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+        assert_eq!(held[log.name()]["size"].as_i64(), cp3["tree_size"].as_i64(), "{held}");
+    }
+    assert_eq!(forged.count("SELECT count(*) AS n FROM checkpoint_cosignatures"), 0);
+    forged.finish().await;
+    app.finish().await;
+    bureau.handle.stop(true).await;
+    committee.handle.stop(true).await;
+}
+
+async fn latest(app: &TestApp) -> Value {
+    body(app.get_as(Role::Auditor, "/api/v1/audit/checkpoints/latest").await).await
+}
