@@ -15,6 +15,13 @@
 //! run over what is not yet verified, 100,000 more events and a run over only those, and the
 //! year's checks and the annual report over HTTP at that size (they cite the verification).
 //!
+//! At the size of real books (`BENCH_PARTS=log BENCH_LOG_EVENTS=10000000 BENCH_LOG_BULK=1
+//! BENCH_LOG_ITEMS=100000`): `BENCH_LOG_BULK=1` brings the trail to its size by a bulk load
+//! (`bulk_load`: events hashed and chained as the write path does it, then `COPY`) instead of
+//! the write path; `BENCH_LOG_ITEMS` first makes that many items as campaigns of 2,000 over
+//! HTTP, so that the checks and the report walk real items. The offline verifier is also run
+//! as the auditor's binary, and its peak memory printed.
+//!
 //! Environment: `BENCH_SECS` (per step, default 10), `BENCH_FUNDS` (default 1000),
 //! `BENCH_POOL` (service connections, default 16), `BENCH_SERVER` (default the local PostgreSQL),
 //! `BENCH_PARTS` (default `writes,batches,campaign,verify,log`: run only some, e.g. `log`).

@@ -77,6 +77,30 @@ pub fn both(verb: &str, form: &str, args: &[&str]) -> (Value, i32) {
     (serde_json::from_str(&b).unwrap(), binary.status.code().unwrap())
 }
 
+/// Each byte of `text` changed three ways (its low bit flipped, made a carriage return, made a
+/// newline): `holds` must refuse every change (a change that is no longer UTF-8 cannot even be
+/// read as text, so it counts as refused).
+fn every_byte_matters(text: &str, holds: impl Fn(&str) -> bool) {
+    assert!(holds(text));
+    let bytes = text.as_bytes();
+    for i in 0..bytes.len() {
+        for to in [bytes[i] ^ 1, b'\r', b'\n'] {
+            if to == bytes[i] {
+                continue;
+            }
+            let mut changed = bytes.to_vec();
+            changed[i] = to;
+            if let Ok(changed) = String::from_utf8(changed) {
+                assert!(
+                    !holds(&changed),
+                    "byte {i} ({:?}) made {to:?} and the bundle still verifies",
+                    bytes[i] as char
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_tlog_proof_bundle_verifies_offline_and_fails_when_any_byte_of_it_changes() {
     let app = spawn_app().await;
@@ -99,15 +123,7 @@ async fn a_tlog_proof_bundle_verifies_offline_and_fails_when_any_byte_of_it_chan
     assert_eq!((v.event.seq, v.tree_size), (seq, cp["tree_size"].as_u64().unwrap()));
 
     // Every byte matters: changed to another byte, the bundle is refused (unreadable or not ok).
-    let bytes = text.as_bytes();
-    for i in 0..bytes.len() {
-        let mut changed = bytes.to_vec();
-        changed[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-        let Ok(changed) = String::from_utf8(changed) else { continue };
-        if let Ok(v) = verify_bundle(&changed, &key, None) {
-            assert!(!v.ok, "byte {i} ({:?}) changed and the bundle still verifies", bytes[i] as char);
-        }
-    }
+    every_byte_matters(&text, |t| verify_bundle(t, &key, None).is_ok_and(|v| v.ok));
 
     // Both offline verifiers, on the file as saved.
     let files = Files::new();
@@ -216,7 +232,8 @@ fn cosigners(cp: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn two_witnesses_cosign_each_checkpoint_a_missing_one_fails_the_quorum_and_a_rewritten_database_is_refused() {
-    let log = VerifierKey::parse(&unionfund::config::Config::defaults("postgres://x").log_signer.verifier_key()).unwrap();
+    let log =
+        VerifierKey::parse(&unionfund::config::Config::defaults("postgres://x").log_signer.verifier_key()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (bureau_state, committee_state) = (dir.path().join("bureau.json"), dir.path().join("committee.json"));
     let bureau = live_witness("bureau.example/witness", [11; 32], &log, &bureau_state).await;
@@ -262,26 +279,20 @@ async fn two_witnesses_cosign_each_checkpoint_a_missing_one_fails_the_quorum_and
     assert!(v.ok, "{v:?}");
     assert_eq!(v.witnesses.as_ref().unwrap().cosigned_by, ["w1", "w2"]);
     // With the policy, every byte of the cosigned bundle matters, cosignatures included.
-    let bytes = text.as_bytes();
-    for i in 0..bytes.len() {
-        let mut changed = bytes.to_vec();
-        changed[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-        let Ok(changed) = String::from_utf8(changed) else { continue };
-        if let Ok(v) = verify_bundle(&changed, &log, Some(&policy)) {
-            assert!(!v.ok, "byte {i} changed and the cosigned bundle still verifies");
-        }
-    }
+    every_byte_matters(&text, |t| verify_bundle(t, &log, Some(&policy)).is_ok_and(|v| v.ok));
     let files = Files::new();
     let policy_path = files.put("unionfund.policy", policy_text.as_bytes());
     let path = files.put("event.tlog-proof", text.as_bytes());
     let (verdict, code) = both("verify-proof", "proof", &[&path, "--key", &vk, "--policy", &policy_path]);
     assert_eq!((verdict["ok"].as_bool(), code), (Some(true), 0), "{verdict}");
     assert_eq!(verdict["witnesses"], json!({"quorum_met": true, "cosigned_by": ["w1", "w2"]}));
-    let (old, new) = (files.put("old.note", cp1["note"].as_str().unwrap().as_bytes()), files.put("new.note", note.as_bytes()));
+    let (old, new) =
+        (files.put("old.note", cp1["note"].as_str().unwrap().as_bytes()), files.put("new.note", note.as_bytes()));
     let (from, to) = (cp1["tree_size"].as_i64().unwrap(), cp2["tree_size"].as_i64().unwrap());
     let proof = body(app.get_as(Role::Auditor, &format!("/api/v1/audit/consistency?from={from}&to={to}")).await).await;
     let proof = files.put("proof.json", proof.to_string().as_bytes());
-    let (verdict, code) = both("verify-consistency", "consistency", &[&old, &new, &proof, "--key", &vk, "--policy", &policy_path]);
+    let (verdict, code) =
+        both("verify-consistency", "consistency", &[&old, &new, &proof, "--key", &vk, "--policy", &policy_path]);
     assert_eq!((verdict["ok"].as_bool(), code), (Some(true), 0), "{verdict}");
     assert_eq!(verdict["witnesses"]["new"]["quorum_met"], json!(true));
 
@@ -303,8 +314,11 @@ async fn two_witnesses_cosign_each_checkpoint_a_missing_one_fails_the_quorum_and
     // round) and cosigns it with a proof from the tree it last cosigned.
     let committee = live_witness("committee.example/witness", [12; 32], &log, &committee_state).await;
     let w = unionfund::service::witnessing::Witnesses::new(
-        unionfund::config::parse_witnesses(&format!("{} {},{} {}", bureau.url, bureau.key, committee.url, committee.key))
-            .unwrap(),
+        unionfund::config::parse_witnesses(&format!(
+            "{} {},{} {}",
+            bureau.url, bureau.key, committee.url, committee.key
+        ))
+        .unwrap(),
         2,
         std::time::Duration::from_secs(2),
     )
@@ -312,7 +326,8 @@ async fn two_witnesses_cosign_each_checkpoint_a_missing_one_fails_the_quorum_and
     let pool = unionfund::db::pool::connect(&app.db.url, 1).unwrap();
     w.cosign_latest(&pool).await.unwrap();
     assert_eq!(cosigners(&latest(&app).await).len(), 2);
-    let held = app.count("SELECT max(tree_size) AS n FROM checkpoint_cosignatures WHERE witness = 'committee.example/witness'");
+    let held = app
+        .count("SELECT max(tree_size) AS n FROM checkpoint_cosignatures WHERE witness = 'committee.example/witness'");
     assert_eq!(held, cp3["tree_size"].as_i64().unwrap());
 
     // A database rewritten after the witnesses cosigned: another trail under the same log key,

@@ -4,12 +4,16 @@
 Usage:
   python3 tools/verify_trail.py FILE.ndjson
   python3 tools/verify_trail.py FILE.ndjson --checkpoint NOTE --key VKEY
+                                [--policy POLICY]
   python3 tools/verify_trail.py consistency OLD NEW PROOF.json --key VKEY
+                                [--policy POLICY]
+  python3 tools/verify_trail.py proof BUNDLE --key VKEY [--policy POLICY]
   python3 tools/verify_trail.py selftest
 
-This script and ``unionfund audit verify-export`` / ``verify-consistency``
-follow one output contract (the README's Auditors' guide): on the same input
-they print the same line of JSON, byte for byte, and exit with the same status.
+This script and ``unionfund audit verify-export`` / ``verify-consistency`` /
+``verify-proof`` follow one output contract (the README's Auditors' guide):
+on the same input they print the same line of JSON, byte for byte, and exit
+with the same status.
 
 Exit status, in every form: 0 when everything holds, 1 when something is
 broken, 2 when the input cannot be read.  When the input cannot be read the
@@ -21,10 +25,14 @@ checkpoint note``, ``malformed`` (the verifier key), ``no events`` (an export
 with no event line), ``line N: <why the line is not an event>`` (``not JSON``,
 ``not a JSON object``, ``missing field 'F'``, ``'F' is not an integer``, ``'F'
 is not text``, ``'F' is neither text nor null``, ``'log_index' is neither a
-non-negative integer nor null``), and for a proof file ``not JSON``,
-``expected from, to and proof`` or ``a proof element is not 64 hex digits``.
-The first problem met is reported; inputs are read in the order key, note(s),
-export or proof.  A wrong command line prints the usage on stderr and exits 2.
+non-negative integer nor null``), for a proof file ``not JSON``, ``expected
+from, to and proof`` or ``a proof element is not 64 hex digits``, for a policy
+``line N: malformed policy``, ``no quorum`` or ``log key not in policy``, and
+for a proof bundle ``malformed proof bundle`` or ``event: <why the event is
+not one>`` (the words an export line gets, without ``line N``).  The first
+problem met is reported; inputs are read in the order key, policy, note(s),
+then export, proof or bundle.  A wrong command line (``--policy`` without
+``--checkpoint``, say) prints the usage on stderr and exits 2.
 
 **The chain** (``FILE.ndjson`` alone).  The file holds one JSON event per
 line, as exported by GET /api/v1/audit/export?format=ndjson; lines that are
@@ -61,7 +69,8 @@ that needs the stream heads or a checkpoint, which the online verifier checks.
 Offline, ``--checkpoint`` (below) shows that no event logged up to a signed
 checkpoint is missing.
 
-**A signed checkpoint** (``--checkpoint NOTE --key VKEY``).  The audit log is
+**A signed checkpoint** (``--checkpoint NOTE --key VKEY [--policy
+POLICY]``).  The audit log is
 also an RFC 6962 Merkle tree: the event with ``log_index`` i is leaf i, and its
 leaf hash is SHA-256(0x00 || the event's v1 hash input above).  NOTE is a C2SP
 signed note (tlog-checkpoint): an origin line, the tree size n in decimal, the
@@ -73,25 +82,95 @@ signature lines, for the key's name and id, verifies over the body (lines that
 are not for this key are ignored).  The chain is checked as above, then the
 tree is rebuilt from the events with log_index 0 .. n-1 and its root compared
 with the note's.  ``checkpoint`` is then ``{"tree_size":n,
-"signature_valid":...,"root_matches":...,"log_problem":null}``; when the
-events do not hold each of 0 .. n-1 exactly once, root_matches is false and
-log_problem is ``"log_incomplete"``.  ``ok`` is true only when the chain
-holds, the signature is valid and the root matches.
+"signature_valid":...,"root_matches":...,"log_problem":null,
+"witnesses":...}``; when the events do not hold each of 0 .. n-1 exactly
+once, root_matches is false and log_problem is ``"log_incomplete"``.
+``witnesses`` is null without ``--policy``, else the policy's verdict on the
+note (below).  ``ok`` is true only when the chain holds, the signature is
+valid, the root matches and, with a policy, its quorum is met.
 
 **Consistency of two checkpoints** (``consistency OLD NEW PROOF.json --key
-VKEY``).  OLD and NEW are checkpoint notes; PROOF.json is the answer of
-GET /api/v1/audit/consistency:
+VKEY [--policy POLICY]``).  OLD and NEW are checkpoint notes; PROOF.json is
+the answer of GET /api/v1/audit/consistency:
 ``{"from": m, "to": n, "proof": ["<64 hex>", ...]}`` (integers and an array
 of hex hashes; other keys are ignored).  The script checks both notes'
 signatures, that from/to are the old and new tree sizes, and the RFC 9162
 section 2.1.4.2 consistency proof between the two roots, and prints
-``{"ok":...,"from":m,"to":n,"signatures_valid":...,"proof_valid":...}`` with
-the notes' sizes.
+``{"ok":...,"from":m,"to":n,"signatures_valid":...,"proof_valid":...,
+"witnesses":...}`` with the notes' sizes; ``witnesses`` is null without
+``--policy``, else ``{"old":<verdict>,"new":<verdict>}``, and ``ok`` then
+also needs both quorums met.
+
+**Witness cosignatures** (C2SP tlog-cosignature v1, Ed25519).  A witness's
+verifier key is ``<name>+<key id>+<base64(0x04 || 32-byte public key)>``,
+its key id SHA-256(name || "\\n" || 0x04 || key)[:4], read by the same rules
+as the log's key (exactly: name non-empty, 8 hex digits, canonical base64 of
+33 bytes, type byte 0x04, the id the key's; white space around it that
+Rust's str::trim() strips is ignored).  A cosignature is a signature
+line ``— <witness key name> <base64(key id || u64 timestamp, big-endian ||
+Ed25519 signature)>`` (76 bytes) over ``cosignature/v1\\ntime <timestamp in
+decimal>\\n`` followed by the note's body.  A witness has cosigned a note
+when one of its lines has the witness key's name and key id, decodes to
+exactly 76 bytes, has a timestamp below 2^63 and verifies.  Lines for other
+keys are ignored, and a line for the key that fails does not count (it is
+not an error).
+
+**A policy** (``--policy POLICY``, a subset of C2SP tlog-policy).  The file
+is UTF-8 text, split into lines on "\\n" only (a "\\r" is not stripped); on
+each line, spaces and tabs around it are ignored and runs of them separate
+its items.  Empty lines and lines whose first item starts with ``#`` are
+ignored; every other line is one of:
+
+- ``log <vkey> [<url>]``: a log key (type 0x01), no two with one public key;
+- ``witness <name> <vkey> [<url>]``: a witness key (type 0x04), no two with
+  one public key or one name;
+- ``group <name> all|any|<k> <member>...``: at least one member, each a
+  witness or group named on an earlier line, none twice; k in decimal
+  without leading zeros, at most the number of members;
+- ``quorum <name>|none``: exactly one, naming an earlier witness or group.
+
+Witnesses and groups share one namespace, in which ``none`` is reserved and
+every name is new.  Any line holding a control character other than tab (a
+carriage return, say), even an empty line or a comment, is malformed, and so
+is anything else: an unknown keyword, a wrong number of items, a bad key.
+The first bad line is ``<path>: line N: malformed policy`` (N from 1); a
+policy without a quorum line is ``<path>: no quorum``; a policy with
+``log`` lines none of which has the name and public key of ``--key`` is
+``<path>: log key not in policy``.  A witness witnesses a note when it
+cosigned it, a group when at least k of its members do (``all``: every
+member, ``any``: one); ``quorum none`` is always met.  The verdict on a
+note is ``{"quorum_met":...,"cosigned_by":[...]}``, cosigned_by being the
+policy names of the witnesses that cosigned it, in the policy's order.
+
+**A proof bundle** (``proof BUNDLE --key VKEY [--policy POLICY]``).
+BUNDLE is a C2SP tlog-proof as
+GET /api/v1/audit/events/{seq}/proof?format=tlog-proof answers it, read
+strictly: every line ends in "\\n" (none in "\\r\\n"), the first is
+``c2sp.org/tlog-proof@v1``, the second ``extra <canonical base64 of the
+event's export line>``, the third ``index <decimal, no leading zeros>``, then
+0 to 63 lines of canonical base64 of a 32-byte hash and an empty line; the
+rest is the checkpoint note, read as any note.  A bundle not so is
+``<path>: malformed proof bundle``, a note that is not one ``<path>:
+malformed checkpoint note`` (checked before the event), an event line that
+is not one ``<path>: event: <reason>``.  The script prints
+``{"ok":...,"index":i,"tree_size":n,"signature_valid":...,"event_valid":...,
+"inclusion_valid":...,"witnesses":...,"event":{"seq":S,"stream":"...",
+"hash":"..."}}``: signature_valid as for a checkpoint; event_valid when the
+event's hash, recomputed as for an export line, is its ``hash`` and its
+``log_index`` is i; inclusion_valid when i < n and the hash lines are the
+RFC 9162 section 2.1.3 inclusion proof of the event's leaf at i in the tree
+of size n with the note's root; witnesses null without ``--policy``, else
+the policy's verdict on the note.  ``ok`` is true when all three hold and,
+with a policy, its quorum is met.
 
 **Self-test** (``selftest``).  Runs the RFC 6962 tree vectors (roots, proof
 generation and verification, tampered proofs), RFC 8032 Ed25519 vectors on
 both the ``cryptography`` package (when it imports) and the pure-Python
-fallback, and the Go sumdb/note signed-note vector; prints
+fallback (and, signing, on an RFC 8032 signer used only by the self-test),
+the Go sumdb/note signed-note vector, cosignatures made and altered,
+policies of every shape and kind of malformed line, quorums, and a proof
+bundle built from the tree vectors, refused whenever any byte of it is
+changed; prints
 ``{"ok": ..., "checks": N, "failed": [...], "ed25519_backends": [...]}``.
 
 Ed25519 signatures are checked with the ``cryptography`` package when it
@@ -100,6 +179,7 @@ so the script still needs nothing but the standard library.
 """
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -148,8 +228,10 @@ RUST_WHITESPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
 BLANK_LINE_BYTES = b" \t\r\n"
 
 USAGE = """usage: {prog} FILE.ndjson
-       {prog} FILE.ndjson --checkpoint NOTE --key VKEY
+       {prog} FILE.ndjson --checkpoint NOTE --key VKEY [--policy POLICY]
        {prog} consistency OLD_NOTE NEW_NOTE PROOF.json --key VKEY
+           [--policy POLICY]
+       {prog} proof BUNDLE --key VKEY [--policy POLICY]
        {prog} selftest"""
 
 
@@ -413,7 +495,8 @@ def verify_file(path, checkpoint=None):
         report = checkpoint_report(leaves, checkpoint)
         result["checkpoint"] = report
         result["ok"] = (result["ok"] and report["signature_valid"]
-                        and report["root_matches"])
+                        and report["root_matches"]
+                        and _quorum_ok(report["witnesses"]))
     return result
 
 
@@ -628,6 +711,38 @@ def ed25519_verify_pure(public_key, message, signature):
     return _ed_equal(_ed_mul(s, ED_G), _ed_add(r, _ed_mul(h, a)))
 
 
+def _ed_encode(point):
+    """The 32-byte encoding of a point: y, and the sign of x in bit 255."""
+    z_inv = pow(point[2], ED_P - 2, ED_P)
+    x, y = point[0] * z_inv % ED_P, point[1] * z_inv % ED_P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def _ed_secret(secret):
+    """RFC 8032 section 5.1.5: the clamped scalar and the prefix."""
+    digest = hashlib.sha512(secret).digest()
+    scalar = int.from_bytes(digest[:32], "little")
+    scalar = scalar & ((1 << 254) - 8) | (1 << 254)
+    return scalar, digest[32:]
+
+
+def ed25519_public_pure(secret):
+    """The public key of a 32-byte secret (RFC 8032 5.1.5; selftest only)."""
+    return _ed_encode(_ed_mul(_ed_secret(secret)[0], ED_G))
+
+
+def ed25519_sign_pure(secret, message):
+    """RFC 8032 section 5.1.6 signing (selftest only: not constant-time)."""
+    scalar, prefix = _ed_secret(secret)
+    public = _ed_encode(_ed_mul(scalar, ED_G))
+    r = int.from_bytes(hashlib.sha512(prefix + message).digest(),
+                       "little") % ED_Q
+    r_enc = _ed_encode(_ed_mul(r, ED_G))
+    k = int.from_bytes(hashlib.sha512(r_enc + public + message).digest(),
+                       "little") % ED_Q
+    return r_enc + ((r + k * scalar) % ED_Q).to_bytes(32, "little")
+
+
 def ed25519_verify_library(public_key, message, signature):
     """Verify with the cryptography package (which must have imported)."""
     try:
@@ -638,8 +753,10 @@ def ed25519_verify_library(public_key, message, signature):
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def ed25519_verify(public_key, message, signature):
-    """Verify an Ed25519 signature with the best backend available."""
+    """Verify an Ed25519 signature with the best backend available (each
+    triple once: the self-test reads one note in many altered bundles)."""
     if Ed25519PublicKey is not None:
         return ed25519_verify_library(public_key, message, signature)
     return ed25519_verify_pure(public_key, message, signature)
@@ -650,9 +767,12 @@ def ed25519_verify(public_key, message, signature):
 # ---------------------------------------------------------------------------
 
 EM_DASH_PREFIX = "\u2014 "
-ED25519_TYPE = b"\x01"
+ED25519_TYPE = b"\x01"                   # a log's key (signed-note Ed25519)
+COSIGNATURE_TYPE = b"\x04"               # a witness's key (tlog-cosignature)
 KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
 TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
+COSIGNATURE_SIZE = 76                    # key id, u64 timestamp, signature
+MAX_TIMESTAMP = 2**63 - 1
 
 MALFORMED_KEY = "verifier key: malformed"
 MALFORMED_NOTE = "malformed checkpoint note"
@@ -666,16 +786,18 @@ class VerifierKey(NamedTuple):
 
 
 class Checkpoint(NamedTuple):
-    """A checkpoint note as read, with its signature checked."""
+    """A checkpoint note as read, with its signature checked, and its
+    cosignatures judged by a policy (``witnesses``: None without one)."""
     origin: str
     size: int
     root: bytes
     signature_valid: bool
+    witnesses: object = None
 
 
-def key_id(name, public_key):
-    """Key id: first 4 bytes of SHA-256(name || "\\n" || 0x01 || key)."""
-    data = name.encode("utf-8") + b"\n" + ED25519_TYPE + public_key
+def key_id(name, public_key, key_type=ED25519_TYPE):
+    """Key id: first 4 bytes of SHA-256(name || "\\n" || type || key)."""
+    data = name.encode("utf-8") + b"\n" + key_type + public_key
     return hashlib.sha256(data).digest()[:4]
 
 
@@ -687,19 +809,29 @@ def _is_curve_point(data):
     return x2 == 0 or pow(x2, (ED_P - 1) // 2, ED_P) == 1
 
 
-def parse_verifier_key(text):
-    """Parse ``<name>+<key id hex>+<base64(0x01 || public key)>``."""
+def parse_vkey(text, key_type):
+    """Parse ``<name>+<key id hex>+<base64(type || public key)>``, white
+    space around it trimmed as Rust's str::trim() does; None unless it is a
+    key of ``key_type``."""
     parts = text.strip(RUST_WHITESPACE).split("+", 2)  # base64 may hold '+'
     if len(parts) != 3:
-        raise UnreadableInput(MALFORMED_KEY)
+        return None
     name, id_hex, key_b64 = parts
     key = b64decode_canonical(key_b64)
     if (not name or not KEY_ID_HEX.fullmatch(id_hex) or key is None
-            or len(key) != 33 or key[:1] != ED25519_TYPE
+            or len(key) != 33 or key[:1] != key_type
             or not _is_curve_point(key[1:])
-            or key_id(name, key[1:]) != bytes.fromhex(id_hex)):
-        raise UnreadableInput(MALFORMED_KEY)
+            or key_id(name, key[1:], key_type) != bytes.fromhex(id_hex)):
+        return None
     return VerifierKey(name, bytes.fromhex(id_hex), key[1:])
+
+
+def parse_verifier_key(text):
+    """Parse the log's key ``<name>+<key id hex>+<base64(0x01 || key)>``."""
+    key = parse_vkey(text, ED25519_TYPE)
+    if key is None:
+        raise UnreadableInput(MALFORMED_KEY)
+    return key
 
 
 def split_note(text):
@@ -717,22 +849,46 @@ def split_note(text):
     return text[:cut] + "\n", rust_lines(text[cut + 2:])
 
 
+def note_signatures(signature_lines, key, size):
+    """The decoded signatures of the lines for ``key`` (its name, then its
+    key id) that decode, in canonical base64, to ``size`` bytes; other
+    lines, and lines that are not signature lines, are skipped."""
+    for line in signature_lines:
+        if not line.startswith(EM_DASH_PREFIX):
+            continue
+        name, space, blob = line[len(EM_DASH_PREFIX):].rpartition(" ")
+        signature = b64decode_canonical(blob) if space else None
+        if (signature is not None and name == key.name
+                and len(signature) == size and signature[:4] == key.key_id):
+            yield signature
+
+
 def note_signature_valid(body, signature_lines, key):
     """Whether one signature line for ``key`` verifies over the body.
 
     Lines for other key names or key ids, or not signature lines at all, are
     ignored; if none is for this key, the signature is not valid.
     """
-    for line in signature_lines:
-        if not line.startswith(EM_DASH_PREFIX):
-            continue
-        name, space, blob = line[len(EM_DASH_PREFIX):].rpartition(" ")
-        signature = b64decode_canonical(blob) if space else None
-        if (signature is None or name != key.name or len(signature) != 68
-                or signature[:4] != key.key_id):
-            continue
-        if ed25519_verify(key.public_key, body.encode("utf-8"),
-                          signature[4:]):
+    message = body.encode("utf-8")
+    return any(ed25519_verify(key.public_key, message, signature[4:])
+               for signature in note_signatures(signature_lines, key, 68))
+
+
+def cosigned_message(timestamp, body):
+    """What a tlog-cosignature v1 signs: two lines, then the note's body."""
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode("utf-8")
+
+
+def note_cosigned(body, signature_lines, key):
+    """Whether the witness ``key`` cosigned the note: one of its lines for
+    the key decodes to 76 bytes (key id, big-endian u64 timestamp below
+    2^63, Ed25519 signature) and verifies over the cosigned message.  A line
+    for the key that fails does not count; it is not an error."""
+    for signature in note_signatures(signature_lines, key, COSIGNATURE_SIZE):
+        timestamp = int.from_bytes(signature[4:12], "big")
+        if timestamp <= MAX_TIMESTAMP and ed25519_verify(
+                key.public_key, cosigned_message(timestamp, body),
+                signature[12:]):
             return True
     return False
 
@@ -755,8 +911,9 @@ def parse_checkpoint_body(body):
     return origin, int(size_text), root
 
 
-def open_checkpoint(text, key):
-    """Parse a checkpoint note's text and check its signature by ``key``.
+def open_checkpoint(text, key, policy=None):
+    """Parse a checkpoint note's text, check its signature by ``key`` and,
+    with a ``policy``, judge its cosignatures.
 
     A checkpoint whose origin is not the key's name is not this log's, so
     its signature does not count as valid.
@@ -765,16 +922,176 @@ def open_checkpoint(text, key):
     origin, size, root = parse_checkpoint_body(body)
     valid = (origin == key.name
              and note_signature_valid(body, signature_lines, key))
-    return Checkpoint(origin, size, root, valid)
+    witnesses = (None if policy is None
+                 else witness_verdict(policy, body, signature_lines))
+    return Checkpoint(origin, size, root, valid, witnesses)
 
 
-def read_checkpoint(path, key):
+def read_checkpoint(path, key, policy=None):
     """Read a checkpoint note file (UTF-8) and check it."""
     text = read_text(path)
     try:
-        return open_checkpoint(text, key)
+        return open_checkpoint(text, key, policy)
     except UnreadableInput as err:
         raise UnreadableInput(f"{shown(path)}: {err}") from None
+
+
+# ---------------------------------------------------------------------------
+# Witness policy (a subset of C2SP tlog-policy) and its quorum
+# ---------------------------------------------------------------------------
+
+MALFORMED_POLICY = "malformed policy"
+NO_QUORUM = "no quorum"
+LOG_KEY_NOT_IN_POLICY = "log key not in policy"
+POLICY_SPACE = " \t"
+POLICY_ITEM_SEPARATOR = re.compile(r"[ \t]+")
+# The control characters tlog-policy allows are tab and newline only; a
+# trailing carriage return (a CRLF file) is one of the others.
+POLICY_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+THRESHOLD = re.compile(r"[1-9][0-9]*")
+QUORUM_NONE = "none"
+
+
+class Policy(NamedTuple):
+    """A policy as read.
+
+    ``witnesses`` lists (policy name, key) in file order; ``groups`` maps a
+    group's name to (k, member names), in file order; ``quorum`` is the name
+    of a witness or a group, or ``none``.
+    """
+    logs: tuple
+    witnesses: tuple
+    groups: dict
+    quorum: str
+
+
+class _PolicyReader:
+    """Reads a policy's lines one at a time; ``line`` returns False for a
+    malformed one."""
+
+    def __init__(self):
+        self.logs, self.witnesses, self.groups = [], [], {}
+        self.names = set()               # witnesses and groups: one namespace
+        self.quorum = None
+
+    def line(self, line):
+        if POLICY_CONTROL.search(line):  # on any line, a comment's too
+            return False
+        items = [item for item in
+                 POLICY_ITEM_SEPARATOR.split(line.strip(POLICY_SPACE)) if item]
+        if not items or items[0].startswith("#"):
+            return True                  # an empty line or a comment
+        keyword, args = items[0], items[1:]
+        if keyword == "log" and len(args) in (1, 2):
+            return self.log(args[0])
+        if keyword == "witness" and len(args) in (2, 3):
+            return self.witness(args[0], args[1])
+        if keyword == "group" and len(args) >= 3:
+            return self.group(args[0], args[1], args[2:])
+        if keyword == "quorum" and len(args) == 1:
+            return self.set_quorum(args[0])
+        return False
+
+    def new_name(self, name):
+        return name != QUORUM_NONE and name not in self.names
+
+    def log(self, text):
+        key = parse_vkey(text, ED25519_TYPE)
+        if key is None or any(key.public_key == log.public_key
+                              for log in self.logs):
+            return False
+        self.logs.append(key)
+        return True
+
+    def witness(self, name, text):
+        key = parse_vkey(text, COSIGNATURE_TYPE)
+        if (key is None or not self.new_name(name)
+                or any(key.public_key == other.public_key
+                       for _, other in self.witnesses)):
+            return False
+        self.witnesses.append((name, key))
+        self.names.add(name)
+        return True
+
+    def group(self, name, threshold, members):
+        if (not self.new_name(name) or len(set(members)) != len(members)
+                or not all(member in self.names for member in members)):
+            return False
+        if threshold == "all":
+            k = len(members)
+        elif threshold == "any":
+            k = 1
+        elif THRESHOLD.fullmatch(threshold) and int(threshold) <= len(members):
+            k = int(threshold)
+        else:
+            return False
+        self.groups[name] = (k, tuple(members))
+        self.names.add(name)
+        return True
+
+    def set_quorum(self, name):
+        if self.quorum is not None or not (name == QUORUM_NONE
+                                           or name in self.names):
+            return False
+        self.quorum = name
+        return True
+
+
+def parse_policy(text):
+    """Read a policy's text; raise UnreadableInput (``line N: malformed
+    policy`` for the first bad line, ``no quorum``) when it is not one."""
+    reader = _PolicyReader()
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not reader.line(line):
+            raise UnreadableInput(f"line {line_no}: {MALFORMED_POLICY}")
+    if reader.quorum is None:
+        raise UnreadableInput(NO_QUORUM)
+    return Policy(tuple(reader.logs), tuple(reader.witnesses),
+                  reader.groups, reader.quorum)
+
+
+def read_policy(path, key):
+    """Read a policy file for the log ``key``: it must name the key among
+    its logs when it lists any."""
+    text = read_text(path)
+    try:
+        policy = parse_policy(text)
+    except UnreadableInput as err:
+        raise UnreadableInput(f"{shown(path)}: {err}") from None
+    if not policy_has_log(policy, key):
+        raise UnreadableInput(f"{shown(path)}: {LOG_KEY_NOT_IN_POLICY}")
+    return policy
+
+
+def policy_has_log(policy, key):
+    """Whether a policy accepts the log ``key``: it lists no log, or one of
+    its logs has the key's name and public key."""
+    return not policy.logs or any(
+        (log.name, log.public_key) == (key.name, key.public_key)
+        for log in policy.logs)
+
+
+def quorum_met(policy, cosigners):
+    """Whether the policy's quorum is met when the witnesses named in
+    ``cosigners`` (policy names) have witnessed a note: a group when at
+    least k of its members have; ``none`` always."""
+    witnessed = {name: name in cosigners for name, _ in policy.witnesses}
+    for name, (k, members) in policy.groups.items():   # in file order
+        witnessed[name] = sum(witnessed[m] for m in members) >= k
+    return policy.quorum == QUORUM_NONE or witnessed[policy.quorum]
+
+
+def witness_verdict(policy, body, signature_lines):
+    """The ``witnesses`` object for one note under a policy."""
+    cosigned_by = [name for name, key in policy.witnesses
+                   if note_cosigned(body, signature_lines, key)]
+    return {"quorum_met": quorum_met(policy, set(cosigned_by)),
+            "cosigned_by": cosigned_by}
+
+
+def _quorum_ok(witnesses):
+    """A ``witnesses`` object (or None: no policy) does not stop ``ok``."""
+    return witnesses is None or witnesses["quorum_met"]
 
 
 # ---------------------------------------------------------------------------
@@ -796,13 +1113,16 @@ def checkpoint_report(leaves, checkpoint):
         tree = [leaves[i] for i in range(checkpoint.size)]
         report["root_matches"] = merkle_root(tree) == checkpoint.root
         report["log_problem"] = None
+    report["witnesses"] = checkpoint.witnesses
     return report
 
 
-def verify_file_with_checkpoint(path, note_path, key_text):
-    """Verify the chain of an export, then its signed checkpoint."""
+def verify_file_with_checkpoint(path, note_path, key_text, policy_path=None):
+    """Verify the chain of an export, then its signed checkpoint (and the
+    checkpoint's cosignatures, with a policy)."""
     key = parse_verifier_key(key_text)
-    return verify_file(path, read_checkpoint(note_path, key))
+    policy = None if policy_path is None else read_policy(policy_path, key)
+    return verify_file(path, read_checkpoint(note_path, key, policy))
 
 
 # ---------------------------------------------------------------------------
@@ -832,19 +1152,117 @@ def read_consistency_proof(path):
     return doc["from"], doc["to"], [bytes.fromhex(h) for h in proof]
 
 
-def verify_consistency_files(old_path, new_path, proof_path, key_text):
-    """Verify two checkpoint notes and the consistency proof between them."""
+def verify_consistency_files(old_path, new_path, proof_path, key_text,
+                             policy_path=None):
+    """Verify two checkpoint notes and the consistency proof between them
+    (and both notes' cosignatures, with a policy)."""
     key = parse_verifier_key(key_text)
-    old = read_checkpoint(old_path, key)
-    new = read_checkpoint(new_path, key)
+    policy = None if policy_path is None else read_policy(policy_path, key)
+    old = read_checkpoint(old_path, key, policy)
+    new = read_checkpoint(new_path, key, policy)
     claimed_from, claimed_to, proof = read_consistency_proof(proof_path)
     signatures_valid = old.signature_valid and new.signature_valid
     proof_valid = (claimed_from == old.size and claimed_to == new.size
                    and verify_consistency(old.size, new.size, old.root,
                                           new.root, proof))
-    return {"ok": signatures_valid and proof_valid,
+    witnesses = (None if policy is None
+                 else {"old": old.witnesses, "new": new.witnesses})
+    quorum = policy is None or (old.witnesses["quorum_met"]
+                                and new.witnesses["quorum_met"])
+    return {"ok": signatures_valid and proof_valid and quorum,
             "from": old.size, "to": new.size,
-            "signatures_valid": signatures_valid, "proof_valid": proof_valid}
+            "signatures_valid": signatures_valid, "proof_valid": proof_valid,
+            "witnesses": witnesses}
+
+
+# ---------------------------------------------------------------------------
+# A proof bundle (C2SP tlog-proof): one event, its inclusion, the checkpoint
+# ---------------------------------------------------------------------------
+
+PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+PROOF_EXTRA = "extra "
+PROOF_INDEX = "index "
+MAX_PROOF_HASHES = 63
+MALFORMED_BUNDLE = "malformed proof bundle"
+
+
+class ProofBundle(NamedTuple):
+    """A tlog-proof as read: the extra data, the index, the inclusion proof
+    and the checkpoint note's text."""
+    extra: bytes
+    index: int
+    proof: list
+    note: str
+
+
+def parse_proof_bundle(text):
+    """Split a tlog-proof into its parts, strictly: every line ends in "\\n"
+    (none in "\\r\\n"), the header, the extra line, the index line, 0 to 63
+    hash lines and an empty line; the rest is the note (not read here)."""
+    if not text.endswith("\n") or "\r\n" in text:
+        raise UnreadableInput(MALFORMED_BUNDLE)
+    lines = text.split("\n")
+    header, extra, index = (lines + ["", "", ""])[:3]
+    extra = (b64decode_canonical(extra[len(PROOF_EXTRA):])
+             if extra.startswith(PROOF_EXTRA) else None)
+    index = index[len(PROOF_INDEX):] if index.startswith(PROOF_INDEX) else ""
+    if (header != PROOF_HEADER or extra is None
+            or not TREE_SIZE.fullmatch(index) or int(index) > U64_MAX):
+        raise UnreadableInput(MALFORMED_BUNDLE)
+    proof = []
+    for line in lines[3:-1]:             # lines[-1] follows the last "\\n"
+        if line == "":
+            break
+        digest = b64decode_canonical(line)
+        if (digest is None or len(digest) != 32
+                or len(proof) == MAX_PROOF_HASHES):
+            raise UnreadableInput(MALFORMED_BUNDLE)
+        proof.append(digest)
+    else:                                # no empty line
+        raise UnreadableInput(MALFORMED_BUNDLE)
+    note = "\n".join(lines[4 + len(proof):])
+    return ProofBundle(extra, int(index), proof, note)
+
+
+def bundle_event(extra):
+    """The event the bundle's extra data holds, read as an export line."""
+    try:
+        return parse_event(extra.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UnreadableInput("event: not UTF-8") from None
+    except UnreadableInput as err:
+        raise UnreadableInput(f"event: {err}") from None
+
+
+def open_proof_bundle(text, key, policy=None):
+    """Verify a tlog-proof's text: the note, the event, its inclusion."""
+    bundle = parse_proof_bundle(text)
+    checkpoint = open_checkpoint(bundle.note, key, policy)
+    event = bundle_event(bundle.extra)
+    event_valid = (hashlib.sha256(event.canonical).hexdigest() == event.hash
+                   and event.log_index == bundle.index)
+    inclusion_valid = verify_inclusion(bundle.index, checkpoint.size,
+                                       leaf_hash(event.canonical),
+                                       bundle.proof, checkpoint.root)
+    return {"ok": (checkpoint.signature_valid and event_valid
+                   and inclusion_valid and _quorum_ok(checkpoint.witnesses)),
+            "index": bundle.index, "tree_size": checkpoint.size,
+            "signature_valid": checkpoint.signature_valid,
+            "event_valid": event_valid, "inclusion_valid": inclusion_valid,
+            "witnesses": checkpoint.witnesses,
+            "event": {"seq": event.seq, "stream": event.stream,
+                      "hash": event.hash}}
+
+
+def verify_proof_file(path, key_text, policy_path=None):
+    """Verify a tlog-proof bundle file."""
+    key = parse_verifier_key(key_text)
+    policy = None if policy_path is None else read_policy(policy_path, key)
+    text = read_text(path)
+    try:
+        return open_proof_bundle(text, key, policy)
+    except UnreadableInput as err:
+        raise UnreadableInput(f"{shown(path)}: {err}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -1067,28 +1485,57 @@ def ed25519_backends():
     return backends
 
 
-def selftest_rfc8032_signing(t, number, secret, public, message, signature):
-    """With the library, signing the vector's message gives its signature."""
+class Signer(NamedTuple):
+    """An Ed25519 signer for the selftest: public(secret), sign(secret, m)."""
+    name: str
+    public: object
+    sign: object
+
+
+def _library_private(secret):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
     )
+    return Ed25519PrivateKey.from_private_bytes(secret)
+
+
+def _library_public(secret):
     from cryptography.hazmat.primitives.serialization import (
         Encoding, PublicFormat,
     )
-    private = Ed25519PrivateKey.from_private_bytes(secret)
-    derived = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    t.check(f"RFC 8032 test {number}: public key from secret",
-            derived == public)
-    t.check(f"RFC 8032 test {number}: signature recomputed",
-            private.sign(message) == signature)
+    return _library_private(secret).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
+
+
+def _library_sign(secret, message):
+    return _library_private(secret).sign(message)
+
+
+def ed25519_signers():
+    """The Ed25519 signers the selftest makes its notes with: the library's
+    (when it imports) and RFC 8032's pure-Python one."""
+    signers = [Signer("pure-python", ed25519_public_pure, ed25519_sign_pure)]
+    if Ed25519PublicKey is not None:
+        signers.insert(0, Signer("cryptography", _library_public,
+                                 _library_sign))
+    return signers
+
+
+def selftest_rfc8032_signing(t, number, secret, public, message, signature):
+    """Each signer derives the vector's public key and its signature."""
+    for signer in ed25519_signers():
+        name = f"RFC 8032 test {number} ({signer.name} signing)"
+        t.check(f"{name}: public key from secret",
+                signer.public(secret) == public)
+        t.check(f"{name}: signature recomputed",
+                signer.sign(secret, message) == signature)
 
 
 def selftest_ed25519(t):
     for number, vector in enumerate(RFC8032_VECTORS, start=1):
         secret, public, message, signature = map(bytes.fromhex, vector)
-        if Ed25519PublicKey is not None:
-            selftest_rfc8032_signing(t, number, secret, public, message,
-                                     signature)
+        selftest_rfc8032_signing(t, number, secret, public, message,
+                                 signature)
         for backend, verify in ed25519_backends():
             name = f"RFC 8032 test {number} ({backend})"
             t.check(f"{name} verifies", verify(public, message, signature))
@@ -1160,6 +1607,558 @@ def selftest_malformed_notes(t):
                                                     "+A1AC9CAD+")) == key)
 
 
+# ---------------------------------------------------------------------------
+# Self-test: cosignatures, policies, quorums and proof bundles
+# ---------------------------------------------------------------------------
+
+SELFTEST_LOG_SECRET = bytes.fromhex(RFC8032_VECTORS[0][0])  # SELFTEST_KEY's
+SELFTEST_TIME = 1700000000
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def witness_secret(number):
+    """Witness n's secret: RFC 8032 TEST 2's for 1, derived for the others."""
+    if number == 1:
+        return bytes.fromhex(RFC8032_VECTORS[1][0])
+    return hashlib.sha256(f"unionfund selftest witness {number}"
+                          .encode("ascii")).digest()
+
+
+def make_vkey(name, public, key_type):
+    """A verifier key string for a public key of ``key_type``."""
+    return (f"{name}+{key_id(name, public, key_type).hex()}+"
+            f"{_b64(key_type + public)}")
+
+
+def make_signature_line(name, blob):
+    return f"{EM_DASH_PREFIX}{name} {_b64(blob)}\n"
+
+
+def make_cosignature(signer, name, secret, body, timestamp):
+    """A cosignature line (with its newline), and its 76 decoded bytes."""
+    public = signer.public(secret)
+    # The signed message spelled out here, not by cosigned_message: a
+    # mistake there must fail this check.
+    message = b"cosignature/v1\ntime %d\n" % timestamp + body.encode("utf-8")
+    blob = (hashlib.sha256(name.encode("utf-8") + b"\n\x04"
+                           + public).digest()[:4]
+            + timestamp.to_bytes(8, "big") + signer.sign(secret, message))
+    return make_signature_line(name, blob), blob
+
+
+def make_log_signature(signer, name, secret, body):
+    """A log's signature line over a note body (with its newline)."""
+    blob = (key_id(name, signer.public(secret))
+            + signer.sign(secret, body.encode("utf-8")))
+    return make_signature_line(name, blob)
+
+
+def _cosigned(body, lines, key):
+    return note_cosigned(body, rust_lines(lines), key)
+
+
+def selftest_cosignatures(t):
+    """A cosignature verifies; any change to it, or to what it signs, fails."""
+    name, secret = "witness.example/w1", witness_secret(1)
+    log_key = parse_verifier_key(SELFTEST_KEY)
+    t.check("cosigned message as in tlog-cosignature", cosigned_message(
+        1679315147, "example.com/behind-the-sofa\n20852163\n"
+        "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n") == (
+        b"cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n"
+        b"20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"))
+    for signer in ed25519_signers():
+        label = f"cosignature ({signer.name} signing)"
+        vkey = make_vkey(name, signer.public(secret), COSIGNATURE_TYPE)
+        key = parse_vkey(vkey, COSIGNATURE_TYPE)
+        t.check(f"{label}: witness key read", key is not None
+                and key.public_key == bytes.fromhex(RFC8032_VECTORS[1][1]))
+        t.check(f"{label}: witness key is not a log key",
+                parse_vkey(vkey, ED25519_TYPE) is None
+                and _raises_unreadable(parse_verifier_key, vkey))
+        line, blob = make_cosignature(signer, name, secret, SELFTEST_BODY,
+                                      SELFTEST_TIME)
+        body, lines = split_note(SELFTEST_NOTE + line)
+        t.check(f"{label} verifies", note_cosigned(body, lines, key))
+        t.check(f"{label}: the log's signature still verifies beside it",
+                open_checkpoint(SELFTEST_NOTE + line,
+                                log_key).signature_valid)
+        other_time = blob[:4] + (SELFTEST_TIME + 1).to_bytes(8, "big") \
+            + blob[12:]
+        t.check(f"{label} with its timestamp changed fails", not _cosigned(
+            SELFTEST_BODY, make_signature_line(name, other_time), key))
+        t.check(f"{label} over another body fails", not _cosigned(
+            SELFTEST_BODY.replace("\n8\n", "\n7\n"), line, key))
+        t.check(f"{label} with its key id changed fails", not _cosigned(
+            SELFTEST_BODY, make_signature_line(name, _flip(blob)), key))
+        t.check(f"{label} under another name fails", not _cosigned(
+            SELFTEST_BODY, line.replace("/w1 ", "/w2 "), key))
+        renamed = parse_vkey(make_vkey("witness.example/w2", key.public_key,
+                                       COSIGNATURE_TYPE), COSIGNATURE_TYPE)
+        t.check(f"{label} for a key of another name fails",
+                not _cosigned(SELFTEST_BODY, line, renamed))
+        for byte, bit in SIG_FLIPS:
+            t.check(f"{label} with signature bit {byte}.{bit} flipped fails",
+                    not _cosigned(SELFTEST_BODY, make_signature_line(
+                        name, _flip(blob, 12 + byte, bit)), key))
+        t.check(f"{label} cut to 75 bytes fails", not _cosigned(
+            SELFTEST_BODY, make_signature_line(name, blob[:-1]), key))
+        for stamp, counts in ((MAX_TIMESTAMP, True), (MAX_TIMESTAMP + 1,
+                                                      False), (0, True)):
+            signed, _ = make_cosignature(signer, name, secret, SELFTEST_BODY,
+                                         stamp)
+            t.check(f"{label} at time {stamp} "
+                    f"{'verifies' if counts else 'fails'}",
+                    _cosigned(SELFTEST_BODY, signed, key) == counts)
+        as_log = make_log_signature(signer, name, secret, SELFTEST_BODY)
+        as_log_key = parse_verifier_key(make_vkey(name, key.public_key,
+                                                  ED25519_TYPE))
+        t.check(f"{label}: a plain note signature by the witness fails",
+                not _cosigned(SELFTEST_BODY, as_log, key)
+                and _cosigned(SELFTEST_BODY, line, key)
+                and not note_signature_valid(SELFTEST_BODY, [line[:-1]],
+                                             as_log_key))
+        bad = make_signature_line(name, _flip(blob, 40))
+        t.check(f"{label}: a failing line before it does not stop it",
+                _cosigned(SELFTEST_BODY, bad + line, key)
+                and not _cosigned(SELFTEST_BODY, bad, key))
+        by_log, _ = make_cosignature(signer, log_key.name,
+                                     SELFTEST_LOG_SECRET, SELFTEST_BODY,
+                                     SELFTEST_TIME)
+        t.check(f"{label}: a cosignature by the log's key is not its "
+                "signature", not open_checkpoint(SELFTEST_BODY + "\n" + by_log,
+                                                 log_key).signature_valid)
+
+
+def selftest_witness_keys(signer, count):
+    """Witness vkeys ``w1`` .. ``w<count>`` (key names witness<n>.example)."""
+    return [make_vkey(f"witness{n}.example", signer.public(witness_secret(n)),
+                      COSIGNATURE_TYPE) for n in range(1, count + 1)]
+
+
+def example_policy(vkeys):
+    """The tlog-policy example, with keys."""
+    return (f"log {SELFTEST_KEY}\n\n"
+            f"witness X1 {vkeys[0]}\nwitness X2 {vkeys[1]}\n"
+            f"witness X3 {vkeys[2]}\ngroup X-witnesses 2 X1 X2 X3\n\n"
+            f"witness Y1 {vkeys[3]}\nwitness Y2 {vkeys[4]}\n"
+            f"witness Y3 {vkeys[5]}\ngroup Y-witnesses any Y1 Y2 Y3\n\n"
+            "group X-and-Y all X-witnesses Y-witnesses\nquorum X-and-Y\n")
+
+
+def _policy_error(text):
+    try:
+        parse_policy(text)
+    except UnreadableInput as err:
+        return str(err)
+    return None
+
+
+def selftest_policy_shapes(t, vkeys):
+    """The spec's shapes are read as written."""
+    policy = parse_policy(example_policy(vkeys))
+    t.check("example policy read", (
+        [name for name, _ in policy.witnesses],
+        [key.name for key in policy.logs], policy.groups, policy.quorum) == (
+        ["X1", "X2", "X3", "Y1", "Y2", "Y3"], ["unionfund.example/selftest"],
+        {"X-witnesses": (2, ("X1", "X2", "X3")),
+         "Y-witnesses": (1, ("Y1", "Y2", "Y3")),
+         "X-and-Y": (2, ("X-witnesses", "Y-witnesses"))}, "X-and-Y"))
+    t.check("example policy keys read", [key for _, key in policy.witnesses]
+            == [parse_vkey(v, COSIGNATURE_TYPE) for v in vkeys[:6]])
+    spaced = (f"# a comment\n  \t# an indented comment\n\t \n"
+              f" \tlog\t {SELFTEST_KEY}  https://log.example/  \n"
+              f"witness\tW\u00e9 {vkeys[0]} https://w.example/a\t\n"
+              f"witness #2 {vkeys[1]}\n"
+              f"group g 1 W\u00e9 #2\nquorum g\n"
+              f"witness late {vkeys[2]}\n# the end, no final newline")
+    policy = parse_policy(spaced)
+    t.check("policy with comments, tabs, URLs and names read", (
+        [name for name, _ in policy.witnesses], policy.groups,
+        policy.quorum, len(policy.logs)) == (
+        ["W\u00e9", "#2", "late"], {"g": (1, ("W\u00e9", "#2"))}, "g", 1))
+    for label, text, quorum in (
+            ("quorum none alone", "quorum none\n", "none"),
+            ("quorum none with witnesses", f"witness a {vkeys[0]}\n"
+             "quorum none", "none"),
+            ("quorum of one witness", f"witness a {vkeys[0]}\nquorum a\n",
+             "a"),
+            ("no log line", f"witness a {vkeys[0]}\ngroup b all a\n"
+             "quorum b\n", "b")):
+        t.check(f"policy with {label} read",
+                _policy_error(text) is None
+                and parse_policy(text).quorum == quorum)
+    key = parse_verifier_key(SELFTEST_KEY)
+    t.check("policy without log lines accepts the log",
+            policy_has_log(parse_policy("quorum none"), key))
+    t.check("policy listing the log accepts it", policy_has_log(
+        parse_policy(f"log {GO_NOTE_KEY}\nlog {SELFTEST_KEY}\nquorum none"),
+        key))
+    renamed = make_vkey("other.example/log", key.public_key, ED25519_TYPE)
+    for label, logs in (("another log", GO_NOTE_KEY),
+                        ("the log's key under another name", renamed)):
+        t.check(f"policy listing only {label} refuses the log",
+                not policy_has_log(parse_policy(f"log {logs}\nquorum none"),
+                                   key))
+
+
+def selftest_policy_errors(t, vkeys):
+    """Each kind of malformed line is refused, at its line number."""
+    w1, w2, w7 = vkeys[0], vkeys[1], vkeys[6]
+    head = f"# policy\nwitness a {w1}\nwitness b {w2}\ngroup g any a b\n"
+    same_w1 = make_vkey("renamed.example", parse_vkey(
+        w1, COSIGNATURE_TYPE).public_key, COSIGNATURE_TYPE)
+    same_log = make_vkey("renamed.example",
+                         parse_verifier_key(SELFTEST_KEY).public_key,
+                         ED25519_TYPE)
+    bad_id = w7.split("+")[0] + "+00000000+" + w7.split("+", 2)[2]
+    for label, line in (
+            ("an unknown keyword", f"witnesses c {w7}"),
+            ("a keyword in capitals", f"Witness c {w7}"),
+            ("a log without a key", "log"),
+            ("a log with a witness key", f"log {w7}"),
+            ("a log with two URLs", f"log {SELFTEST_KEY} https://a/ b"),
+            ("a log key twice", f"log {SELFTEST_KEY}\nlog {same_log}"),
+            ("a witness without a key", "witness c"),
+            ("a witness with a log key", f"witness c {SELFTEST_KEY}"),
+            ("a witness key of a wrong key id", f"witness c {bad_id}"),
+            ("a witness key with padding added", f"witness c {w7}="),
+            ("a witness key cut short", f"witness c {w7[:-4]}"),
+            ("a witness with two URLs", f"witness c {w7} https://a/ b"),
+            ("a witness name taken by a witness", f"witness a {w7}"),
+            ("a witness name taken by a group", f"witness g {w7}"),
+            ("a witness called none", f"witness none {w7}"),
+            ("a witness key twice", f"witness c {same_w1}"),
+            ("a group without members", "group h any"),
+            ("a group without a threshold", "group h"),
+            ("a group called none", "group none any a"),
+            ("a group name taken", "group a any b"),
+            ("a group of an undefined name", "group h any a c"),
+            ("a group of none", "group h any a none"),
+            ("a group listing a member twice", "group h 2 a b a"),
+            ("a group of itself", "group h any h"),
+            ("a threshold of 0", "group h 0 a b"),
+            ("a threshold with a leading zero", "group h 01 a b"),
+            ("a threshold above the members", "group h 3 a b"),
+            ("a negative threshold", "group h -1 a b"),
+            ("a threshold with a sign", "group h +1 a b"),
+            ("a threshold in capitals", "group h ANY a b"),
+            ("a quorum of an undefined name", "quorum c"),
+            ("a quorum without a name", "quorum"),
+            ("a quorum of two names", "quorum a b"),
+            ("a second quorum", "quorum a\nquorum b"),
+            ("a carriage return after a key", f"witness c {w7}\r"),
+            ("a carriage return after a URL",
+             f"witness c {w7} https://w.example/\r"),
+            ("a carriage return alone", "\r"),
+            ("a carriage return after a comment", "# a comment\r"),
+            ("a form feed on an empty line", " \f "),
+            ("a vertical tab between items", f"witness c\v{w7}"),
+            ("a NUL in a name", f"witness c\0 {w7}")):
+        text = head + line + "\nquorum g\n"
+        # The bad line is the last one before "quorum g".
+        number = head.count("\n") + line.count("\n") + 1
+        t.check(f"policy with {label} is malformed at line {number}",
+                _policy_error(text) == f"line {number}: malformed policy")
+    t.check("a member defined on a later line is refused on its line",
+            _policy_error(f"witness a {w1}\ngroup g all a b\n"
+                          f"witness b {w2}\nquorum g\n")
+            == "line 2: malformed policy")
+    t.check("a key is read as --key is: Unicode white space around it "
+            "trimmed", _policy_error(f"witness a {w1}\u00a0\u3000\n"
+                                     "quorum a") is None)
+    t.check("a quorum before its name is defined is refused",
+            _policy_error(f"quorum a\nwitness a {w1}\n")
+            == "line 1: malformed policy")
+    t.check("the first bad line is named", _policy_error(
+        "quorum none\nfoo\nbar\n") == "line 2: malformed policy")
+    for label, text in (("an empty policy", ""),
+                        ("comments only", "# quorum none\n\n"),
+                        ("no quorum line", head)):
+        t.check(f"{label} has no quorum", _policy_error(text) == NO_QUORUM)
+    t.check("a bad line is reported before the missing quorum",
+            _policy_error("witness\n") == "line 1: malformed policy")
+
+
+def selftest_quorums(t, vkeys):
+    """all, any, k, nested groups and none, against their definitions."""
+    policy = parse_policy(example_policy(vkeys))
+    names = ["X1", "X2", "X3", "Y1", "Y2", "Y3"]
+    wrong = []
+    for bits in range(64):
+        chosen = {n for i, n in enumerate(names) if bits >> i & 1}
+        expected = (len(chosen & {"X1", "X2", "X3"}) >= 2
+                    and len(chosen & {"Y1", "Y2", "Y3"}) >= 1)
+        if quorum_met(policy, chosen) != expected:
+            wrong.append(sorted(chosen))
+    t.check("example quorum (2 of X and any of Y) on every subset", not wrong)
+    w = "".join(f"witness w{n} {vkeys[n - 1]}\n" for n in range(1, 6))
+    for label, rules, cases in (
+            ("none", "quorum none\n", ((set(), True), ({"w1"}, True))),
+            ("one witness", "quorum w2\n",
+             ((set(), False), ({"w1"}, False), ({"w2"}, True))),
+            ("all", "group g all w1 w2 w3\nquorum g\n",
+             (({"w1", "w2"}, False), ({"w1", "w2", "w3"}, True))),
+            ("any", "group g any w1 w2 w3\nquorum g\n",
+             ((set(), False), ({"w4", "w5"}, False), ({"w3"}, True))),
+            ("3 of 4", "group g 3 w1 w2 w3 w4\nquorum g\n",
+             (({"w1", "w4"}, False), ({"w1", "w2", "w5"}, False),
+              ({"w1", "w2", "w4"}, True))),
+            ("nested", "group a all w1 w2\ngroup b any w3 w4\n"
+             "group c 1 a b\ngroup d all c w5\nquorum d\n",
+             (({"w1", "w5"}, False), ({"w1", "w2"}, False),
+              ({"w1", "w2", "w5"}, True), ({"w4", "w5"}, True),
+              ({"w3", "w4"}, False))),
+            ("a group beside a witness", "group a all w1 w2\n"
+             "group b 2 a w3 w4\nquorum b\n",
+             (({"w3", "w4"}, True), ({"w1", "w3"}, False),
+              ({"w1", "w2", "w4"}, True)))):
+        policy = parse_policy(w + rules)
+        for chosen, expected in cases:
+            t.check(f"quorum {label} with {sorted(chosen)}: {expected}",
+                    quorum_met(policy, chosen) == expected)
+
+
+def selftest_witness_verdict(t, signer, vkeys):
+    """Cosignatures judged on a note: policy names, in the policy's order."""
+    policy = parse_policy(example_policy(vkeys))
+    lines = [make_cosignature(signer, f"witness{n}.example", witness_secret(n),
+                              SELFTEST_BODY, SELFTEST_TIME + n)[0]
+             for n in (1, 2, 6)]
+    failing = make_signature_line("witness4.example", _flip(
+        base64.b64decode(make_cosignature(
+            signer, "witness4.example", witness_secret(4), SELFTEST_BODY,
+            SELFTEST_TIME)[0].split()[-1]), 20))
+    note = SELFTEST_NOTE + lines[1] + failing + lines[0]
+    body, signature_lines = split_note(note)
+    t.check("two X witnesses alone: no quorum, named in policy order",
+            witness_verdict(policy, body, signature_lines)
+            == {"quorum_met": False, "cosigned_by": ["X1", "X2"]})
+    body, signature_lines = split_note(note + lines[2])
+    t.check("two X witnesses and a Y witness: quorum",
+            witness_verdict(policy, body, signature_lines)
+            == {"quorum_met": True, "cosigned_by": ["X1", "X2", "Y3"]})
+    reordered = parse_policy(f"witness b {vkeys[1]}\nwitness c {vkeys[2]}\n"
+                             f"witness a {vkeys[0]}\nquorum a\n")
+    t.check("cosigners named in the policy's order, not the note's",
+            witness_verdict(reordered, body, signature_lines)
+            == {"quorum_met": True, "cosigned_by": ["b", "a"]})
+    checkpoint = open_checkpoint(note + lines[2],
+                                 parse_verifier_key(SELFTEST_KEY), policy)
+    report = checkpoint_report(None, checkpoint)
+    t.check("checkpoint report carries the verdict last",
+            list(report) == ["tree_size", "signature_valid", "root_matches",
+                             "log_problem", "witnesses"]
+            and report["witnesses"]["quorum_met"])
+    t.check("checkpoint report without a policy has witnesses null",
+            checkpoint_report(None, open_checkpoint(
+                SELFTEST_NOTE, parse_verifier_key(SELFTEST_KEY)))["witnesses"]
+            is None)
+
+
+def selftest_event_line(log_index=5):
+    """An export line (compact JSON), with its event read."""
+    event = dict.fromkeys(HASHED_FIELDS)
+    event.update(seq=6, stream="fund:selftest", stream_seq=1,
+                 occurred_at="2024-01-02T03:04:05.000000Z", actor="selftest",
+                 actor_role="auditor", action="fund.created",
+                 entity_type="fund", entity_id="f-1", amount="12.50",
+                 after='{"name":"\u5e2e\u6276"}', prev_hash=GENESIS_HASH,
+                 hash="")
+    event["hash"] = hashlib.sha256(
+        parse_event(json.dumps(event)).canonical).hexdigest()
+    event["log_index"] = log_index
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_bundle(extra, index, proof, note):
+    return (f"{PROOF_HEADER}\n{PROOF_EXTRA}{_b64(extra)}\n{PROOF_INDEX}"
+            f"{index}\n" + "".join(f"{_b64(h)}\n" for h in proof)
+            + "\n" + note)
+
+
+def selftest_bundle_parts(signer, leaves):
+    """A tree of the RFC 6962 leaves with the event as leaf 5, its inclusion
+    proof, and a note of it signed by the log and cosigned by w1 and w2."""
+    line = selftest_event_line()
+    tree = list(leaves)
+    tree[5] = leaf_hash(parse_event(line).canonical)
+    body = (f"unionfund.example/selftest\n{len(tree)}\n"
+            f"{_b64(merkle_root(tree))}\n")
+    note = (body + "\n"
+            + make_log_signature(signer, "unionfund.example/selftest",
+                                 SELFTEST_LOG_SECRET, body)
+            + make_cosignature(signer, "witness1.example", witness_secret(1),
+                               body, SELFTEST_TIME)[0]
+            + make_cosignature(signer, "witness2.example", witness_secret(2),
+                               body, SELFTEST_TIME + 7)[0])
+    return line, inclusion_path(5, tree), note
+
+
+def _byte_replacements(byte):
+    """The values a byte is changed to: its lowest bit flipped, a line end,
+    and its neighbour in the base64 alphabet, a carriage return for a line
+    end, or (another byte) bit 5 flipped."""
+    alphabet = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                b"0123456789+/")
+    if byte in alphabet:
+        other = alphabet[(alphabet.index(byte) + 1) % len(alphabet)]
+    else:
+        other = 0x0d if byte == 0x0a else byte ^ 0x20
+    return sorted({byte ^ 0x01, other, 0x0a} - {byte})
+
+
+def _bundle_fails(data, key, policy):
+    """Whether a bundle's bytes are refused: unreadable, or not ok."""
+    try:
+        return not open_proof_bundle(data.decode("utf-8"), key, policy)["ok"]
+    except (UnicodeDecodeError, UnreadableInput):
+        return True
+
+
+def _bundle_error(text, key):
+    try:
+        open_proof_bundle(text, key)
+    except UnreadableInput as err:
+        return str(err)
+    return None
+
+
+def selftest_proof_bundle(t, signer, leaves, vkeys):
+    """A tlog-proof verifies, and fails when any byte of it changes."""
+    key = parse_verifier_key(SELFTEST_KEY)
+    line, proof, note = selftest_bundle_parts(signer, leaves)
+    bundle = make_bundle(line.encode("utf-8"), 5, proof, note)
+    both = parse_policy(f"log {SELFTEST_KEY}\nwitness w1 {vkeys[0]}\n"
+                        f"witness w2 {vkeys[1]}\nwitness w3 {vkeys[2]}\n"
+                        "group both all w1 w2\nquorum both\n")
+    event = parse_event(line)
+    expected = {"ok": True, "index": 5, "tree_size": 8,
+                "signature_valid": True, "event_valid": True,
+                "inclusion_valid": True,
+                "witnesses": {"quorum_met": True,
+                              "cosigned_by": ["w1", "w2"]},
+                "event": {"seq": 6, "stream": "fund:selftest",
+                          "hash": event.hash}}
+    result = open_proof_bundle(bundle, key, both)
+    t.check(f"proof bundle ({signer.name} signing) verifies",
+            json.dumps(result) == json.dumps(expected))
+    expected.update(witnesses=None)
+    t.check("proof bundle without a policy verifies",
+            json.dumps(open_proof_bundle(bundle, key)) == json.dumps(expected))
+    w3 = parse_policy(f"witness w1 {vkeys[0]}\nwitness w3 {vkeys[2]}\n"
+                      "group g all w1 w3\nquorum g\n")
+    result = open_proof_bundle(bundle, key, w3)
+    t.check("proof bundle short of its quorum fails", not result["ok"]
+            and result["witnesses"] == {"quorum_met": False,
+                                        "cosigned_by": ["w1"]})
+    data = bundle.encode("utf-8")
+    missed = [f"{i}:{value:#04x}" for i in range(len(data))
+              for value in _byte_replacements(data[i])
+              if not _bundle_fails(data[:i] + bytes([value]) + data[i + 1:],
+                                   key, both)]
+    t.check(f"proof bundle fails with any byte changed ({len(data)} bytes)",
+            not missed)
+    selftest_bundle_verdicts(t, key, line, proof, note)
+    selftest_malformed_bundles(t, key, line, proof, note)
+
+
+def selftest_bundle_verdicts(t, key, line, proof, note):
+    """Readable bundles whose event or inclusion does not hold."""
+    for label, event_line, index, path, verdict in (
+            ("an event of another log_index", line.replace(
+                '"log_index":5', '"log_index":4'), 5, proof, (False, True)),
+            ("an event without a log_index", line.replace(
+                '"log_index":5', '"log_index":null'), 5, proof, (False, True)),
+            ("an altered event", line.replace("12.50", "12.51"), 5, proof,
+             (False, False)),
+            ("another index", line.replace('"log_index":5', '"log_index":4'),
+             4, proof, (True, False)),
+            ("an index past the tree", line.replace(
+                '"log_index":5', '"log_index":8'), 8, proof, (True, False)),
+            ("a proof element dropped", line, 5, proof[:-1], (True, False)),
+            ("63 hashes", line, 5, proof * 21, (True, False))):
+        result = open_proof_bundle(make_bundle(event_line.encode("utf-8"),
+                                               index, path, note), key)
+        t.check(f"proof bundle with {label}: event and inclusion {verdict}",
+                (result["event_valid"], result["inclusion_valid"]) == verdict
+                and not result["ok"] and result["signature_valid"])
+
+
+def selftest_malformed_bundles(t, key, line, proof, note):
+    """Each kind of unreadable bundle, with its words."""
+    good = make_bundle(line.encode("utf-8"), 5, proof, note)
+    header = f"{PROOF_HEADER}\n{PROOF_EXTRA}{_b64(line.encode('utf-8'))}\n"
+    bad_event = lambda data: make_bundle(data, 5, proof, note)  # noqa: E731
+    hashes = "".join(f"{_b64(h)}\n" for h in proof)
+    for label, text, error in (
+            ("another header", good.replace("@v1", "@v2", 1),
+             MALFORMED_BUNDLE),
+            ("CRLF line ends", good.replace("\n", "\r\n"), MALFORMED_BUNDLE),
+            ("a carriage return ending the note", good[:-1] + "\r",
+             MALFORMED_BUNDLE),
+            ("no final newline", good[:-1], MALFORMED_BUNDLE),
+            ("no extra line", good.replace(header, PROOF_HEADER + "\n"),
+             MALFORMED_BUNDLE),
+            ("extra without its space", good.replace("extra ", "extra", 1),
+             MALFORMED_BUNDLE),
+            ("extra not in canonical base64", good.replace(
+                header, header[:-2] + "=\n"), MALFORMED_BUNDLE),
+            ("an index with a leading zero", good.replace(
+                "index 5", "index 05"), MALFORMED_BUNDLE),
+            ("a negative index", good.replace("index 5", "index -5"),
+             MALFORMED_BUNDLE),
+            ("an empty index", good.replace("index 5", "index "),
+             MALFORMED_BUNDLE),
+            ("an index past 2^64", good.replace(
+                "index 5", f"index {U64_MAX + 1}"), MALFORMED_BUNDLE),
+            ("a hash of 31 bytes", good.replace(hashes, _b64(proof[0][:31])
+                                                + "\n"), MALFORMED_BUNDLE),
+            ("a hash in hex", good.replace(hashes, proof[0].hex() + "\n"),
+             MALFORMED_BUNDLE),
+            ("64 hashes", make_bundle(line.encode("utf-8"), 5,
+                                      proof * 21 + proof[:1], note),
+             MALFORMED_BUNDLE),
+            ("no empty line", good.replace(hashes + "\n", hashes),
+             MALFORMED_BUNDLE),
+            ("only its header lines", header + "index 5\n", MALFORMED_BUNDLE),
+            ("an empty file", "", MALFORMED_BUNDLE),
+            ("a note without its blank line", good.replace(
+                "=\n\n\u2014", "=\n\u2014"), MALFORMED_NOTE),
+            ("no note", good[:len(good) - len(note)], MALFORMED_NOTE),
+            ("an event not in UTF-8", bad_event(b"\xff"), "event: not UTF-8"),
+            ("an event not JSON", bad_event(b'{"seq":'), "event: not JSON"),
+            ("an empty event", bad_event(b""), "event: not JSON"),
+            ("an event not an object", bad_event(b"[]"),
+             "event: not a JSON object"),
+            ("an event without seq", bad_event(line.replace(
+                '"seq":6,', "").encode("utf-8")),
+             "event: missing field 'seq'"),
+            ("an event of a negative log_index", bad_event(line.replace(
+                '"log_index":5', '"log_index":-1').encode("utf-8")),
+             "event: 'log_index' is neither a non-negative integer nor null"),
+            ("a bad note and a bad event", make_bundle(b"[]", 5, proof,
+                                                       "x\n"),
+             MALFORMED_NOTE)):
+        t.check(f"proof bundle with {label} is unreadable",
+                _bundle_error(text, key) == error)
+
+
+def selftest_witnesses(t, leaves):
+    """Cosignatures, policies, quorums and proof bundles."""
+    selftest_cosignatures(t)
+    signer = ed25519_signers()[0]
+    vkeys = selftest_witness_keys(signer, 7)
+    selftest_policy_shapes(t, vkeys)
+    selftest_policy_errors(t, vkeys)
+    selftest_quorums(t, vkeys)
+    selftest_witness_verdict(t, signer, vkeys)
+    for signer in ed25519_signers():
+        selftest_proof_bundle(t, signer, leaves, vkeys)
+
+
 def run_selftest():
     """Run every self-test; return the result dict."""
     t = SelfTest()
@@ -1171,6 +2170,7 @@ def run_selftest():
     selftest_ed25519(t)
     selftest_go_note(t)
     selftest_checkpoint_note(t, roots)
+    selftest_witnesses(t, leaves)
     return {"ok": not t.failed, "checks": t.checks, "failed": t.failed,
             "ed25519_backends": [name for name, _ in ed25519_backends()]}
 
@@ -1179,11 +2179,12 @@ def run_selftest():
 # Command line
 # ---------------------------------------------------------------------------
 
-def split_options(args, required):
+def split_options(args, required, optional=()):
     """Split args into (positionals, {option: value}).
 
-    Every option in ``required`` must be given exactly once, with a value;
-    returns None otherwise or for an unknown option.
+    Every option in ``required`` must be given exactly once, with a value,
+    and those in ``optional`` at most once; returns None otherwise or for an
+    unknown option.
     """
     positionals, options = [], {}
     rest = list(args)
@@ -1191,11 +2192,12 @@ def split_options(args, required):
         arg = rest.pop(0)
         if not arg.startswith("--"):
             positionals.append(arg)
-        elif arg in required and arg not in options and rest:
+        elif (arg in required or arg in optional) and arg not in options \
+                and rest:
             options[arg] = rest.pop(0)
         else:
             return None
-    if set(options) != set(required):
+    if not set(required) <= set(options):
         return None
     return positionals, options
 
@@ -1207,16 +2209,25 @@ def parse_command_line(args):
     if len(args) == 1 and not args[0].startswith("--"):
         return lambda: verify_file(args[0])
     if args[:1] == ["consistency"]:
-        parsed = split_options(args[1:], ("--key",))
+        parsed = split_options(args[1:], ("--key",), ("--policy",))
         if parsed and len(parsed[0]) == 3:
             paths, options = parsed
-            return lambda: verify_consistency_files(*paths, options["--key"])
+            return lambda: verify_consistency_files(
+                *paths, options["--key"], options.get("--policy"))
         return None
-    parsed = split_options(args, ("--checkpoint", "--key"))
+    if args[:1] == ["proof"]:
+        parsed = split_options(args[1:], ("--key",), ("--policy",))
+        if parsed and len(parsed[0]) == 1:
+            (path,), options = parsed
+            return lambda: verify_proof_file(path, options["--key"],
+                                             options.get("--policy"))
+        return None
+    parsed = split_options(args, ("--checkpoint", "--key"), ("--policy",))
     if parsed and len(parsed[0]) == 1:
         (path,), options = parsed
         return lambda: verify_file_with_checkpoint(
-            path, options["--checkpoint"], options["--key"])
+            path, options["--checkpoint"], options["--key"],
+            options.get("--policy"))
     return None
 
 

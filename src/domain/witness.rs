@@ -321,8 +321,13 @@ impl Bundle {
         out
     }
 
-    /// Reads a bundle strictly; `None` when it is malformed.
+    /// Reads a bundle strictly; `None` when it is malformed. Its lines end in `\n` only (the
+    /// note inside would forgive a CRLF or a missing last newline; a bundle does not, so that
+    /// no byte of it can change unnoticed).
     pub fn parse(text: &str) -> Option<Self> {
+        if !text.ends_with('\n') || text.contains("\r\n") {
+            return None;
+        }
         let (head, note) = text.split_once("\n\n")?;
         let mut lines = head.split('\n');
         if lines.next()? != BUNDLE_HEADER {
@@ -487,6 +492,8 @@ mod tests {
         let text = b.to_text();
         assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra eyJzZXEiOjF9\nindex 3\nBwcH"));
         assert_eq!(Bundle::parse(&text), Some(b));
+        assert_eq!(Bundle::parse(text.trim_end_matches('\n')), None);
+        assert_eq!(Bundle::parse(&text.replacen("index 3\n", "index 3\r\n", 1)), None);
         for (from, to) in [("@v1", "@v2"), ("index 3", "index 03"), ("extra ", "extra  "), ("BwcH", "BwcHBw")] {
             assert_eq!(Bundle::parse(&text.replacen(from, to, 1)), None, "{from}");
         }
