@@ -298,17 +298,8 @@ async fn items_step(base: &str, tokens: [&str; 3], funds: &[Uuid], org: Uuid, it
 /// every verification. Needs the bench's PostgreSQL to read the file it writes (same machine).
 fn bulk_load(url: &str, target: i64) {
     use diesel::RunQueryDsl;
-    use diesel::sql_types::{BigInt, Text};
+    use diesel::sql_types::BigInt;
     use unionfund::domain::audit::{AuditRecord, GENESIS_HASH, format_time};
-    #[derive(diesel::QueryableByName)]
-    struct Head {
-        #[diesel(sql_type = Text)]
-        stream: String,
-        #[diesel(sql_type = BigInt)]
-        stream_seq: i64,
-        #[diesel(sql_type = Text)]
-        hash: String,
-    }
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = BigInt)]
@@ -328,14 +319,13 @@ fn bulk_load(url: &str, target: i64) {
         .execute(&mut conn)
         .unwrap();
     }
-    let heads: Vec<Head> = diesel::sql_query(format!(
-        "SELECT stream, stream_seq, hash FROM audit_heads WHERE stream IN ({})",
-        streams.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",")
-    ))
-    .load(&mut conn)
-    .unwrap();
+    let heads: Vec<(String, i64, String)> = {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use unionfund::db::schema::audit_heads as h;
+        h::table.filter(h::stream.eq_any(&streams)).select((h::stream, h::stream_seq, h::hash)).load(&mut conn).unwrap()
+    };
     let mut heads: std::collections::HashMap<String, (i64, String)> =
-        heads.into_iter().map(|h| (h.stream, (h.stream_seq, h.hash))).collect();
+        heads.into_iter().map(|(stream, n, hash)| (stream, (n, hash))).collect();
     let path = std::env::temp_dir().join("unionfund-bench-bulk.csv");
     let now = unionfund::service::now();
     let mut left = target - have;

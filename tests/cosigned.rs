@@ -14,17 +14,6 @@ use unionfund::service::audit::verify_bundle;
 
 use crate::helpers::*;
 
-async fn some_events(app: &TestApp, amounts: &[&str]) {
-    let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    post_sources(app, &fund, amounts).await;
-}
-
-async fn checkpoint(app: &TestApp) -> Value {
-    let r = app.post_as(Role::Auditor, "/api/v1/audit/checkpoints", json!({})).await;
-    assert_eq!(r.status(), 201);
-    body(r).await
-}
-
 async fn last_seq(app: &TestApp) -> i64 {
     let b = body(app.get_as(Role::Auditor, "/api/v1/audit/events?limit=500").await).await;
     b["items"].as_array().unwrap().last().unwrap()["seq"].as_i64().unwrap()

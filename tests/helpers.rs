@@ -575,6 +575,19 @@ pub fn balance(app: &TestApp, fund: &str, code: &str) -> String {
 
 /// One source per amount on `fund`, each under its own reference: consecutive events on the
 /// fund's stream.
+/// A fund, its budget and a source per amount: events on one fund stream.
+pub async fn some_events(app: &TestApp, amounts: &[&str]) {
+    let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
+    post_sources(app, &fund, amounts).await;
+}
+
+/// A checkpoint taken now by an auditor (201), as answered.
+pub async fn checkpoint(app: &TestApp) -> Value {
+    let r = app.post_as(Role::Auditor, "/api/v1/audit/checkpoints", json!({})).await;
+    assert_eq!(r.status(), 201);
+    body(r).await
+}
+
 pub async fn post_sources(app: &TestApp, fund: &str, amounts: &[&str]) {
     for a in amounts {
         let r = app

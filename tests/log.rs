@@ -13,18 +13,6 @@ use unionfund::service::audit::EventView;
 
 use crate::helpers::*;
 
-/// A fund, its budget and a source per amount: events on one fund stream.
-async fn some_events(app: &TestApp, amounts: &[&str]) {
-    let fund = app.fund("60000.00").await["id"].as_str().unwrap().to_owned();
-    post_sources(app, &fund, amounts).await;
-}
-
-async fn checkpoint(app: &TestApp) -> Value {
-    let r = app.post_as(Role::Auditor, "/api/v1/audit/checkpoints", json!({})).await;
-    assert_eq!(r.status(), 201);
-    body(r).await
-}
-
 async fn events(app: &TestApp) -> Vec<EventView> {
     let b = body(app.get_as(Role::Auditor, "/api/v1/audit/events?limit=500").await).await;
     serde_json::from_value(b["items"].clone()).unwrap()

@@ -75,10 +75,7 @@ impl LogSigner {
 
     /// The verifier key string an auditor keeps: `name+keyid(hex)+base64(0x01 ‖ public key)`.
     pub fn verifier_key(&self) -> String {
-        let public = self.key.verifying_key();
-        let mut raw = vec![ED25519];
-        raw.extend_from_slice(public.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(key_id(&self.name, &public)), B64.encode(raw))
+        vkey_text(&self.name, ED25519, &self.key.verifying_key())
     }
 
     /// The public key, hex.
@@ -110,29 +107,46 @@ pub enum NoteError {
     BadSignature(String),
 }
 
-/// A verifier key, parsed.
+/// A named Ed25519 public key of one signed-note algorithm, as a verifier key string gives it.
 #[derive(Debug, Clone)]
-pub struct VerifierKey {
+struct NamedKey {
     name: String,
     id: [u8; 4],
     key: VerifyingKey,
 }
 
+impl NamedKey {
+    fn parse(s: &str, alg: u8) -> Result<Self, NoteError> {
+        let (name, id, key) = parse_vkey(s, alg)?;
+        Ok(Self { name, id, key })
+    }
+}
+
+/// A verifier key string: `name+keyid(hex)+base64(alg ‖ public key)`.
+fn vkey_text(name: &str, alg: u8, key: &VerifyingKey) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(key.as_bytes());
+    format!("{name}+{}+{}", hex::encode(typed_key_id(name, alg, key)), B64.encode(raw))
+}
+
+/// A log's verifier key, parsed.
+#[derive(Debug, Clone)]
+pub struct VerifierKey(NamedKey);
+
 impl VerifierKey {
     /// Parses `name+keyid+base64(0x01 ‖ key)`, checking that the id is the key's.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let (name, id, key) = parse_vkey(s, ED25519)?;
-        Ok(Self { name, id, key })
+        NamedKey::parse(s, ED25519).map(Self)
     }
 
     /// The key's name (the log's origin).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// The public key.
     pub fn public_key(&self) -> [u8; 32] {
-        self.key.to_bytes()
+        self.0.key.to_bytes()
     }
 
     /// Opens a signed checkpoint note: its body must parse and one of its signature lines must
@@ -140,7 +154,7 @@ impl VerifierKey {
     pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
         match self.check(note)? {
             (true, cp) => Ok(cp),
-            (false, _) => Err(NoteError::BadSignature(self.name.clone())),
+            (false, _) => Err(NoteError::BadSignature(self.0.name.clone())),
         }
     }
 
@@ -148,26 +162,27 @@ impl VerifierKey {
     /// still report the size of a note whose signature fails; `Err` only for a malformed note.
     pub fn check(&self, note: &str) -> Result<(bool, Checkpoint), NoteError> {
         let (cp, body, sigs) = read(note)?;
-        let signed = signature_lines(&sigs).any(|(name, sig)| name == self.name && self.verifies(&body, &sig));
+        let signed = signature_lines(&sigs).any(|(name, sig)| name == self.0.name && self.verifies(&body, &sig));
         // A checkpoint of another log is not this log's, whoever signed it.
-        Ok((signed && cp.origin == self.name, cp))
+        Ok((signed && cp.origin == self.0.name, cp))
     }
 
     /// Whether a signature line of the note has this key's name and id but does not verify:
     /// such a note is malformed (C2SP signed-note), and a witness refuses it (tlog-witness: 403).
     pub fn has_failing_line(&self, note: &str) -> bool {
         let Ok((_, body, sigs)) = read(note) else { return false };
-        signature_lines(&sigs)
-            .any(|(name, sig)| name == self.name && sig.get(..4) == Some(&self.id[..]) && !self.verifies(&body, &sig))
+        signature_lines(&sigs).any(|(name, sig)| {
+            name == self.0.name && sig.get(..4) == Some(&self.0.id[..]) && !self.verifies(&body, &sig)
+        })
     }
 
     /// Whether decoded signature bytes are this key's id and a valid signature over `body`.
     fn verifies(&self, body: &str, sig: &[u8]) -> bool {
-        if sig.len() != 68 || sig[..4] != self.id {
+        if sig.len() != 68 || sig[..4] != self.0.id {
             return false;
         }
         let Ok(bytes) = <[u8; 64]>::try_from(&sig[4..]) else { return false };
-        self.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
+        self.0.key.verify(body.as_bytes(), &Signature::from_bytes(&bytes)).is_ok()
     }
 }
 
@@ -232,11 +247,7 @@ impl Cosigner {
 
     /// Its verifier key: `name+keyid+base64(0x04 ‖ public key)`.
     pub fn verifier_key(&self) -> String {
-        let public = self.key.verifying_key();
-        let mut raw = vec![COSIGNATURE_V1];
-        raw.extend_from_slice(public.as_bytes());
-        let id = typed_key_id(&self.name, COSIGNATURE_V1, &public);
-        format!("{}+{}+{}", self.name, hex::encode(id), B64.encode(raw))
+        vkey_text(&self.name, COSIGNATURE_V1, &self.key.verifying_key())
     }
 
     /// The cosignature line (ending in a newline) over a note's body, at `timestamp` (POSIX
@@ -252,47 +263,40 @@ impl Cosigner {
 
 /// A witness's verifier key, parsed.
 #[derive(Debug, Clone)]
-pub struct WitnessKey {
-    name: String,
-    id: [u8; 4],
-    key: VerifyingKey,
-}
+pub struct WitnessKey(NamedKey);
 
 impl WitnessKey {
     /// Parses `name+keyid+base64(0x04 ‖ key)`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let (name, id, key) = parse_vkey(s, COSIGNATURE_V1)?;
-        Ok(Self { name, id, key })
+        NamedKey::parse(s, COSIGNATURE_V1).map(Self)
     }
 
     /// The witness's key name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// The verifier key again, as text.
     pub fn verifier_key(&self) -> String {
-        let mut raw = vec![COSIGNATURE_V1];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        vkey_text(&self.0.name, COSIGNATURE_V1, &self.0.key)
     }
 
     /// The public key.
     pub fn public_key(&self) -> [u8; 32] {
-        self.key.to_bytes()
+        self.0.key.to_bytes()
     }
 
     /// The timestamp of this witness's valid cosignature among a note's signature lines,
     /// over `body`; `None` when it has none (lines for other keys, or that fail, are ignored).
     pub fn cosigned(&self, body: &str, sigs: &str) -> Option<u64> {
         signature_lines(sigs).find_map(|(name, sig)| {
-            if name != self.name || sig.len() != 76 || sig[..4] != self.id {
+            if name != self.0.name || sig.len() != 76 || sig[..4] != self.0.id {
                 return None;
             }
             let timestamp = u64::from_be_bytes(<[u8; 8]>::try_from(&sig[4..12]).ok()?);
             let bytes = <[u8; 64]>::try_from(&sig[12..]).ok()?;
             let message = cosigned_message(timestamp, body);
-            (timestamp < 1 << 63 && self.key.verify(message.as_bytes(), &Signature::from_bytes(&bytes)).is_ok())
+            (timestamp < 1 << 63 && self.0.key.verify(message.as_bytes(), &Signature::from_bytes(&bytes)).is_ok())
                 .then_some(timestamp)
         })
     }

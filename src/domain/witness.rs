@@ -36,26 +36,41 @@ fn hash_line(line: &str) -> Option<Hash> {
     B64.decode(line).ok()?.try_into().ok()
 }
 
+/// The shape an add-checkpoint request and a tlog-proof bundle share: `head` (its lines), one
+/// base64 line per hash, an empty line, then the note.
+fn hashes_then_note(mut out: String, hashes: &[Hash], note: &str) -> String {
+    for h in hashes {
+        out.push_str(&B64.encode(h));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(note);
+    out
+}
+
+/// Reads that shape: the `N` head lines, the hashes (at most [`MAX_PROOF_LINES`]) and the note.
+fn split_hashes_note<const N: usize>(text: &str) -> Option<([&str; N], Vec<Hash>, &str)> {
+    let (head, note) = text.split_once("\n\n")?;
+    let mut lines = head.split('\n');
+    let mut first = [""; N];
+    for slot in &mut first {
+        *slot = lines.next()?;
+    }
+    let hashes = lines.map(hash_line).collect::<Option<Vec<_>>>()?;
+    (hashes.len() <= MAX_PROOF_LINES).then_some((first, hashes, note))
+}
+
 impl AddCheckpoint {
     /// The request body.
     pub fn to_body(&self) -> String {
-        let mut out = format!("old {}\n", self.old);
-        for h in &self.proof {
-            out.push_str(&B64.encode(h));
-            out.push('\n');
-        }
-        out.push('\n');
-        out.push_str(&self.note);
-        out
+        hashes_then_note(format!("old {}\n", self.old), &self.proof, &self.note)
     }
 
     /// Reads a request body; `None` when it is malformed (400).
     pub fn parse(body: &str) -> Option<Self> {
-        let (head, note) = body.split_once("\n\n")?;
-        let mut lines = head.split('\n');
-        let old = decimal(lines.next()?.strip_prefix("old ")?)?;
-        let proof = lines.map(hash_line).collect::<Option<Vec<_>>>()?;
-        (proof.len() <= MAX_PROOF_LINES).then(|| Self { old, proof, note: note.to_owned() })
+        let ([old], proof, note) = split_hashes_note(body)?;
+        let old = decimal(old.strip_prefix("old ")?)?;
+        Some(Self { old, proof, note: note.to_owned() })
     }
 }
 
@@ -311,14 +326,8 @@ pub struct Bundle {
 impl Bundle {
     /// The bundle's text.
     pub fn to_text(&self) -> String {
-        let mut out = format!("{BUNDLE_HEADER}\nextra {}\nindex {}\n", B64.encode(&self.extra), self.index);
-        for h in &self.proof {
-            out.push_str(&B64.encode(h));
-            out.push('\n');
-        }
-        out.push('\n');
-        out.push_str(&self.note);
-        out
+        let head = format!("{BUNDLE_HEADER}\nextra {}\nindex {}\n", B64.encode(&self.extra), self.index);
+        hashes_then_note(head, &self.proof, &self.note)
     }
 
     /// Reads a bundle strictly; `None` when it is malformed. Its lines end in `\n` only (the
@@ -328,15 +337,13 @@ impl Bundle {
         if !text.ends_with('\n') || text.contains("\r\n") {
             return None;
         }
-        let (head, note) = text.split_once("\n\n")?;
-        let mut lines = head.split('\n');
-        if lines.next()? != BUNDLE_HEADER {
+        let ([header, extra, index], proof, note) = split_hashes_note(text)?;
+        if header != BUNDLE_HEADER {
             return None;
         }
-        let extra = B64.decode(lines.next()?.strip_prefix("extra ")?).ok()?;
-        let index = decimal(lines.next()?.strip_prefix("index ")?)?;
-        let proof = lines.map(hash_line).collect::<Option<Vec<_>>>()?;
-        (proof.len() <= MAX_PROOF_LINES).then(|| Self { extra, index, proof, note: note.to_owned() })
+        let extra = B64.decode(extra.strip_prefix("extra ")?).ok()?;
+        let index = decimal(index.strip_prefix("index ")?)?;
+        Some(Self { extra, index, proof, note: note.to_owned() })
     }
 }
 
