@@ -285,3 +285,37 @@ async fn a_burst_after_the_empty_queue_was_analysed_is_sequenced_within_seconds(
     assert!(head["tree_size"].as_i64().unwrap() >= events, "{head}");
     app.finish().await;
 }
+
+/// A drained queue keeps its deleted rows until a vacuum, and every poll of the empty queue
+/// reads past them: without autovacuum (off here, as on these machines), the sequencer's own
+/// upkeep vacuums the queue once its dead rows pass a bound, by the owner, while the service
+/// runs — and a burst afterwards is sequenced as before.
+#[tokio::test]
+async fn the_sequencer_vacuums_its_queue_when_drained_rows_pile_up() {
+    let app = spawn_app().await;
+    app.sql(
+        "ALTER TABLE log_queue SET (autovacuum_enabled = false); \
+         INSERT INTO log_queue (seq) SELECT -g FROM generate_series(1, 120000) g; \
+         DELETE FROM log_queue WHERE seq < 0",
+    );
+    let vacuums = || app.count("SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'log_queue'");
+    let before = vacuums();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while vacuums() == before {
+        assert!(std::time::Instant::now() < deadline, "the queue was never vacuumed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.count("SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = 'log_queue'")
+            < unionfund::db::log::VACUUM_DEAD_ROWS
+    );
+    // It goes on sequencing.
+    some_events(&app, &["5.00"]).await;
+    let events = app.count("SELECT count(*) AS n FROM audit_events");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.count("SELECT count(*) AS n FROM log_leaves") < events {
+        assert!(std::time::Instant::now() < deadline, "not sequenced after the vacuum");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}

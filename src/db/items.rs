@@ -119,8 +119,14 @@ pub fn figures_of(conn: &mut Db<'_>, rows: &[&ItemRow]) -> Result<HashMap<Uuid, 
         .group_by((item_movements::item_id, item_movements::kind))
         .select((item_movements::item_id, item_movements::kind, diesel::dsl::sum(item_movements::amount)))
         .load(conn.pg())?;
+    figures_from(rows.iter().copied(), sums)
+}
+
+fn figures_from<'a>(
+    rows: impl Iterator<Item = &'a ItemRow>,
+    sums: Vec<(Uuid, String, Option<Decimal>)>,
+) -> Result<HashMap<Uuid, ItemFigures>, Error> {
     let mut out: HashMap<Uuid, ItemFigures> = rows
-        .iter()
         .map(|r| {
             let f = ItemFigures { approved: r.approved_amount, settled: r.settled_at.is_some(), ..Default::default() };
             (r.id, f)

@@ -158,6 +158,8 @@ impl Default for Limits {
 pub struct Pool {
     inner: diesel::r2d2::Pool<ConnectionManager<PgConnection>>,
     limits: Limits,
+    /// The owner's login, for the upkeep only the owner may do (vacuuming the log's queue).
+    owner_url: secrecy::SecretString,
 }
 
 impl Pool {
@@ -179,6 +181,15 @@ impl Pool {
     /// The time limits of this pool's write transactions.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Runs `sql` on a connection of the owner's own, outside any transaction (`VACUUM` can
+    /// run in no other way, and only the owner may vacuum its tables).
+    pub(crate) fn as_owner(&self, sql: &str) -> Result<(), crate::error::Error> {
+        use secrecy::ExposeSecret;
+        let mut owner =
+            PgConnection::establish(self.owner_url.expose_secret()).map_err(crate::error::Error::internal)?;
+        Ok(owner.batch_execute(sql)?)
     }
 }
 
@@ -500,7 +511,7 @@ fn build(settings: &Settings<'_>, role: &str) -> anyhow::Result<Pool> {
         .test_on_check_out(true)
         .connection_customizer(Box::new(session))
         .build_unchecked(ConnectionManager::<PgConnection>::new(url));
-    Ok(Pool { inner, limits: settings.limits })
+    Ok(Pool { inner, limits: settings.limits, owner_url: settings.owner_url.to_owned().into() })
 }
 
 #[cfg(test)]

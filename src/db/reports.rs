@@ -122,20 +122,25 @@ pub fn over_remitted(conn: &mut Db<'_>, year: i32) -> Result<OverRemitted, Error
 }
 
 /// The items of the year's funds.
-pub fn item_ids(conn: &mut Db<'_>, year: i32) -> Result<Vec<Uuid>, Error> {
+pub fn items_of_year(conn: &mut Db<'_>, year: i32) -> Result<Vec<super::items::ItemRow>, Error> {
     use super::schema::{funds, items};
     Ok(items::table
         .inner_join(funds::table)
         .filter(funds::year.eq(year))
-        .select(items::id)
+        .select(super::items::ItemRow::as_select())
         .order(items::id.asc())
         .load(conn.pg())?)
 }
 
-/// The journal entries cited by the movements of these items.
-pub fn entries_of_items(conn: &mut Db<'_>, ids: &[Uuid]) -> Result<Vec<Uuid>, Error> {
-    use super::schema::item_movements as m;
-    Ok(m::table.filter(m::item_id.eq_any(ids)).select(m::entry_id).distinct().load(conn.pg())?)
+/// The journal entries cited by the movements of the items of `year`'s funds.
+pub fn entries_of_year_items(conn: &mut Db<'_>, year: i32) -> Result<Vec<Uuid>, Error> {
+    use super::schema::{funds, item_movements as m, items};
+    Ok(m::table
+        .inner_join(items::table.inner_join(funds::table))
+        .filter(funds::year.eq(year))
+        .select(m::entry_id)
+        .distinct()
+        .load(conn.pg())?)
 }
 
 #[derive(QueryableByName)]

@@ -506,3 +506,98 @@ mod tests {
         }
     }
 }
+
+/// The formats checked against Cloudflare's crates, which run its production CT logs
+/// (`signed_note`, `tlog_tiles`; dev-dependencies only): their note parser reads our cosigned
+/// notes, their verifier accepts our log signature, their key-id rule is ours for witness keys,
+/// and their RFC 6962 proof checkers accept our inclusion and consistency proofs.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod against_cloudflare {
+    use signed_note::{Note, StandardVerifier, Verifier, VerifierError, VerifierList};
+
+    use crate::domain::merkle::{Frontier, NodeMap, consistency_proof, inclusion_proof, leaf_hash, root};
+    use crate::domain::note::{Cosigner, LogSigner, read_note};
+
+    /// A cosignature v1 verifier over their `Verifier` trait, written from the C2SP text.
+    struct Cosig {
+        name: String,
+        id: u32,
+        key: ed25519_dalek::VerifyingKey,
+    }
+
+    impl Verifier for Cosig {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn key_id(&self) -> u32 {
+            self.id
+        }
+        fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+            use ed25519_dalek::Verifier as _;
+            let (Ok(ts), Ok(s)) =
+                (<[u8; 8]>::try_from(&sig[..8.min(sig.len())]), <[u8; 64]>::try_from(&sig[8.min(sig.len())..]))
+            else {
+                return false;
+            };
+            let mut m = format!("cosignature/v1\ntime {}\n", u64::from_be_bytes(ts)).into_bytes();
+            m.extend_from_slice(msg);
+            self.key.verify(&m, &ed25519_dalek::Signature::from_bytes(&s)).is_ok()
+        }
+    }
+
+    #[test]
+    fn their_note_reader_verifies_our_log_signature_and_our_cosignatures() {
+        let log = LogSigner::new("example.org/log", [1; 32]);
+        let w = Cosigner::new("witness.example/w1", [2; 32]);
+        let note = log.sign(7, [5; 32]);
+        let body = read_note(&note).unwrap().body;
+        let cosigned = format!("{note}{}", w.cosign(&body, 1_679_315_147));
+        let theirs = Note::from_bytes(cosigned.as_bytes()).unwrap();
+        // The log's key alone: its signature verifies, the cosignature is an unknown key's.
+        let log_only = VerifierList::new(vec![Box::new(StandardVerifier::new(&log.verifier_key()).unwrap())]);
+        let (verified, unverified) = theirs.verify(&log_only).unwrap();
+        assert_eq!((verified.len(), unverified.len()), (1, 1));
+        // Their key-id rule for a 0x04 key is ours (the id checks; only the algorithm is not theirs).
+        assert!(matches!(StandardVerifier::new(&w.verifier_key()), Err(VerifierError::Alg)));
+        let raw = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            w.verifier_key().rsplit('+').next().unwrap(),
+        )
+        .unwrap();
+        let id = signed_note::key_id(w.name(), &raw);
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw[1..].try_into().unwrap()).unwrap();
+        let both = VerifierList::new(vec![
+            Box::new(StandardVerifier::new(&log.verifier_key()).unwrap()),
+            Box::new(Cosig { name: w.name().into(), id, key }),
+        ]);
+        let (verified, unverified) = theirs.verify(&both).unwrap();
+        assert_eq!((verified.len(), unverified.len()), (2, 0));
+        // Over another body, the cosignature fails their check.
+        let other = format!("{}{}", log.sign(8, [5; 32]), w.cosign(&body, 1_679_315_147));
+        assert!(Note::from_bytes(other.as_bytes()).unwrap().verify(&both).is_err());
+    }
+
+    #[test]
+    fn their_rfc_6962_checkers_accept_our_proofs() {
+        let leaves: Vec<_> = (0..37_u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let (mut f, mut made, mut nodes) = (Frontier::default(), Vec::new(), NodeMap::default());
+        for l in &leaves {
+            f.push(*l, &mut made);
+        }
+        nodes.0.extend(made.into_iter().map(|(level, index, h)| ((level, index), h)));
+        let h = |x: [u8; 32]| tlog_tiles::Hash(x);
+        for size in 1..=37_u64 {
+            let r = root(&mut nodes, size).unwrap();
+            assert_eq!(tlog_tiles::record_hash(&3_u64.to_be_bytes()), h(leaves[3]));
+            for index in 0..size {
+                let p: Vec<_> = inclusion_proof(&mut nodes, index, size).unwrap().into_iter().map(h).collect();
+                tlog_tiles::check_record(&p, size, h(r), index, h(leaves[index as usize])).unwrap();
+            }
+            for from in 1..=size {
+                let p: Vec<_> = consistency_proof(&mut nodes, from, size).unwrap().into_iter().map(h).collect();
+                tlog_tiles::check_tree(&p, size, h(r), from, h(root(&mut nodes, from).unwrap())).unwrap();
+            }
+        }
+    }
+}

@@ -204,3 +204,9 @@ pub async fn consistency(pool: &Pool, from: i64, to: Option<i64>) -> Result<Cons
 pub async fn sequence_background(pool: &Pool) -> Result<usize, Error> {
     super::read(pool, |conn| db::log::sequence_all(conn, super::now(), false)).await
 }
+
+/// Has the queue vacuumed when its drained rows pile up (`db::log::vacuum_queue_if_dead`).
+pub async fn vacuum_queue(pool: &Pool) -> Result<bool, Error> {
+    let pool = pool.clone();
+    super::blocking(move || db::log::vacuum_queue_if_dead(&pool)).await
+}

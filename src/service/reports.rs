@@ -75,8 +75,8 @@ pub fn run_checks(conn: &mut Db<'_>, year: i32) -> Result<Vec<Check>, Error> {
         ),
     ];
     // Items: stages in order and sums reconciling; each entry moved what its movements say.
-    let ids = db::reports::item_ids(conn, year)?;
-    let rows = db::items::find_many(conn, &ids)?;
+    let rows = db::reports::items_of_year(conn, year)?;
+    // By the items' ids (a join to the year's funds plans worse: 0.5 s against 0.3 s at 100,000).
     let figures = db::items::figures_of(conn, &rows.iter().collect::<Vec<_>>())?;
     let mut bad_items: Vec<String> =
         figures.iter().filter(|(_, f)| !f.reconciles()).map(|(id, _)| id.to_string()).collect();
@@ -85,9 +85,9 @@ pub fn run_checks(conn: &mut Db<'_>, year: i32) -> Result<Vec<Check>, Error> {
                 code: "item_stages_reconcile",
                 description: "every item: used ≤ disbursed ≤ allocated ≤ approved, and once settled allocated = disbursed + released and disbursed = used + returned + carried over",
                 passed: bad_items.is_empty(),
-                figures: json!({"checked": ids.len(), "failing": bad_items.len(), "sample": bad_items.iter().take(10).collect::<Vec<_>>()}),
+                figures: json!({"checked": rows.len(), "failing": bad_items.len(), "sample": bad_items.iter().take(10).collect::<Vec<_>>()}),
             });
-    let entries = db::reports::entries_of_items(conn, &ids)?;
+    let entries = db::reports::entries_of_year_items(conn, year)?;
     let totals = db::items::entry_totals(conn, &entries)?;
     let mut bad_entries: Vec<String> =
         totals.iter().filter(|t| t.debits != t.moved).map(|t| t.entry_id.to_string()).collect();
@@ -105,8 +105,8 @@ pub fn run_checks(conn: &mut Db<'_>, year: i32) -> Result<Vec<Check>, Error> {
     let mut over = Vec::new();
     let mut unmatched = Vec::new();
     let mut per_fund = Vec::new();
-    for row in funds.into_iter().filter(|f| f.kind != FundKind::Basic.as_str()) {
-        let v = super::funds::load_view(conn, row)?;
+    let projects = funds.into_iter().filter(|f| f.kind != FundKind::Basic.as_str()).collect();
+    for v in super::funds::views_of(conn, projects)? {
         let limit = v.budget.as_decimal() + v.carried_in.as_decimal();
         if v.allocated.as_decimal() > limit {
             over.push(json!({"fund_id": v.id, "name": v.name, "allocated": v.allocated, "budget": v.budget, "carried_in": v.carried_in}));

@@ -141,6 +141,24 @@ pub fn matching(conn: &mut Db<'_>, fund_id: Uuid) -> Result<Matching, Error> {
     matching_of(&db::funds::matching_sources(conn, &[fund_id])?)
 }
 
+/// Funds with their balances and matching: three queries however many funds.
+pub fn views_of(conn: &mut Db<'_>, rows: Vec<FundRow>) -> Result<Vec<FundView>, Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let balances = db::funds::balances_of(conn, &ids)?;
+    let mut sources: HashMap<Uuid, Vec<MatchingSource>> = HashMap::new();
+    for s in db::funds::matching_sources(conn, &ids)? {
+        sources.entry(s.fund_id).or_default().push(s);
+    }
+    let empty = HashMap::new();
+    rows.into_iter()
+        .map(|r| {
+            let matching = matching_of(sources.get(&r.id).into_iter().flatten())?;
+            let b = balances.get(&r.id).unwrap_or(&empty);
+            view(r, b, matching)
+        })
+        .collect()
+}
+
 /// The fund as it stands inside the open transaction.
 pub fn load_view(conn: &mut Db<'_>, row: FundRow) -> Result<FundView, Error> {
     let balances = db::funds::balances(conn, row.id)?;
@@ -187,21 +205,8 @@ pub async fn list(
     let after = page.uuid_cursor()?;
     super::read(pool, move |conn| {
         let rows = db::funds::list(conn, year, kind.map(FundKind::as_str), after, page.fetch())?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let balances = db::funds::balances_of(conn, &ids)?;
-        let sources = db::funds::matching_sources(conn, &ids)?;
         let listed = Listed::from_rows(rows, &page, |r| r.id.to_string(), |r| r);
-        let empty = HashMap::new();
-        let items = listed
-            .items
-            .into_iter()
-            .map(|r| {
-                let matching = matching_of(sources.iter().filter(|s| s.fund_id == r.id))?;
-                let b = balances.get(&r.id).unwrap_or(&empty);
-                view(r, b, matching)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Listed { items, next_cursor: listed.next_cursor })
+        Ok(Listed { items: views_of(conn, listed.items)?, next_cursor: listed.next_cursor })
     })
     .await
 }
