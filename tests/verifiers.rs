@@ -237,7 +237,7 @@ async fn both_verifiers_print_the_same_verdict_on_kept_checkpoints_and_consisten
         let count = u64::from(!broken.is_null());
         json!({"ok": ok, "checked": checked, "broken": count, "first_broken": broken, "checkpoint": cp})
     };
-    let cp = |signature_valid: bool, root_matches: bool, size: u64, problem: Value| json!({"tree_size": size, "signature_valid": signature_valid, "root_matches": root_matches, "log_problem": problem});
+    let cp = |signature_valid: bool, root_matches: bool, size: u64, problem: Value| json!({"tree_size": size, "signature_valid": signature_valid, "root_matches": root_matches, "log_problem": problem, "witnesses": null});
     let export_against = |file: &str, note: &str, key: &str| both(&[file, "--checkpoint", note, "--key", key]);
 
     // The export against the newer note: every event below its size is there, the root matches.
@@ -285,7 +285,7 @@ async fn both_verifiers_print_the_same_verdict_on_kept_checkpoints_and_consisten
     let check = |proof: &str, key: &str| both(&["consistency", &old_note, &new_note, proof, "--key", key]);
     let consistent = |signatures_valid: bool, proof_valid: bool| {
         let ok = signatures_valid && proof_valid;
-        json!({"ok": ok, "from": old_size, "to": new_size, "signatures_valid": signatures_valid, "proof_valid": proof_valid})
+        json!({"ok": ok, "from": old_size, "to": new_size, "signatures_valid": signatures_valid, "proof_valid": proof_valid, "witnesses": null})
     };
     let proof_file = dir.put("proof.json", &proof.to_string());
     assert_eq!(check(&proof_file, &key), (consistent(true, true), 0));
