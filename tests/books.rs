@@ -434,9 +434,10 @@ async fn a_finance_officers_adjusting_entry_is_accepted_marked_and_shown_and_no_
         other => other.clone(),
     };
     assert_eq!((after["adjusting"].as_bool(), after["adjusting_reason"].as_str()), (Some(true), Some(reason)));
-    // The books count it, and list it with its reason and size.
+    // The books count it, and list it with its reason and size: its debits, 400.00 in the unit's
+    // fee accounts and 160.00 — the 40% remitted upward — in the city's (migration 000022).
     let y = books_of(&app, 2022).await;
-    assert_eq!((y["adjusting"]["entries"].as_i64(), y["adjusting"]["total"].as_str()), (Some(1), Some("400.00")));
+    assert_eq!((y["adjusting"]["entries"].as_i64(), y["adjusting"]["total"].as_str()), (Some(1), Some("560.00")));
     let list = body(app.get_as(Role::Auditor, "/api/v1/books/2022/adjustments").await).await;
     let a = &list["items"][0];
     assert_eq!(
@@ -447,7 +448,7 @@ async fn a_finance_officers_adjusting_entry_is_accepted_marked_and_shown_and_no_
             a["amount"].as_str(),
             a["entity_id"].as_str()
         ),
-        (Some(entry.as_str()), Some(true), Some(reason), Some("400.00"), d["id"].as_str())
+        (Some(entry.as_str()), Some(true), Some(reason), Some("560.00"), d["id"].as_str())
     );
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     problem(app.get_as(Role::Clerk, "/api/v1/books/2022/adjustments").await, 403, "forbidden").await;
@@ -469,7 +470,7 @@ async fn a_finance_officers_adjusting_entry_is_accepted_marked_and_shown_and_no_
         .await;
     assert_eq!(r.status(), 201);
     let y = books_of(&app, 2022).await;
-    assert_eq!((y["adjusting"]["entries"].as_i64(), y["adjusting"]["total"].as_str()), (Some(3), Some("510.00")));
+    assert_eq!((y["adjusting"]["entries"].as_i64(), y["adjusting"]["total"].as_str()), (Some(3), Some("670.00")));
     let list = body(app.get_as(Role::Auditor, "/api/v1/books/2022/adjustments?limit=2").await).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(list["next_cursor"].is_string());

@@ -86,6 +86,7 @@ pub struct FeeRateRow {
     pub remit_rate: Decimal,
     pub effective_from: NaiveDate,
     pub created_at: DateTime<Utc>,
+    pub upper_rate: Decimal,
 }
 
 /// A declaration as stored (every version is kept).
@@ -107,6 +108,10 @@ pub struct DeclarationRow {
     pub entry_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// `None` on a declaration made before the levels (migration 000022).
+    pub upper_rate: Option<Decimal>,
+    /// `None` on a declaration made before the levels.
+    pub upper_due: Option<Decimal>,
 }
 
 /// Every rate of one kind of unit (the table is small: a row per change of the law).
@@ -220,7 +225,7 @@ pub fn insert_many(tx: &mut Tx<'_>, rows: &[DeclarationRow]) -> Result<(), Error
 
 /// A settlement row (see the migration for the kinds).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::fee_settlements)]
+#[diesel(table_name = super::schema::fee_settlements, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct SettlementRow {
     pub id: Uuid,
@@ -236,7 +241,7 @@ pub struct SettlementRow {
 
 /// A remittance row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::fee_remittances)]
+#[diesel(table_name = super::schema::fee_remittances, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct RemittanceRow {
     pub id: Uuid,
@@ -251,7 +256,7 @@ pub struct RemittanceRow {
 
 /// A payment as received (how it settled is in its settlements, under the same entry).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::fee_payments)]
+#[diesel(table_name = super::schema::fee_payments, treat_none_as_default_value = false)]
 #[allow(missing_docs)]
 pub struct PaymentRow {
     pub id: Uuid,
@@ -363,19 +368,11 @@ pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: Period, version: i32)
         .optional()?)
 }
 
-/// A unit's settlements in a year.
-pub fn settlements_of(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Vec<SettlementRow>, Error> {
-    use super::schema::fee_settlements as s;
-    Ok(s::table
-        .select(SettlementRow::as_select())
-        .filter(s::org_id.eq(org_id).and(in_year!(s::period, year)))
-        .order(s::id.asc())
-        .load(conn.pg())?)
-}
-
-/// Inserts settlements.
+/// Inserts settlements, set-based: COPY for many, one multi-row INSERT for a few.
 pub fn insert_settlements(tx: &mut Tx<'_>, rows: &[SettlementRow]) -> Result<(), Error> {
-    if !rows.is_empty() {
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(super::schema::fee_settlements::table).from_insertable(rows).execute(tx.pg())?;
+    } else if !rows.is_empty() {
         diesel::insert_into(super::schema::fee_settlements::table).values(rows).execute(tx.pg())?;
     }
     Ok(())
@@ -387,9 +384,9 @@ pub fn insert_remittance(tx: &mut Tx<'_>, row: &RemittanceRow) -> Result<(), Err
     Ok(())
 }
 
-/// The current declaration of each month of `year`: a unit's (`only`), or every unit's, in
+/// The current declaration of each month of `year`: these units' (`only`), or every unit's, in
 /// unit and period order.
-pub fn current_of_year(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<DeclarationRow>, Error> {
+pub fn current_of_year(conn: &mut Db<'_>, year: i32, only: Option<&[Uuid]>) -> Result<Vec<DeclarationRow>, Error> {
     use fee_declarations as d;
     let q = d::table
         .select(DeclarationRow::as_select())
@@ -397,21 +394,9 @@ pub fn current_of_year(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Resu
         .distinct_on((d::org_id, d::period))
         .order((d::org_id, d::period, d::version.desc()));
     Ok(match only {
-        Some(org_id) => q.filter(d::org_id.eq(org_id)).load(conn.pg())?,
+        Some(org_ids) => q.filter(d::org_id.eq_any(org_ids)).load(conn.pg())?,
         None => q.load(conn.pg())?,
     })
-}
-
-/// Which of these units have payments on record.
-pub fn units_with_settlements(conn: &mut Db<'_>, org_ids: &[Uuid]) -> Result<std::collections::HashSet<Uuid>, Error> {
-    use super::schema::fee_settlements as s;
-    Ok(s::table
-        .select(s::org_id)
-        .filter(s::org_id.eq_any(org_ids))
-        .distinct()
-        .load::<Uuid>(conn.pg())?
-        .into_iter()
-        .collect())
 }
 
 /// The sum of one kind of settlement of a unit's month.
@@ -428,16 +413,16 @@ pub struct KindSum {
     pub amount: Decimal,
 }
 
-/// The settlements of `year` summed per unit, month and kind (a unit's, with `only`). Only
+/// The settlements of `year` summed per unit, month and kind (these units', with `only`). Only
 /// sums: what each kind does to a month is `domain::fees::Settled`, not SQL.
-pub fn settlement_sums(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<KindSum>, Error> {
+pub fn settlement_sums(conn: &mut Db<'_>, year: i32, only: Option<&[Uuid]>) -> Result<Vec<KindSum>, Error> {
     Ok(diesel::sql_query(format!(
         "SELECT org_id, period, kind, sum(amount) AS amount FROM fee_settlements \
-         WHERE {} AND ($2::uuid IS NULL OR org_id = $2) GROUP BY org_id, period, kind",
+         WHERE {} AND ($2::uuid[] IS NULL OR org_id = ANY($2)) GROUP BY org_id, period, kind",
         in_year_sql(1)
     ))
     .bind::<diesel::sql_types::Int4, _>(year)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Uuid>>, _>(only)
     .load(conn.pg())?)
 }
 
@@ -453,19 +438,248 @@ pub struct MonthSum {
     pub amount: Decimal,
 }
 
-/// What the federation holds of each unit's month of `year` (a unit's, with `only`):
+/// What the federation holds of each unit's month of `year` (these units', with `only`):
 /// remitted less refunded.
-pub fn remitted_by_month(conn: &mut Db<'_>, year: i32, only: Option<Uuid>) -> Result<Vec<MonthSum>, Error> {
+pub fn remitted_by_month(conn: &mut Db<'_>, year: i32, only: Option<&[Uuid]>) -> Result<Vec<MonthSum>, Error> {
     let year_sql = in_year_sql(1);
     Ok(diesel::sql_query(format!(
         "SELECT org_id, period, sum(amount) AS amount FROM \
            (SELECT org_id, period, amount FROM fee_remittances \
-             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2) \
+             WHERE {year_sql} AND ($2::uuid[] IS NULL OR org_id = ANY($2)) \
             UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds \
-             WHERE {year_sql} AND ($2::uuid IS NULL OR org_id = $2)) x \
+             WHERE {year_sql} AND ($2::uuid[] IS NULL OR org_id = ANY($2))) x \
          GROUP BY org_id, period"
     ))
     .bind::<diesel::sql_types::Int4, _>(year)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(only)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Uuid>>, _>(only)
     .load(conn.pg())?)
+}
+
+/// The units with union-fee figures in `year` (a declaration, a settlement or a remittance),
+/// in id order after `after`, at most `limit`: a summary's page, found before anything is
+/// summed. Each table is read in its (org_id, period) index order and stops at `limit`.
+pub fn units_of_year(conn: &mut Db<'_>, year: i32, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, Error> {
+    #[derive(QueryableByName)]
+    struct Unit {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org_id: Uuid,
+    }
+    let year_sql = in_year_sql(1);
+    let part = |table: &str| {
+        format!(
+            "(SELECT DISTINCT org_id FROM {table} WHERE {year_sql} \
+               AND ($2::uuid IS NULL OR org_id > $2) ORDER BY org_id LIMIT $3)"
+        )
+    };
+    let rows: Vec<Unit> = diesel::sql_query(format!(
+        "SELECT org_id FROM ({} UNION {} UNION {}) u ORDER BY org_id LIMIT $3",
+        part("fee_declarations"),
+        part("fee_settlements"),
+        part("fee_remittances")
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(after)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn.pg())?;
+    Ok(rows.into_iter().map(|u| u.org_id).collect())
+}
+
+/// The year's figures over every unit, summed in the database: the summary's and the annual
+/// report's totals, without a row per unit leaving it. What each settlement kind does to a
+/// month comes from `domain::fees::Settled::add` (the SQL's coefficients are generated from it,
+/// never written here), and a month's arrears and overpayment, a unit's credit held and a
+/// month's over-remittance are `month_position`'s, `credit_held`'s and `remit_receivable`'s
+/// rules: `tests/fee_batches.rs` holds these totals to the sum of every unit's statement.
+#[derive(Debug, Clone, QueryableByName)]
+#[allow(missing_docs)]
+pub struct YearSums {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub units: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub payroll_total: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub fee_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remit_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub retained: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub upper_due: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub paid: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remitted: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub arrears: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub credit: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub remit_receivable: Decimal,
+}
+
+/// `sum(CASE kind WHEN … THEN amount * c …)` for one of `Settled`'s parts, `c` being what one
+/// unit of each kind adds to it.
+fn settled_sum(part: fn(&crate::domain::fees::Settled) -> Decimal) -> String {
+    use crate::domain::fees::{Settled, SettlementKind};
+    let arms: Vec<String> = SettlementKind::ALL
+        .iter()
+        .map(|k| format!("WHEN '{}' THEN amount * ({})", k.as_str(), part(&Settled::default().add(*k, Decimal::ONE))))
+        .collect();
+    format!("sum(CASE kind {} ELSE 0 END)", arms.join(" "))
+}
+
+/// The year's totals over every unit (see [`YearSums`]).
+pub fn year_sums(conn: &mut Db<'_>, year: i32) -> Result<YearSums, Error> {
+    let y = in_year_sql(1);
+    let paid = settled_sum(|s| s.paid);
+    let credit = settled_sum(|s| s.credit_in - s.credit_used);
+    Ok(diesel::sql_query(format!(
+        "WITH d AS (SELECT DISTINCT ON (org_id, period) org_id, period, payroll_total, fee_due, remit_due, \
+                      retained, coalesce(upper_due, 0) AS upper_due \
+                    FROM fee_declarations WHERE {y} ORDER BY org_id, period, version DESC), \
+              s AS (SELECT org_id, period, {paid} AS paid, {credit} AS credit \
+                    FROM fee_settlements WHERE {y} GROUP BY org_id, period), \
+              r AS (SELECT org_id, period, sum(amount) AS remitted FROM \
+                      (SELECT org_id, period, amount FROM fee_remittances WHERE {y} \
+                       UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds WHERE {y}) x \
+                    GROUP BY org_id, period), \
+              m AS (SELECT coalesce(d.org_id, s.org_id, r.org_id) AS org_id, \
+                           coalesce(d.payroll_total, 0) AS payroll_total, coalesce(d.fee_due, 0) AS fee_due, \
+                           coalesce(d.remit_due, 0) AS remit_due, coalesce(d.retained, 0) AS retained, \
+                           coalesce(d.upper_due, 0) AS upper_due, coalesce(s.paid, 0) AS paid, \
+                           coalesce(s.credit, 0) AS credit, coalesce(r.remitted, 0) AS remitted \
+                    FROM d FULL JOIN s ON s.org_id = d.org_id AND s.period = d.period \
+                           FULL JOIN r ON r.org_id = coalesce(d.org_id, s.org_id) \
+                                      AND r.period = coalesce(d.period, s.period)), \
+              u AS (SELECT org_id, sum(payroll_total) AS payroll_total, sum(fee_due) AS fee_due, \
+                           sum(remit_due) AS remit_due, sum(retained) AS retained, sum(upper_due) AS upper_due, \
+                           sum(paid) AS paid, sum(remitted) AS remitted, \
+                           sum(greatest(fee_due - paid, 0)) AS arrears, greatest(sum(credit), 0) AS credit, \
+                           sum(greatest(remitted - remit_due, 0)) AS remit_receivable \
+                    FROM m GROUP BY org_id) \
+         SELECT count(*) AS units, coalesce(sum(payroll_total), 0) AS payroll_total, \
+                coalesce(sum(fee_due), 0) AS fee_due, coalesce(sum(remit_due), 0) AS remit_due, \
+                coalesce(sum(retained), 0) AS retained, coalesce(sum(upper_due), 0) AS upper_due, \
+                coalesce(sum(paid), 0) AS paid, coalesce(sum(remitted), 0) AS remitted, \
+                coalesce(sum(arrears), 0) AS arrears, coalesce(sum(credit), 0) AS credit, \
+                coalesce(sum(remit_receivable), 0) AS remit_receivable FROM u"
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .get_result(conn.pg())?)
+}
+
+/// What the city passed on to the upper levels of a year's fees.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::fee_upper_remittances)]
+#[allow(missing_docs)]
+pub struct UpperRemittanceRow {
+    pub id: Uuid,
+    pub year: i32,
+    pub amount: Decimal,
+    pub reference: String,
+    pub fund_id: Uuid,
+    pub entry_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Inserts what the city passed on; a reference used before in the year is a 409.
+pub fn insert_upper_remittance(tx: &mut Tx<'_>, row: &UpperRemittanceRow) -> Result<(), Error> {
+    diesel::insert_into(super::schema::fee_upper_remittances::table).values(row).execute(tx.pg())?;
+    Ok(())
+}
+
+/// What the city passed on to the upper levels of a year's fees, in all.
+pub fn upper_remitted(conn: &mut Db<'_>, year: i32) -> Result<Decimal, Error> {
+    use super::schema::fee_upper_remittances as u;
+    Ok(u::table
+        .select(diesel::dsl::sum(u::amount))
+        .filter(u::year.eq(year))
+        .first::<Option<Decimal>>(conn.pg())?
+        .unwrap_or_default())
+}
+
+/// The upper levels' share of a year's current declarations, in all (made before the levels:
+/// none).
+pub fn upper_due_of_year(conn: &mut Db<'_>, year: i32) -> Result<Decimal, Error> {
+    #[derive(QueryableByName)]
+    struct Due {
+        #[diesel(sql_type = diesel::sql_types::Numeric)]
+        due: Decimal,
+    }
+    Ok(diesel::sql_query(format!(
+        "SELECT coalesce(sum(upper_due), 0) AS due FROM (SELECT DISTINCT ON (org_id, period) upper_due \
+           FROM fee_declarations WHERE {} ORDER BY org_id, period, version DESC) d",
+        in_year_sql(1)
+    ))
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .get_result::<Due>(conn.pg())?
+    .due)
+}
+
+/// Which of these (unit, year, reference) triples a payment already carries: a batch's
+/// references checked in one query.
+pub fn payment_references_taken(
+    conn: &mut Db<'_>,
+    org_ids: &[Uuid],
+    years: &[i32],
+    references: &[String],
+) -> Result<std::collections::HashSet<(Uuid, i32, String)>, Error> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Int4)]
+        year: i32,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        reference: String,
+    }
+    let rows: Vec<Taken> = diesel::sql_query(
+        "SELECT p.org_id, extract(year FROM p.period)::int AS year, p.reference FROM fee_payments p \
+         JOIN unnest($1::uuid[], $2::int[], $3::text[]) AS w(org_id, year, reference) \
+           ON p.org_id = w.org_id AND extract(year FROM p.period) = w.year AND p.reference = w.reference",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int4>, _>(years)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(references)
+    .load(conn.pg())?;
+    Ok(rows.into_iter().map(|t| (t.org_id, t.year, t.reference)).collect())
+}
+
+/// What the federation holds of each of these (unit, period) months: remitted less refunded.
+pub fn remitted_net_of(
+    conn: &mut Db<'_>,
+    org_ids: &[Uuid],
+    periods: &[Period],
+) -> Result<std::collections::HashMap<(Uuid, Period), Decimal>, Error> {
+    let rows: Vec<MonthSum> = diesel::sql_query(
+        "SELECT org_id, period, sum(amount) AS amount FROM \
+           (SELECT org_id, period, amount FROM fee_remittances WHERE org_id = ANY($1) AND period = ANY($2) \
+            UNION ALL SELECT org_id, period, -amount FROM fee_remit_refunds \
+             WHERE org_id = ANY($1) AND period = ANY($2)) x GROUP BY org_id, period",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(org_ids)
+    .bind::<diesel::sql_types::Array<Date>, _>(periods)
+    .load(conn.pg())?;
+    Ok(rows.into_iter().map(|r| ((r.org_id, r.period), r.amount)).collect())
+}
+
+/// Inserts many payments, set-based.
+pub fn insert_payments(tx: &mut Tx<'_>, rows: &[PaymentRow]) -> Result<(), Error> {
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(super::schema::fee_payments::table).from_insertable(rows).execute(tx.pg())?;
+    } else if !rows.is_empty() {
+        diesel::insert_into(super::schema::fee_payments::table).values(rows).execute(tx.pg())?;
+    }
+    Ok(())
+}
+
+/// Inserts many remittances, set-based.
+pub fn insert_remittances(tx: &mut Tx<'_>, rows: &[RemittanceRow]) -> Result<(), Error> {
+    if rows.len() > super::write::COPY_ABOVE_ROWS {
+        diesel::copy_from(super::schema::fee_remittances::table).from_insertable(rows).execute(tx.pg())?;
+    } else if !rows.is_empty() {
+        diesel::insert_into(super::schema::fee_remittances::table).values(rows).execute(tx.pg())?;
+    }
+    Ok(())
 }

@@ -107,6 +107,7 @@ pub const TABLES: &[(&str, Access)] = &[
     ("fee_remittances", Access::Append),
     ("fee_payments", Access::Append),
     ("fee_remit_refunds", Access::Append),
+    ("fee_upper_remittances", Access::Append),
     ("item_movements", Access::Append),
     ("item_vouchers", Access::Append),
     ("appropriations", Access::Append),

@@ -126,6 +126,8 @@ diesel::table! {
         entry_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         created_by -> Text,
+        upper_rate -> Nullable<Numeric>,
+        upper_due -> Nullable<Numeric>,
     }
 }
 
@@ -178,6 +180,20 @@ diesel::table! {
         remit_rate -> Numeric,
         effective_from -> Date,
         created_at -> Timestamptz,
+        upper_rate -> Numeric,
+    }
+}
+
+diesel::table! {
+    fee_upper_remittances (id) {
+        id -> Uuid,
+        year -> Int4,
+        amount -> Numeric,
+        reference -> Text,
+        fund_id -> Uuid,
+        entry_id -> Uuid,
+        created_at -> Timestamptz,
+        created_by -> Text,
     }
 }
 
@@ -553,6 +569,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     fee_payments,
     fee_remit_refunds,
     fee_remittances,
+    fee_upper_remittances,
     fee_settlements,
     fund_sources,
     funds,

@@ -196,6 +196,19 @@ struct HeadLock {
     seqs: Vec<i64>,
 }
 
+/// One journal entry to post, with what it records ([`Tx::post_many`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ToPost<'e> {
+    /// The entry.
+    pub entry: &'e JournalEntry,
+    /// The fund it belongs to, if any.
+    pub fund_id: Option<Uuid>,
+    /// What it records: an entity type …
+    pub entity_type: &'e str,
+    /// … and its id.
+    pub entity_id: Uuid,
+}
+
 impl<'a> Tx<'a> {
     /// The transaction's connection, for the reads a write makes (`db` functions that change or
     /// lock rows take the `Tx` itself, in the order documented above).
@@ -242,47 +255,73 @@ impl<'a> Tx<'a> {
         entity_type: &str,
         entity_id: Uuid,
     ) -> Result<Uuid, Error> {
-        let id = Uuid::now_v7();
-        let legs = entry.postings();
-        let funds: Vec<Option<Uuid>> = legs.iter().map(|p| p.account.fund_id).collect();
-        let codes: Vec<&str> = legs.iter().map(|p| p.account.code.as_str()).collect();
-        let amounts: Vec<Decimal> = legs.iter().map(|p| p.amount).collect();
+        let ids = self.post_many(&[ToPost { entry, fund_id, entity_type, entity_id }])?;
+        ids.first().copied().ok_or_else(|| Error::internal("an entry posted without an id"))
+    }
+
+    /// Posts many balanced journal entries in one statement, as [`Tx::post`] posts one, and
+    /// returns their ids in order: a batch of a thousand payments is one round trip to the
+    /// ledger, each payment still its own entry. The posting trigger judges each entry's balance
+    /// (it groups the statement's legs by entry).
+    pub fn post_many(&mut self, entries: &[ToPost<'_>]) -> Result<Vec<Uuid>, Error> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
+        let (mut leg_entries, mut funds, mut codes, mut amounts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, e) in ids.iter().zip(entries) {
+            for p in e.entry.postings() {
+                leg_entries.push(*id);
+                funds.push(p.account.fund_id);
+                codes.push(p.account.code.as_str());
+                amounts.push(p.amount);
+            }
+        }
+        let kinds: Vec<&str> = entries.iter().map(|e| e.entry.kind()).collect();
+        let entry_funds: Vec<Option<Uuid>> = entries.iter().map(|e| e.fund_id).collect();
+        let entity_types: Vec<&str> = entries.iter().map(|e| e.entity_type).collect();
+        let entity_ids: Vec<Uuid> = entries.iter().map(|e| e.entity_id).collect();
+        let memos: Vec<&str> = entries.iter().map(|e| e.entry.memo()).collect();
         // Two writers posting to an account neither has seen before would find it created but not
         // yet visible to this statement; the fund lock held by every writer (lock order, step 2)
         // makes that impossible for fund accounts, and the NOT NULL on account_id refuses it anyway.
         let inserted = diesel::sql_query(
-            "WITH legs AS (SELECT * FROM unnest($10::uuid[], $11::text[], $12::numeric[]) AS l(fund_id, code, amount)), \
-                  created AS (INSERT INTO accounts (fund_id, code) SELECT fund_id, code FROM legs \
+            "WITH legs AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[]) \
+                             AS l(entry_id, fund_id, code, amount)), \
+                  created AS (INSERT INTO accounts (fund_id, code) SELECT DISTINCT fund_id, code FROM legs \
                               ON CONFLICT ((coalesce(fund_id, '00000000-0000-0000-0000-000000000000'::uuid)), code) \
                               DO NOTHING RETURNING id, fund_id, code), \
                   entry AS (INSERT INTO journal_entries \
                               (id, kind, fund_id, entity_type, entity_id, memo, request_id, actor, created_at) \
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
+                            SELECT e.id, e.kind, e.fund_id, e.entity_type, e.entity_id, e.memo, $11, $12, $13 \
+                            FROM unnest($5::uuid[], $6::text[], $7::uuid[], $8::text[], $9::uuid[], $10::text[]) \
+                              AS e(id, kind, fund_id, entity_type, entity_id, memo)) \
              INSERT INTO postings (entry_id, account_id, amount) \
-             SELECT $1, coalesce(c.id, a.id), l.amount FROM legs l \
+             SELECT l.entry_id, coalesce(c.id, a.id), l.amount FROM legs l \
              LEFT JOIN created c ON c.fund_id IS NOT DISTINCT FROM l.fund_id AND c.code = l.code \
              LEFT JOIN accounts a \
                ON coalesce(a.fund_id, '00000000-0000-0000-0000-000000000000'::uuid) \
                 = coalesce(l.fund_id, '00000000-0000-0000-0000-000000000000'::uuid) AND a.code = l.code",
         )
-        .bind::<diesel::sql_types::Uuid, _>(id)
-        .bind::<Text, _>(entry.kind())
-        .bind::<Nullable<diesel::sql_types::Uuid>, _>(fund_id)
-        .bind::<Text, _>(entity_type)
-        .bind::<diesel::sql_types::Uuid, _>(entity_id)
-        .bind::<Text, _>(entry.memo())
-        .bind::<Text, _>(&self.ctx.request_id)
-        .bind::<Text, _>(self.ctx.actor())
-        .bind::<Timestamptz, _>(self.ctx.now)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&leg_entries)
         .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&funds)
         .bind::<Array<Text>, _>(&codes)
         .bind::<Array<Numeric>, _>(&amounts)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .bind::<Array<Text>, _>(&kinds)
+        .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&entry_funds)
+        .bind::<Array<Text>, _>(&entity_types)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&entity_ids)
+        .bind::<Array<Text>, _>(&memos)
+        .bind::<Text, _>(&self.ctx.request_id)
+        .bind::<Text, _>(self.ctx.actor())
+        .bind::<Timestamptz, _>(self.ctx.now)
         .execute(self.db.pg())?;
-        if inserted != legs.len() {
-            return Err(Error::internal(format!("journal entry {id}: {inserted} of {} legs posted", legs.len())));
+        if inserted != leg_entries.len() {
+            return Err(Error::internal(format!("{} journal entries: {inserted} of {} legs posted", ids.len(), leg_entries.len())));
         }
         self.posted = true;
-        Ok(id)
+        Ok(ids)
     }
 
     /// Locks (creating when new) the head of every stream written, in stream-name order, and draws

@@ -22,10 +22,48 @@ pub struct FeeRate {
     pub unit_kind: UnitKind,
     /// Share of payroll due as the fee (0.02).
     pub fee_rate: Rate,
-    /// Share of the fee remitted to the city federation (0.40).
+    /// Share of the fee remitted upward, to the city federation (0.40): the city's share and
+    /// the upper levels' together. The grassroots union keeps the rest.
     pub remit_rate: Rate,
+    /// Of the fee, the share the city federation passes on to the provincial and national
+    /// federations (at most `remit_rate`; 0 where the city keeps all it receives). The three
+    /// levels' shares are [`FeeRate::shares`].
+    pub upper_rate: Rate,
     /// The first day it is in force.
     pub effective_from: NaiveDate,
+}
+
+/// How the fee divides between the levels, as shares of the fee that add up to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shares {
+    /// Kept by the unit's grassroots union: 1 − remit rate.
+    pub retained: Rate,
+    /// Kept by the city federation: remit rate − upper rate.
+    pub city: Rate,
+    /// Passed on by the city to the upper levels: the upper rate.
+    pub upper: Rate,
+}
+
+impl FeeRate {
+    /// The levels' shares of the fee.
+    pub fn shares(&self) -> Shares {
+        let (remit, upper) = (self.remit_rate.as_decimal(), self.upper_rate.as_decimal());
+        // Rates are within [0, 1] and upper ≤ remit (checked where a rate is made and by the
+        // table's CHECK): the differences are rates too.
+        let of = |d: Decimal| Rate::from_decimal(d).unwrap_or(Rate::ZERO);
+        Shares { retained: of(Decimal::ONE - remit), city: of(remit - upper), upper: self.upper_rate }
+    }
+
+    /// Whether the rate's parts fit together: the upper levels' share is within what is remitted.
+    pub fn check(&self) -> Result<(), DomainError> {
+        if self.upper_rate.as_decimal() > self.remit_rate.as_decimal() {
+            return Err(DomainError::invalid(
+                "upper_rate",
+                "the upper levels' share is part of what is remitted: at most remit_rate",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The rate a period uses: the one in force on the period's first day for the unit's kind —
@@ -48,11 +86,29 @@ pub struct Split {
     pub remit_due: Money,
     /// Kept by the unit's grassroots union: the rest of the fee, so the parts add up exactly.
     pub retained: Money,
+    /// Of `remit_due`, what the city passes on to the upper levels: fee × upper rate, rounded
+    /// half-up to the fen (never above `remit_due`); the city keeps `remit_due − upper_due`.
+    pub upper_due: Money,
+    /// Of `remit_due`, what the city's own books took when it was declared: all of it, but for a
+    /// declaration made before the levels (migration 000022), whose entry has no legs there.
+    pub booked_by_city: Money,
 }
 
 impl Split {
     /// Nothing due.
-    pub const ZERO: Split = Split { fee_due: Money::ZERO, remit_due: Money::ZERO, retained: Money::ZERO };
+    pub const ZERO: Split = Split {
+        fee_due: Money::ZERO,
+        remit_due: Money::ZERO,
+        retained: Money::ZERO,
+        upper_due: Money::ZERO,
+        booked_by_city: Money::ZERO,
+    };
+
+    /// What the city federation keeps of `remit_due`.
+    pub fn city_due(&self) -> Money {
+        // upper_due ≤ remit_due (split, and the table's CHECK).
+        self.remit_due.checked_sub(self.upper_due).unwrap_or(Money::ZERO)
+    }
 
     /// Two splits added part by part (a batch's total per fund), or `None` past [`Money::MAX`].
     pub fn checked_add(self, other: Split) -> Option<Split> {
@@ -60,19 +116,24 @@ impl Split {
             fee_due: self.fee_due.checked_add(other.fee_due)?,
             remit_due: self.remit_due.checked_add(other.remit_due)?,
             retained: self.retained.checked_add(other.retained)?,
+            upper_due: self.upper_due.checked_add(other.upper_due)?,
+            booked_by_city: self.booked_by_city.checked_add(other.booked_by_city)?,
         })
     }
 }
 
-/// Fee on a period's payroll, and the part of it remitted to the city federation.
-/// `retained` is the remainder, so `remit_due + retained == fee_due` exactly, whatever the
-/// rounding (half-up, 四舍五入, the accounting convention).
+/// Fee on a period's payroll, the part of it remitted upward, and of that the part the city
+/// passes on. `retained` is the remainder, so `remit_due + retained == fee_due` exactly, and the
+/// city's part is `remit_due − upper_due`, whatever the rounding (half-up, 四舍五入, the
+/// accounting convention; each rounded part is a rounding of the fee times its rate, and half-up
+/// rounding keeps their order, so upper ≤ remit ≤ fee).
 pub fn split(payroll: Money, rate: &FeeRate) -> Split {
     let fee_due = payroll.times(rate.fee_rate);
     let remit_due = fee_due.times(rate.remit_rate);
     // remit_rate ≤ 1, so remit_due ≤ fee_due and the subtraction cannot go below zero.
     let retained = fee_due.checked_sub(remit_due).unwrap_or(Money::ZERO);
-    Split { fee_due, remit_due, retained }
+    let upper_due = fee_due.times(rate.upper_rate).min(remit_due);
+    Split { fee_due, remit_due, retained, upper_due, booked_by_city: remit_due }
 }
 
 /// Account codes of fee accounting, in the year's union-fee fund.
@@ -87,22 +148,43 @@ pub mod accounts {
     pub const CASH: &str = "fee_cash";
     /// Units' overpayments, owed back to them or to their later months (credit).
     pub const CREDIT: &str = "fee_credit";
+    /// The city federation's books. What the units owe it of their fees, the share remitted
+    /// upward (应收下级经费; debit).
+    pub const CITY_RECEIVABLE: &str = "fee_city_receivable";
+    /// What the city keeps of it (拨缴经费收入; credit).
+    pub const CITY_INCOME: &str = "fee_city_income";
+    /// What it owes onward to the provincial and national federations (应付上级经费; credit).
+    pub const UPPER_PAYABLE: &str = "fee_upper_payable";
+    /// What it has received of the units' remittances and not passed on (debit).
+    pub const CITY_CASH: &str = "fee_city_cash";
 }
 
 /// The ledger entry of a declaration, net of the declaration it supersedes: the old one's legs
 /// reversed and the new one's posted, merged per account — so a correction posts the difference
 /// and never rewrites the past. `None` when the correction changes no amount.
+///
+/// Besides the unit's legs, the city's books: the share remitted upward is due to the city
+/// (`CITY_RECEIVABLE`), which keeps its part (`CITY_INCOME`) and owes the upper levels theirs
+/// (`UPPER_PAYABLE`). A superseded declaration made before the levels had no such legs, and none
+/// are reversed for it (`booked_by_city` is zero).
 pub fn declaration_entry(fund: Uuid, new: Split, old: Option<Split>) -> Result<Option<JournalEntry>, DomainError> {
     let acc = |code: &str| AccountRef::of_fund(fund, code);
+    let city = |s: &Split| s.booked_by_city.checked_sub(s.upper_due).unwrap_or(Money::ZERO);
     let mut b = JournalEntry::builder("fee_declaration", "union fee declared")
         .debit(acc(accounts::RECEIVABLE), new.fee_due)
         .credit(acc(accounts::REMIT_PAYABLE), new.remit_due)
-        .credit(acc(accounts::RETAINED), new.retained);
+        .credit(acc(accounts::RETAINED), new.retained)
+        .debit(acc(accounts::CITY_RECEIVABLE), new.booked_by_city)
+        .credit(acc(accounts::CITY_INCOME), city(&new))
+        .credit(acc(accounts::UPPER_PAYABLE), new.upper_due);
     if let Some(old) = old {
         b = b
             .credit(acc(accounts::RECEIVABLE), old.fee_due)
             .debit(acc(accounts::REMIT_PAYABLE), old.remit_due)
-            .debit(acc(accounts::RETAINED), old.retained);
+            .debit(acc(accounts::RETAINED), old.retained)
+            .credit(acc(accounts::CITY_RECEIVABLE), old.booked_by_city)
+            .debit(acc(accounts::CITY_INCOME), city(&old))
+            .debit(acc(accounts::UPPER_PAYABLE), old.upper_due);
     }
     match b.build() {
         Ok(e) => Ok(Some(e)),
@@ -144,8 +226,8 @@ pub fn may_correct(by: Option<Role>, money_moved: bool, reason: Option<&str>) ->
 /// Whether a declaration repeats the current one: the same payroll under the same rates. Such a
 /// declaration changes nothing and writes nothing (a re-sent batch under a new key wrote 40,000
 /// versions and events that moved no money).
-pub fn repeats(current: (Money, Rate, Rate), payroll: Money, rate: &FeeRate) -> bool {
-    current == (payroll, rate.fee_rate, rate.remit_rate)
+pub fn repeats(current: (Money, Rate, Rate, Rate), payroll: Money, rate: &FeeRate) -> bool {
+    current == (payroll, rate.fee_rate, rate.remit_rate, rate.upper_rate)
 }
 
 /// What the upper level owes back for a month: what was remitted (net of refunds) beyond what is
@@ -357,6 +439,7 @@ mod tests {
             unit_kind: UnitKind::Administrative,
             fee_rate: Rate::parse("0.02").unwrap(),
             remit_rate: Rate::parse("0.40").unwrap(),
+            upper_rate: Rate::ZERO,
             effective_from: from.parse().unwrap(),
         }
     }
@@ -366,7 +449,7 @@ mod tests {
         let r = standard("2000-01-01");
         let s = split(m("123456.78"), &r);
         assert_eq!((s.fee_due, s.remit_due, s.retained), (m("2469.14"), m("987.66"), m("1481.48")));
-        assert_eq!(split(m("0.01"), &r), Split { fee_due: m("0.00"), remit_due: m("0.00"), retained: m("0.00") });
+        assert_eq!(split(m("0.01"), &r), Split::ZERO);
         // 0.25 × 2% = 0.005: half-up gives a fen (banker's rounding would give none).
         assert_eq!(split(m("0.25"), &r).fee_due, m("0.01"));
         assert_eq!(split(m("0.25"), &r).remit_due, m("0.00"));
@@ -441,12 +524,16 @@ mod tests {
     #[test]
     fn a_declaration_repeats_only_with_the_same_payroll_and_rates() {
         let r = standard("2000-01-01");
-        let current = (m("1000.00"), r.fee_rate, r.remit_rate);
+        let current = (m("1000.00"), r.fee_rate, r.remit_rate, r.upper_rate);
         assert!(repeats(current, m("1000.00"), &r));
         assert!(!repeats(current, m("1000.01"), &r));
         let mut other = r;
         other.fee_rate = Rate::parse("0.025").unwrap();
         assert!(!repeats(current, m("1000.00"), &other));
+        // A new share for the upper levels makes the same payroll a different declaration.
+        let mut upper = r;
+        upper.upper_rate = Rate::parse("0.1").unwrap();
+        assert!(!repeats(current, m("1000.00"), &upper));
     }
 
     #[test]
@@ -490,13 +577,36 @@ mod tests {
     }
 
     #[test]
+    fn the_city_books_its_share_and_owes_the_upper_levels_theirs() {
+        let mut r = standard("2000-01-01");
+        r.upper_rate = Rate::parse("0.10").unwrap();
+        let s = split(m("100000.00"), &r);
+        assert_eq!((s.fee_due, s.remit_due, s.city_due(), s.upper_due), (m("2000.00"), m("800.00"), m("600.00"), m("200.00")));
+        let shares = r.shares();
+        assert_eq!((shares.retained, shares.city, shares.upper), (Rate::parse("0.6").unwrap(), Rate::parse("0.3").unwrap(), r.upper_rate));
+        let fund = Uuid::from_u128(3);
+        let e = declaration_entry(fund, s, None).unwrap().unwrap();
+        let leg = |code: &str| e.postings().iter().find(|p| p.account.code == code).map(|p| p.amount);
+        assert_eq!(leg(accounts::CITY_RECEIVABLE), Some(Decimal::new(80000, 2)));
+        assert_eq!(leg(accounts::CITY_INCOME), Some(Decimal::new(-60000, 2)));
+        assert_eq!(leg(accounts::UPPER_PAYABLE), Some(Decimal::new(-20000, 2)));
+        // Correcting a declaration made before the levels reverses no city legs it never had.
+        let before_levels = Split { booked_by_city: Money::ZERO, upper_due: Money::ZERO, ..split(m("50000.00"), &standard("2000-01-01")) };
+        let c = declaration_entry(fund, s, Some(before_levels)).unwrap().unwrap();
+        let leg = |code: &str| c.postings().iter().find(|p| p.account.code == code).map(|p| p.amount);
+        assert_eq!(leg(accounts::CITY_RECEIVABLE), Some(Decimal::new(80000, 2)));
+        r.upper_rate = Rate::parse("0.5").unwrap();
+        assert!(r.check().is_err());
+    }
+
+    #[test]
     fn a_batchs_splits_add_up_part_by_part() {
         let r = standard("2000-01-01");
         let (a, b) = (split(m("100000.00"), &r), split(m("123456.78"), &r));
         let sum = a.checked_add(b).unwrap();
         assert_eq!((sum.fee_due, sum.remit_due, sum.retained), (m("4469.14"), m("1787.66"), m("2681.48")));
         assert_eq!(Split::ZERO.checked_add(a), Some(a));
-        let max = Split { fee_due: Money::MAX, remit_due: Money::ZERO, retained: Money::MAX };
+        let max = Split { fee_due: Money::MAX, retained: Money::MAX, ..Split::ZERO };
         assert_eq!(max.checked_add(split(m("50.00"), &r)), None);
     }
 
@@ -581,16 +691,53 @@ mod tests {
                 unit_kind: UnitKind::Enterprise,
                 fee_rate: Rate::from_decimal(Decimal::new(i64::from(fee_bp), 4)).unwrap(),
                 remit_rate: Rate::from_decimal(Decimal::new(i64::from(remit_bp), 4)).unwrap(),
+                upper_rate: Rate::ZERO,
                 effective_from: NaiveDate::MIN,
             };
             let payroll = Money::from_fen(fen).unwrap();
             let s = split(payroll, &rate);
             prop_assert_eq!(s.remit_due.checked_add(s.retained), Some(s.fee_due));
+            prop_assert_eq!(s.upper_due, Money::ZERO);
+            prop_assert_eq!(s.city_due(), s.remit_due);
             // Half-up in integers: fee in fen = floor((fen × bp + 5,000) / 10,000).
             let expected_fee = (i128::from(fen) * i128::from(fee_bp) + 5_000) / 10_000;
             prop_assert_eq!(s.fee_due.as_decimal(), Decimal::from_i128_with_scale(expected_fee, 2));
             let expected_remit = (expected_fee * i128::from(remit_bp) + 5_000) / 10_000;
             prop_assert_eq!(s.remit_due.as_decimal(), Decimal::from_i128_with_scale(expected_remit, 2));
+        }
+
+        #[test]
+        fn every_levels_share_adds_up_exactly_for_any_payroll_and_shares(
+            fen in 0i64..10_000_000_000_000,
+            fee_ppm in 0u32..=1_000_000,
+            remit_ppm in 0u32..=1_000_000,
+            upper_of_remit in 0u32..=1_000_000,
+        ) {
+            // Shares to the millionth, as the rate table stores them (numeric(9, 6)).
+            let upper_ppm = u32::try_from(u64::from(remit_ppm) * u64::from(upper_of_remit) / 1_000_000).unwrap();
+            let r = |ppm: u32| Rate::from_decimal(Decimal::new(i64::from(ppm), 6)).unwrap();
+            let rate = FeeRate {
+                unit_kind: UnitKind::Enterprise,
+                fee_rate: r(fee_ppm),
+                remit_rate: r(remit_ppm),
+                upper_rate: r(upper_ppm),
+                effective_from: NaiveDate::MIN,
+            };
+            prop_assert!(rate.check().is_ok());
+            let shares = rate.shares();
+            prop_assert_eq!(
+                shares.retained.as_decimal() + shares.city.as_decimal() + shares.upper.as_decimal(),
+                Decimal::ONE
+            );
+            let s = split(Money::from_fen(fen).unwrap(), &rate);
+            // The three levels take the whole fee, to the fen, and none takes less than nothing.
+            prop_assert_eq!(s.retained.checked_add(s.city_due()).and_then(|x| x.checked_add(s.upper_due)), Some(s.fee_due));
+            prop_assert!(s.upper_due <= s.remit_due);
+            // Each part the half-up rounding of the fee times its rate, in integers.
+            let fee = i128::from(s.fee_due.as_decimal().mantissa());
+            let half_up = |ppm: u32| (fee * i128::from(ppm) + 500_000) / 1_000_000;
+            prop_assert_eq!(s.upper_due.as_decimal(), Decimal::from_i128_with_scale(half_up(upper_ppm), 2));
+            prop_assert_eq!(s.remit_due.as_decimal(), Decimal::from_i128_with_scale(half_up(remit_ppm), 2));
         }
 
         #[test]

@@ -26,8 +26,12 @@ pub struct CreateFeeRateRequest {
     pub unit_kind: UnitKind,
     /// Share of payroll due as the fee, e.g. `"0.02"`.
     pub fee_rate: Rate,
-    /// Share of the fee remitted to the federation, e.g. `"0.40"`.
+    /// Share of the fee remitted upward, e.g. `"0.40"`: the city federation's share and the
+    /// upper levels' together; the grassroots union keeps the rest.
     pub remit_rate: Rate,
+    /// Of the fee, the share the city passes on to the provincial and national federations
+    /// (at most `remit_rate`; default 0: the city keeps all it receives).
+    pub upper_rate: Option<Rate>,
     /// First day in force (`YYYY-MM-DD`); a period uses the rate in force on its first day.
     #[schema(example = "2022-07-01")]
     pub effective_from: NaiveDate,
@@ -103,6 +107,7 @@ pub async fn create_fee_rate(
         unit_kind: r.unit_kind,
         fee_rate: r.fee_rate,
         remit_rate: r.remit_rate,
+        upper_rate: r.upper_rate.unwrap_or(Rate::ZERO),
         effective_from: r.effective_from,
     };
     fees::create_rate(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rate).await.map(super::stored)
@@ -394,4 +399,174 @@ pub async fn get_fee_summary(
     super::extract::year(q.year)?;
     let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
     Ok(HttpResponse::Ok().json(fees::summary(&state.pool, caller.scope(), q.year, page).await?))
+}
+
+/// A payments batch, as sent.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBatchRequest {
+    /// 1 to 10,000 rows.
+    #[schema(value_type = Vec<fees::PaymentBatchRow>)]
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// A payments batch's row, checked: an amount above zero, a well-formed reference.
+pub struct CheckedPaymentRow(fees::PaymentBatchRow);
+
+impl TryFrom<fees::PaymentBatchRow> for CheckedPaymentRow {
+    type Error = Error;
+    fn try_from(mut r: fees::PaymentBatchRow) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than zero"));
+        }
+        r.reference = super::funds::reference(&mut errors, "reference", &r.reference);
+        refused(errors)?;
+        Ok(CheckedPaymentRow(r))
+    }
+}
+
+/// A payments batch, read.
+pub struct PaymentBatch(Vec<fees::PaymentBatchRow>);
+
+impl TryFrom<PaymentBatchRequest> for PaymentBatch {
+    type Error = Error;
+    fn try_from(r: PaymentBatchRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let rows = super::extract::parse_rows::<fees::PaymentBatchRow, CheckedPaymentRow>(
+            &r.rows,
+            fees::BATCH_ROWS_MAX,
+            &mut errors,
+        );
+        refused(errors)?;
+        Ok(PaymentBatch(rows.into_iter().map(|c| c.0).collect()))
+    }
+}
+
+/// Records the bank's or the tax office's file of payments (finance officer, finance bureau), up
+/// to 10,000 rows `{org_id | credit_code, period, amount, reference}`: all or nothing, idempotent
+/// with `Idempotency-Key`. Each row is recorded exactly as a single payment would be after the
+/// rows before it — applied to what the month owes, the rest kept as credit and applied to the
+/// unit's months in arrears, oldest first. A bad batch is a 422 naming every bad row
+/// (`rows[i].field`; a reference already recorded for the unit in the year says
+/// `duplicate_reference`) and writes nothing; a body over 4 MiB is a 413.
+#[utoipa::path(post, path = "/api/v1/union-fees/payments/batch", tag = "union-fees", request_body = PaymentBatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::PaymentBatchView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn create_fee_payment_batch(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<PaymentBatchRequest, PaymentBatch>,
+) -> Result<HttpResponse, Error> {
+    let PaymentBatch(rows) = body.value;
+    fees::record_payments(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows).await.map(super::stored)
+}
+
+/// A remittances batch, as sent.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemittanceBatchRequest {
+    /// 1 to 10,000 rows.
+    #[schema(value_type = Vec<fees::RemittanceBatchRow>)]
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// A remittances batch's row, checked: an amount above zero.
+pub struct CheckedRemittanceRow(fees::RemittanceBatchRow);
+
+impl TryFrom<fees::RemittanceBatchRow> for CheckedRemittanceRow {
+    type Error = Error;
+    fn try_from(r: fees::RemittanceBatchRow) -> Result<Self, Error> {
+        if r.amount.is_zero() {
+            return Err(Error::invalid("amount", "must be more than zero"));
+        }
+        Ok(CheckedRemittanceRow(r))
+    }
+}
+
+/// A remittances batch, read.
+pub struct RemittanceBatch(Vec<fees::RemittanceBatchRow>);
+
+impl TryFrom<RemittanceBatchRequest> for RemittanceBatch {
+    type Error = Error;
+    fn try_from(r: RemittanceBatchRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        let rows = super::extract::parse_rows::<fees::RemittanceBatchRow, CheckedRemittanceRow>(
+            &r.rows,
+            fees::BATCH_ROWS_MAX,
+            &mut errors,
+        );
+        refused(errors)?;
+        Ok(RemittanceBatch(rows.into_iter().map(|c| c.0).collect()))
+    }
+}
+
+/// Records many remittances at once (finance officer, finance bureau), up to 10,000 rows
+/// `{org_id | credit_code, period, amount}`: all or nothing, idempotent. Each row is checked as a
+/// single remittance would be after the rows before it; a row beyond its month's `remit_due` is
+/// named in the 422 (`rows[i].amount`, `over_remittance`) and nothing is written.
+#[utoipa::path(post, path = "/api/v1/union-fees/remittances/batch", tag = "union-fees", request_body = RemittanceBatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::RemittanceBatchView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn create_fee_remittance_batch(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<RemittanceBatchRequest, RemittanceBatch>,
+) -> Result<HttpResponse, Error> {
+    let RemittanceBatch(rows) = body.value;
+    fees::record_remittances(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), rows)
+        .await
+        .map(super::stored)
+}
+
+/// What the city passes on to the upper levels.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpperRemittanceRequest {
+    /// The year whose fees it is.
+    pub year: i32,
+    /// More than zero, at most what the city still owes upward for the year (the summary's
+    /// `city.upper_payable`).
+    pub amount: Money,
+    /// The city's payment document: 1–64 characters, unique in the year.
+    #[schema(example = "沅工缴〔2022〕12号")]
+    pub reference: String,
+}
+
+impl TryFrom<UpperRemittanceRequest> for fees::UpperRemittance {
+    type Error = Error;
+    fn try_from(r: UpperRemittanceRequest) -> Result<Self, Error> {
+        let mut errors = Vec::new();
+        if r.amount.is_zero() {
+            errors.push(FieldError::new("amount", "must be more than zero"));
+        }
+        if super::extract::year(r.year).is_err() {
+            errors.push(FieldError::new("year", "must be between 2000 and 2100"));
+        }
+        let reference = super::funds::reference(&mut errors, "reference", &r.reference);
+        refused(errors)?;
+        Ok(fees::UpperRemittance { year: r.year, amount: r.amount, reference })
+    }
+}
+
+/// Records what the city federation passed on to the provincial and national federations of a
+/// year's fees (the finance officer only, 403 `reserved_to_finance_office`): at most what it owes
+/// upward (409 `over_remittance`); a reference used before in the year is 409
+/// `duplicate_reference`.
+#[utoipa::path(post, path = "/api/v1/union-fees/upper-remittances", tag = "union-fees", request_body = UpperRemittanceRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = fees::UpperRemittanceView), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+#[post("/api/v1/union-fees/upper-remittances")]
+pub async fn create_upper_remittance(
+    state: Data<AppState>,
+    caller: Authorized<perm::RecordFeePayments>,
+    key: IdempotencyKey,
+    body: JsonBody<UpperRemittanceRequest, fees::UpperRemittance>,
+) -> Result<HttpResponse, Error> {
+    let cmd = body.value;
+    fees::record_upper_remittance(&state.pool, caller.write_ctx(), key.with(&body.fingerprint), cmd)
+        .await
+        .map(super::stored)
 }

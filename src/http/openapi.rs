@@ -110,7 +110,7 @@ impl Modify for MoneyPosts {
         users::create_user, users::list_users, users::get_user, users::update_user, users::set_password,
         users::create_client, users::list_clients, users::get_client, users::update_client, users::rotate_client_secret,
         funds::create_fund, funds::list_funds, funds::get_fund, funds::update_fund, funds::create_source, funds::list_sources,
-        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance, fees::create_remit_refund,
+        fees::list_fee_rates, fees::create_fee_rate, fees::create_declaration, fees::create_declaration_batch, fees::list_declarations, fees::get_statement, fees::get_fee_summary, fees::create_fee_payment, fees::create_fee_remittance, fees::create_remit_refund, fees::create_fee_payment_batch, fees::create_fee_remittance_batch, fees::create_upper_remittance,
         campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign, campaigns::add_beneficiaries,
         campaigns::list_beneficiaries, campaigns::approve_campaign, campaigns::disburse_campaign, campaigns::bank_file,
         campaigns::record_bank_results,

@@ -47,9 +47,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(fees::list_declarations)
         .service(fees::get_statement)
         .service(fees::get_fee_summary)
+        // Before the single payment's and remittance's paths, with the batch body limit.
+        .service(
+            web::resource("/api/v1/union-fees/payments/batch")
+                .app_data(BodyLimit(fees::BATCH_BODY_LIMIT_BYTES))
+                .route(web::post().to(fees::create_fee_payment_batch)),
+        )
+        .service(
+            web::resource("/api/v1/union-fees/remittances/batch")
+                .app_data(BodyLimit(fees::BATCH_BODY_LIMIT_BYTES))
+                .route(web::post().to(fees::create_fee_remittance_batch)),
+        )
         .service(fees::create_fee_payment)
         .service(fees::create_fee_remittance)
         .service(fees::create_remit_refund)
+        .service(fees::create_upper_remittance)
         .service(campaigns::create_campaign)
         .service(campaigns::list_campaigns)
         .service(campaigns::get_campaign)

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::declarations::{split_of, terms_of};
-use super::payments::rebalance;
+use super::settle::Settling;
 use super::{rate, reason_of, role_of};
 use crate::db::fees::DeclarationRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
@@ -64,6 +64,10 @@ pub struct BatchLine {
     pub remit_due: Money,
     /// Retained.
     pub retained: Money,
+    /// Of `remit_due`, what the city federation keeps.
+    pub city_due: Money,
+    /// Of `remit_due`, what the city passes on to the upper levels.
+    pub upper_due: Money,
     /// True when the row repeated the current declaration (same payroll, same rates): nothing
     /// was written for it, and `id` and `version` are the current declaration's.
     pub unchanged: bool,
@@ -87,72 +91,28 @@ pub async fn declare_batch(
     reason: Option<String>,
 ) -> Result<Stored, Error> {
     use crate::domain::FieldError;
-    use crate::domain::ids::CreditCode;
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     let mut errors: Vec<FieldError> = Vec::new();
-    let mut codes: Vec<String> = Vec::new();
-    let mut ids: Vec<Uuid> = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        match (&r.org_id, &r.credit_code) {
-            (Some(id), None) => ids.push(*id),
-            (None, Some(code)) => match CreditCode::parse(code) {
-                Ok(c) => codes.push(c.as_str().to_owned()),
-                Err(e) => errors.push(FieldError::new(format!("rows[{i}].credit_code"), e.to_string())),
-            },
-            _ => errors
-                .push(FieldError::new(format!("rows[{i}]"), "name the unit by org_id or by credit_code, not both")),
-        }
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    codes.sort_unstable();
-    codes.dedup();
+    let keys = UnitKeys::of(&rows, &mut errors);
     crate::service::write(pool, ctx, idem, move |tx| {
         crate::service::books::ensure_years_open(tx, rows.iter().map(|r| r.period.year()))?;
-        let units = db::fees::lock_units(tx, &ids, &codes)?;
-        let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
-        let by_code: HashMap<&str, &db::orgs::OrgRow> =
-            units.iter().filter_map(|o| o.credit_code.as_deref().map(|c| (c, o))).collect();
-        let rates: Vec<FeeRate> = db::fees::all_rates(tx.db())?
-            .into_iter()
-            .map(|r| {
-                Ok(FeeRate {
-                    unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
-                    fee_rate: rate(r.fee_rate)?,
-                    remit_rate: rate(r.remit_rate)?,
-                    effective_from: r.effective_from,
-                })
-            })
-            .collect::<Result<_, Error>>()?;
+        let units = keys.resolve(tx, &rows, &mut errors)?;
+        let rates: Vec<FeeRate> = db::fees::all_rates(tx.db())?.into_iter().map(rate_row).collect::<Result<_, Error>>()?;
         // Each row resolved: (unit, period, rate).
         let mut resolved: Vec<Option<(Uuid, Period, FeeRate)>> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<(Uuid, Period)> = HashSet::new();
-        for (i, r) in rows.iter().enumerate() {
-            let (field, org) = match (&r.org_id, &r.credit_code) {
-                (Some(id), None) => ("org_id", by_id.get(id).copied()),
-                (None, Some(code)) => ("credit_code", by_code.get(code.to_ascii_uppercase().as_str()).copied()),
-                _ => {
-                    resolved.push(None);
-                    continue;
-                }
-            };
-            let unit =
-                org.and_then(|o| match (OrgKind::parse(&o.kind), o.unit_kind.as_deref().and_then(UnitKind::parse)) {
-                    (Some(OrgKind::MemberUnit), Some(k)) => Some((o.id, k)),
-                    _ => None,
-                });
+        for (i, (r, unit)) in rows.iter().zip(&units).enumerate() {
             let Some((unit, kind)) = unit else {
-                errors.push(FieldError::new(format!("rows[{i}].{field}"), "no such member unit"));
                 resolved.push(None);
                 continue;
             };
-            if !seen.insert((unit, r.period)) {
+            if !seen.insert((*unit, r.period)) {
                 errors
                     .push(FieldError::new(format!("rows[{i}]"), "the same unit and period appear twice in the batch"));
             }
-            match fees::rate_for(&rates, kind, r.period) {
-                Some(rate) => resolved.push(Some((unit, r.period, rate))),
+            match fees::rate_for(&rates, *kind, r.period) {
+                Some(rate) => resolved.push(Some((*unit, r.period, rate))),
                 None => {
                     errors.push(FieldError::new(
                         format!("rows[{i}].period"),
@@ -162,20 +122,8 @@ pub async fn declare_batch(
                 }
             }
         }
-        let years: BTreeMap<i32, ()> = rows.iter().map(|r| (r.period.year(), ())).collect();
-        let mut fund_of_year: HashMap<i32, Uuid> = HashMap::new();
-        for year in years.keys() {
-            match db::fees::lock_fee_fund(tx, *year)? {
-                Some(f) => {
-                    fund_of_year.insert(*year, f.id);
-                }
-                None => errors.push(FieldError::new("rows", format!("there is no union_fee fund for {year}"))),
-            }
-        }
-        if !errors.is_empty() {
-            errors.sort_by_key(|e| row_index(&e.field));
-            return Err(Error::Validation(errors));
-        }
+        let fund_of_year = lock_funds(tx, rows.iter().map(|r| r.period.year()), &mut errors)?;
+        refuse(errors)?;
         // Each unit once: a batch names a unit for every month it declares.
         let unit_ids: Vec<Uuid> =
             resolved.iter().flatten().map(|(u, _, _)| *u).collect::<HashSet<_>>().into_iter().collect();
@@ -248,37 +196,11 @@ pub async fn declare_batch(
                 .ok_or_else(|| Error::invalid("rows", "the batch's total is too large"))?;
             if let (true, Some(current)) = (unchanged, old) {
                 repeated += 1;
-                views.push(BatchLine {
-                    id: current.id,
-                    org_id: unit,
-                    period,
-                    version: current.version,
-                    fee_due: new.fee_due,
-                    remit_due: new.remit_due,
-                    retained: new.retained,
-                    unchanged: true,
-                });
+                views.push(BatchLine::of(current.id, unit, period, current.version, &new, true));
                 continue;
             }
             let entry_id = entry_of_fund.get(&fund).copied().flatten();
-            let row = DeclarationRow {
-                id: Uuid::now_v7(),
-                org_id: unit,
-                period,
-                version: old.map_or(1, |o| o.version + 1),
-                payroll_total: payroll.as_decimal(),
-                fee_rate: rate.fee_rate.as_decimal(),
-                remit_rate: rate.remit_rate.as_decimal(),
-                fee_due: new.fee_due.as_decimal(),
-                remit_due: new.remit_due.as_decimal(),
-                retained: new.retained.as_decimal(),
-                fund_id: fund,
-                entry_id,
-                created_at: now,
-                created_by: actor.clone(),
-            };
-            let figures =
-                |s: &Split| serde_json::json!({"fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained});
+            let row = declaration_row(unit, period, old.map_or(1, |o| o.version + 1), payroll, &rate, &new, fund, entry_id, now, &actor);
             let mut after = serde_json::json!({"payroll_total": payroll, "batch_id": batch_id,
                 "fee_due": new.fee_due, "remit_due": new.remit_due, "retained": new.retained});
             if let (Some(reason), Some(_)) = (reason_of(tx, reason.as_deref()), old) {
@@ -298,37 +220,217 @@ pub async fn declare_batch(
                     row.id,
                 )
             });
-            views.push(BatchLine {
-                id: row.id,
-                org_id: unit,
-                period,
-                version: row.version,
-                fee_due: new.fee_due,
-                remit_due: new.remit_due,
-                retained: new.retained,
-                unchanged: false,
-            });
+            views.push(BatchLine::of(row.id, unit, period, row.version, &new, false));
             stored_rows.push(row);
         }
         if !stored_rows.is_empty() {
             db::fees::insert_many(tx, &stored_rows)?;
         }
-        // Units with payments on record in these years may now be overpaid or have credit to
-        // apply; most batches have none, and pay nothing for this.
-        let touched: Vec<(Uuid, Period)> = stored_rows.iter().map(|r| (r.org_id, r.period)).collect();
-        let with_money = db::fees::units_with_settlements(tx.db(), &unit_ids)?;
-        for (unit, period) in touched.into_iter().filter(|(u, _)| with_money.contains(u)) {
-            let fund = *fund_of_year.get(&period.year()).ok_or_else(|| Error::internal("fund not locked"))?;
-            rebalance(tx, unit, fund, period.year(), Some(period))?;
+        // What the new declarations do to their units' positions, row after row as single
+        // declarations would: a month now paid beyond its fee gives the excess back as credit,
+        // credit pays arrears. Loaded in a few grouped queries and written in a few statements,
+        // whatever the units' history.
+        let years: Vec<i32> = fund_of_year.keys().copied().collect();
+        let touched: Vec<Uuid> = stored_rows.iter().map(|r| r.org_id).collect::<HashSet<_>>().into_iter().collect();
+        let mut settling = Settling::load(tx, &touched, &years)?;
+        for row in stored_rows {
+            let (unit, fund, period) = (row.org_id, row.fund_id, row.period);
+            settling.declare(row)?;
+            settling.rebalance(unit, fund, period.year(), Some(period))?;
         }
+        settling.post(tx)?.finish(tx)?;
+        let written = views.len() - repeated;
         Ok(Answer {
             // Nothing written (every row a repeat) is not a creation.
-            status: if stored_rows.is_empty() { 200 } else { 201 },
+            status: if written == 0 { 200 } else { 201 },
             etag: None,
             body: BatchView { count: views.len(), unchanged: repeated, fee_due: fee_total, declarations: views },
         })
     })
     .await
+}
+
+/// A declaration's figures, as its audit events show them.
+pub(super) fn figures(s: &Split) -> serde_json::Value {
+    serde_json::json!({"fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained,
+        "city_due": s.city_due(), "upper_due": s.upper_due})
+}
+
+/// A rate as stored, read.
+pub(super) fn rate_row(r: db::fees::FeeRateRow) -> Result<FeeRate, Error> {
+    Ok(FeeRate {
+        unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
+        fee_rate: rate(r.fee_rate)?,
+        remit_rate: rate(r.remit_rate)?,
+        upper_rate: rate(r.upper_rate)?,
+        effective_from: r.effective_from,
+    })
+}
+
+/// A new declaration's row.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn declaration_row(
+    unit: Uuid,
+    period: Period,
+    version: i32,
+    payroll: Money,
+    rate: &FeeRate,
+    new: &Split,
+    fund: Uuid,
+    entry_id: Option<Uuid>,
+    now: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+) -> DeclarationRow {
+    DeclarationRow {
+        id: Uuid::now_v7(),
+        org_id: unit,
+        period,
+        version,
+        payroll_total: payroll.as_decimal(),
+        fee_rate: rate.fee_rate.as_decimal(),
+        remit_rate: rate.remit_rate.as_decimal(),
+        fee_due: new.fee_due.as_decimal(),
+        remit_due: new.remit_due.as_decimal(),
+        retained: new.retained.as_decimal(),
+        fund_id: fund,
+        entry_id,
+        created_at: now,
+        created_by: actor.to_owned(),
+        upper_rate: Some(rate.upper_rate.as_decimal()),
+        upper_due: Some(new.upper_due.as_decimal()),
+    }
+}
+
+impl BatchLine {
+    fn of(id: Uuid, org_id: Uuid, period: Period, version: i32, s: &Split, unchanged: bool) -> BatchLine {
+        BatchLine {
+            id,
+            org_id,
+            period,
+            version,
+            fee_due: s.fee_due,
+            remit_due: s.remit_due,
+            retained: s.retained,
+            city_due: s.city_due(),
+            upper_due: s.upper_due,
+            unchanged,
+        }
+    }
+}
+
+/// A batch row that names its unit, by id or by unified social credit code.
+pub(super) trait NamesUnit {
+    /// The unit's id, if the row names it so.
+    fn org_id(&self) -> Option<Uuid>;
+    /// The unit's credit code, if the row names it so.
+    fn credit_code(&self) -> Option<&str>;
+}
+
+impl NamesUnit for BatchRow {
+    fn org_id(&self) -> Option<Uuid> {
+        self.org_id
+    }
+    fn credit_code(&self) -> Option<&str> {
+        self.credit_code.as_deref()
+    }
+}
+
+/// The units a batch names, read before its transaction: ids, and credit codes checked.
+pub(super) struct UnitKeys {
+    ids: Vec<Uuid>,
+    codes: Vec<String>,
+}
+
+impl UnitKeys {
+    /// The keys of every row; a row naming its unit both ways, or neither, or by a malformed
+    /// code, is an error of that row.
+    pub(super) fn of<R: NamesUnit>(rows: &[R], errors: &mut Vec<crate::domain::FieldError>) -> UnitKeys {
+        use crate::domain::FieldError;
+        use crate::domain::ids::CreditCode;
+        let (mut ids, mut codes) = (Vec::new(), Vec::new());
+        for (i, r) in rows.iter().enumerate() {
+            match (r.org_id(), r.credit_code()) {
+                (Some(id), None) => ids.push(id),
+                (None, Some(code)) => match CreditCode::parse(code) {
+                    Ok(c) => codes.push(c.as_str().to_owned()),
+                    Err(e) => errors.push(FieldError::new(format!("rows[{i}].credit_code"), e.to_string())),
+                },
+                _ => errors
+                    .push(FieldError::new(format!("rows[{i}]"), "name the unit by org_id or by credit_code, not both")),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        codes.sort_unstable();
+        codes.dedup();
+        UnitKeys { ids, codes }
+    }
+
+    /// Locks every unit named (in id order, as a single write locks its unit) and resolves each
+    /// row to its member unit and the unit's kind; a row naming no member unit is an error of
+    /// that row (`None`).
+    pub(super) fn resolve<R: NamesUnit>(
+        &self,
+        tx: &mut crate::db::write::Tx<'_>,
+        rows: &[R],
+        errors: &mut Vec<crate::domain::FieldError>,
+    ) -> Result<Vec<Option<(Uuid, UnitKind)>>, Error> {
+        use crate::domain::FieldError;
+        use std::collections::HashMap;
+        let units = db::fees::lock_units(tx, &self.ids, &self.codes)?;
+        let by_id: HashMap<Uuid, &db::orgs::OrgRow> = units.iter().map(|o| (o.id, o)).collect();
+        let by_code: HashMap<&str, &db::orgs::OrgRow> =
+            units.iter().filter_map(|o| o.credit_code.as_deref().map(|c| (c, o))).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let (field, org) = match (r.org_id(), r.credit_code()) {
+                (Some(id), None) => ("org_id", by_id.get(&id).copied()),
+                (None, Some(code)) => ("credit_code", by_code.get(code.to_ascii_uppercase().as_str()).copied()),
+                _ => {
+                    out.push(None);
+                    continue;
+                }
+            };
+            let unit =
+                org.and_then(|o| match (OrgKind::parse(&o.kind), o.unit_kind.as_deref().and_then(UnitKind::parse)) {
+                    (Some(OrgKind::MemberUnit), Some(k)) => Some((o.id, k)),
+                    _ => None,
+                });
+            if unit.is_none() {
+                errors.push(FieldError::new(format!("rows[{i}].{field}"), "no such member unit"));
+            }
+            out.push(unit);
+        }
+        Ok(out)
+    }
+}
+
+/// Locks the union-fee fund of each year a batch touches; a year without one is an error.
+pub(super) fn lock_funds(
+    tx: &mut crate::db::write::Tx<'_>,
+    years: impl Iterator<Item = i32>,
+    errors: &mut Vec<crate::domain::FieldError>,
+) -> Result<std::collections::BTreeMap<i32, Uuid>, Error> {
+    let years: std::collections::BTreeSet<i32> = years.collect();
+    let mut out = std::collections::BTreeMap::new();
+    for year in years {
+        match db::fees::lock_fee_fund(tx, year)? {
+            Some(f) => {
+                out.insert(year, f.id);
+            }
+            None => errors.push(crate::domain::FieldError::new("rows", format!("there is no union_fee fund for {year}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// A batch's errors, in row order, as one 422; none, nothing.
+pub(super) fn refuse(mut errors: Vec<crate::domain::FieldError>) -> Result<(), Error> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.sort_by_key(|e| row_index(&e.field));
+    Err(Error::Validation(errors))
 }
 
 /// The row index in a field path like `rows[12].period`, for ordering errors by row.

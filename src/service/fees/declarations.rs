@@ -4,14 +4,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::payments::rebalance;
+use super::batch::{declaration_row, figures, rate_row};
+use super::settle::Settling;
 use super::{money, rate, reason_of, role_of};
 use crate::db::fees::DeclarationRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::audit::Stream;
-use crate::domain::fees::{self, FeeRate, Split};
+use crate::domain::fees::{self, Split};
 use crate::domain::ids::OrgId;
 use crate::domain::ids::Period;
 use crate::domain::money::{Money, Rate};
@@ -37,14 +38,21 @@ pub struct DeclarationView {
     pub payroll_total: Money,
     /// The fee rate applied (from the rate table).
     pub fee_rate: Rate,
-    /// The remit rate applied.
+    /// The remit rate applied (the city's and the upper levels' shares together).
     pub remit_rate: Rate,
+    /// Of the fee, the upper levels' share applied (0 for a declaration made before the levels).
+    pub upper_rate: Rate,
     /// Fee due: payroll × fee rate, half-up to the fen.
     pub fee_due: Money,
     /// To remit to the federation: fee × remit rate, half-up to the fen.
     pub remit_due: Money,
     /// Kept by the unit's union: fee − remit.
     pub retained: Money,
+    /// Of `remit_due`, what the city federation keeps: remit − upper.
+    pub city_due: Money,
+    /// Of `remit_due`, what the city passes on to the provincial and national federations:
+    /// fee × upper rate, half-up to the fen.
+    pub upper_due: Money,
     /// The union-fee fund of the period's year.
     pub fund_id: Uuid,
     /// The journal entry that posted it (the difference, for a correction); none when nothing changed.
@@ -63,7 +71,11 @@ fn declaration_view(r: DeclarationRow, supersedes: Option<Uuid>) -> Result<Decla
 }
 
 fn declaration_view_of(r: DeclarationRow, supersedes: Option<Uuid>, unchanged: bool) -> Result<DeclarationView, Error> {
+    let split = split_of(&r)?;
     Ok(DeclarationView {
+        upper_rate: rate(r.upper_rate.unwrap_or_default())?,
+        city_due: split.city_due(),
+        upper_due: split.upper_due,
         id: r.id,
         org_id: r.org_id,
         period: r.period,
@@ -83,13 +95,23 @@ fn declaration_view_of(r: DeclarationRow, supersedes: Option<Uuid>, unchanged: b
     })
 }
 
-/// The current declaration's payroll and rates, to tell a repeat from a correction.
-pub(super) fn terms_of(r: &DeclarationRow) -> Result<(Money, Rate, Rate), Error> {
-    Ok((money(r.payroll_total)?, rate(r.fee_rate)?, rate(r.remit_rate)?))
+/// The current declaration's payroll and rates, to tell a repeat from a correction. A
+/// declaration made before the levels was made under an upper rate of 0.
+pub(super) fn terms_of(r: &DeclarationRow) -> Result<(Money, Rate, Rate, Rate), Error> {
+    Ok((money(r.payroll_total)?, rate(r.fee_rate)?, rate(r.remit_rate)?, rate(r.upper_rate.unwrap_or_default())?))
 }
 
+/// A stored declaration's split. One made before the levels passes nothing on and had no legs
+/// in the city's books.
 pub(super) fn split_of(r: &DeclarationRow) -> Result<Split, Error> {
-    Ok(Split { fee_due: money(r.fee_due)?, remit_due: money(r.remit_due)?, retained: money(r.retained)? })
+    let remit_due = money(r.remit_due)?;
+    Ok(Split {
+        fee_due: money(r.fee_due)?,
+        remit_due,
+        retained: money(r.retained)?,
+        upper_due: r.upper_due.map(money).transpose()?.unwrap_or(Money::ZERO),
+        booked_by_city: if r.upper_due.is_some() { remit_due } else { Money::ZERO },
+    })
 }
 
 /// A payroll declaration, validated.
@@ -129,10 +151,7 @@ pub async fn declare(
             (Some(OrgKind::MemberUnit), Some(k)) => k,
             _ => return Err(Error::invalid("org_id", "union fees are declared for member units only")),
         };
-        let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?
-            .into_iter()
-            .map(|r| Ok(FeeRate { unit_kind, fee_rate: rate(r.fee_rate)?, remit_rate: rate(r.remit_rate)?, effective_from: r.effective_from }))
-            .collect::<Result<Vec<_>, Error>>()?;
+        let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?.into_iter().map(rate_row).collect::<Result<Vec<_>, Error>>()?;
         let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
             DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on that period's first day"))
         })?;
@@ -157,27 +176,18 @@ pub async fn declare(
         let entry = fees::declaration_entry(fund.id, new, old_split)?;
         let id = Uuid::now_v7();
         let entry_id = entry.map(|e| tx.post(&e, Some(fund.id), "fee_declaration", id)).transpose()?;
+        let version = old.as_ref().map_or(1, |o| o.version + 1);
         let row = DeclarationRow {
             id,
-            org_id: cmd.org_id,
-            period,
-            version: old.as_ref().map_or(1, |o| o.version + 1),
-            payroll_total: cmd.payroll_total.as_decimal(),
-            fee_rate: fee_rate.fee_rate.as_decimal(),
-            remit_rate: fee_rate.remit_rate.as_decimal(),
-            fee_due: new.fee_due.as_decimal(),
-            remit_due: new.remit_due.as_decimal(),
-            retained: new.retained.as_decimal(),
-            fund_id: fund.id,
-            entry_id,
-            created_at: tx.ctx().now,
-            created_by: tx.ctx().actor(),
+            ..declaration_row(cmd.org_id, period, version, cmd.payroll_total, &fee_rate, &new, fund.id, entry_id, tx.ctx().now, &tx.ctx().actor())
         };
         db::fees::insert(tx, &row)?;
-        let figures = |s: &Split, payroll: String| {
-            serde_json::json!({"payroll_total": payroll, "fee_due": s.fee_due, "remit_due": s.remit_due, "retained": s.retained})
+        let with_payroll = |s: &Split, payroll: String| {
+            let mut f = figures(s);
+            f["payroll_total"] = serde_json::json!(payroll);
+            f
         };
-        let mut after = figures(&new, cmd.payroll_total.to_string());
+        let mut after = with_payroll(&new, cmd.payroll_total.to_string());
         if let (Some(reason), Some(_)) = (reason_of(tx, cmd.reason.as_deref()), &old) {
             after["reason"] = serde_json::json!(reason);
         }
@@ -186,7 +196,7 @@ pub async fn declare(
             fund_id: Some(fund.id),
             amount: Some(row.fee_due),
             entry_id,
-            before: old.as_ref().zip(old_split.as_ref()).map(|(o, s)| figures(s, o.payroll_total.to_string())),
+            before: old.as_ref().zip(old_split.as_ref()).map(|(o, s)| with_payroll(s, o.payroll_total.to_string())),
             after: Some(after),
             ..Event::new(
                 Stream::Org(cmd.org_id),
@@ -195,9 +205,13 @@ pub async fn declare(
                 id,
             )
         });
+        // A correction below what was paid gives the excess back as credit; credit pays arrears:
+        // the batch's path, with one row.
+        let mut settling = Settling::load(tx, &[cmd.org_id], &[period.year()])?;
+        settling.declare(row.clone())?;
+        settling.rebalance(cmd.org_id, fund.id, period.year(), Some(period))?;
+        settling.post(tx)?.finish(tx)?;
         let view = declaration_view(row, old.map(|o| o.id))?;
-        // A correction below what was paid gives the excess back as credit; credit pays arrears.
-        rebalance(tx, cmd.org_id, fund.id, cmd.period.year(), Some(period))?;
         Ok(Answer { status: 201, etag: None, body: view })
     })
     .await

@@ -8,13 +8,17 @@ mod payments;
 mod position;
 mod rates;
 mod remittances;
+mod settle;
 mod statement;
 
 pub use batch::{BATCH_ROWS_MAX, BatchLine, BatchRow, BatchView, declare_batch};
 pub use declarations::{DeclarationView, Declare, declare, list_declarations};
-pub use payments::{Payment, PaymentView, record_payment};
-pub use rates::{FeeRateView, create_rate, list_rates};
-pub use remittances::{MonthAmount, Refund, RemitRefundView, RemittanceView, record_remit_refund, record_remittance};
+pub use payments::{Payment, PaymentBatchRow, PaymentBatchView, PaymentView, record_payment, record_payments};
+pub use rates::{FeeRateView, SharesView, create_rate, list_rates};
+pub use remittances::{
+    MonthAmount, Refund, RemitRefundView, RemittanceBatchRow, RemittanceBatchView, RemittanceView, UpperRemittance,
+    UpperRemittanceView, record_remit_refund, record_remittance, record_remittances, record_upper_remittance,
+};
 pub use statement::{
     FeeFigures, StatementLine, StatementView, SummaryView, UnitYearView, statement, summary, year_totals,
 };

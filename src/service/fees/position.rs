@@ -3,7 +3,7 @@
 //! `credit_held`); this only gathers the rows. Payments, credit, the statement and the summary
 //! all read a year through it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -43,16 +43,28 @@ pub(super) struct Position {
 }
 
 impl Position {
-    /// A unit's year from its current declarations and its settlements, one by one.
+    /// A unit's year from its current declarations and its settlements.
     pub(super) fn load(conn: &mut Db<'_>, org_id: Uuid, year: i32) -> Result<Position, Error> {
-        let mut pos = Position::default();
-        for d in db::fees::current_of_year(conn, year, Some(org_id))? {
-            pos.declare(d)?;
+        Ok(Position::load_many(conn, Some(&[org_id]), year)?.remove(&org_id).unwrap_or_default())
+    }
+
+    /// The years of these units (`None`: every unit's), in two grouped queries whatever their
+    /// history: the current declarations, and the settlements summed per month and kind (which
+    /// `domain::fees::Settled` proves comes to the same as taking them one by one). A unit with
+    /// neither is absent.
+    pub(super) fn load_many(
+        conn: &mut Db<'_>,
+        units: Option<&[Uuid]>,
+        year: i32,
+    ) -> Result<HashMap<Uuid, Position>, Error> {
+        let mut out: HashMap<Uuid, Position> = HashMap::new();
+        for d in db::fees::current_of_year(conn, year, units)? {
+            out.entry(d.org_id).or_default().declare(d)?;
         }
-        for s in db::fees::settlements_of(conn, org_id, year)? {
-            pos.settle(s.period, &s.kind, s.amount)?;
+        for s in db::fees::settlement_sums(conn, year, units)? {
+            out.entry(s.org_id).or_default().settle(s.period, &s.kind, s.amount)?;
         }
-        Ok(pos)
+        Ok(out)
     }
 
     /// Takes a month's current declaration.
@@ -67,9 +79,14 @@ impl Position {
     /// the same (`domain::fees::Settled::add`). A stored kind that is none of ours is a 500.
     pub(super) fn settle(&mut self, period: Period, kind: &str, amount: Decimal) -> Result<(), Error> {
         let kind = SettlementKind::parse(kind).map_err(Error::internal)?;
+        self.settle_kind(period, kind, amount);
+        Ok(())
+    }
+
+    /// Takes a settlement being written.
+    pub(super) fn settle_kind(&mut self, period: Period, kind: SettlementKind, amount: Decimal) {
         let month = self.months.entry(period).or_default();
         month.settled = month.settled.add(kind, amount);
-        Ok(())
     }
 
     /// Where a month stands (nothing due and nothing paid, if neither declared nor settled).

@@ -5,7 +5,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::rate;
 use crate::db::fees::FeeRateRow;
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
@@ -25,19 +24,40 @@ pub struct FeeRateView {
     pub unit_kind: UnitKind,
     /// Share of payroll due as the fee.
     pub fee_rate: Rate,
-    /// Share of the fee remitted to the city federation.
+    /// Share of the fee remitted upward, to the city federation (its share and the upper
+    /// levels' together).
     pub remit_rate: Rate,
+    /// Of the fee, the share the city passes on to the provincial and national federations.
+    pub upper_rate: Rate,
+    /// The three levels' shares of the fee, adding up to one.
+    pub shares: SharesView,
     /// First day in force.
     pub effective_from: NaiveDate,
 }
 
+/// How the fee divides between the levels, as shares of the fee.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharesView {
+    /// Kept by the unit's grassroots union (1 − remit_rate).
+    pub retained: Rate,
+    /// Kept by the city federation (remit_rate − upper_rate).
+    pub city: Rate,
+    /// Passed on by the city to the upper levels (upper_rate).
+    pub upper: Rate,
+}
+
 fn rate_view(r: FeeRateRow) -> Result<FeeRateView, Error> {
+    let id = r.id;
+    let rate = super::batch::rate_row(r)?;
+    let shares = rate.shares();
     Ok(FeeRateView {
-        id: r.id,
-        unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
-        fee_rate: rate(r.fee_rate)?,
-        remit_rate: rate(r.remit_rate)?,
-        effective_from: r.effective_from,
+        id,
+        unit_kind: rate.unit_kind,
+        fee_rate: rate.fee_rate,
+        remit_rate: rate.remit_rate,
+        upper_rate: rate.upper_rate,
+        shares: SharesView { retained: shares.retained, city: shares.city, upper: shares.upper },
+        effective_from: rate.effective_from,
     })
 }
 
@@ -56,6 +76,7 @@ pub async fn list_rates(pool: &Pool, page: Page) -> Result<Listed<FeeRateView>, 
 /// Adds a rate (admin): from `effective_from` on, periods of that kind of unit use it.
 #[tracing::instrument(skip_all)]
 pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, new: FeeRate) -> Result<Stored, Error> {
+    new.check()?;
     crate::service::write(pool, ctx, idem, move |tx| {
         let row = FeeRateRow {
             id: Uuid::now_v7(),
@@ -64,11 +85,13 @@ pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, 
             remit_rate: new.remit_rate.as_decimal(),
             effective_from: new.effective_from,
             created_at: tx.ctx().now,
+            upper_rate: new.upper_rate.as_decimal(),
         };
         db::fees::insert_rate(tx, &row)?;
         tx.record(Event {
             after: Some(serde_json::json!({"unit_kind": row.unit_kind, "fee_rate": new.fee_rate.to_string(),
-                "remit_rate": new.remit_rate.to_string(), "effective_from": row.effective_from})),
+                "remit_rate": new.remit_rate.to_string(), "upper_rate": new.upper_rate.to_string(),
+                "effective_from": row.effective_from})),
             ..Event::new(Stream::FeeRates, "fee_rate.created", "fee_rate", row.id)
         });
         Ok(Answer { status: 201, etag: None, body: rate_view(row)? })
