@@ -287,7 +287,11 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(K::UniqueViolation, info)
                 if matches!(
                     info.constraint_name(),
-                    Some("fund_sources_fund_reference_key" | "fee_payments_unit_year_reference_key")
+                    Some(
+                        "fund_sources_fund_reference_key"
+                        | "fee_payments_unit_year_reference_key"
+                        | "fee_upper_remittances_year_reference_key",
+                    )
                 ) =>
             {
                 Error::duplicate_reference()

@@ -12,6 +12,7 @@ mod campaigns;
 mod cosigned;
 mod csv;
 mod database;
+mod fee_batches;
 mod fees;
 mod grants;
 mod guards;

@@ -589,6 +589,13 @@ pub fn insert_upper_remittance(tx: &mut Tx<'_>, row: &UpperRemittanceRow) -> Res
     Ok(())
 }
 
+/// Whether the city already passed something on under this reference in the year.
+pub fn upper_reference_taken(conn: &mut Db<'_>, year: i32, reference: &str) -> Result<bool, Error> {
+    use super::schema::fee_upper_remittances as u;
+    Ok(diesel::select(diesel::dsl::exists(u::table.filter(u::year.eq(year).and(u::reference.eq(reference)))))
+        .get_result(conn.pg())?)
+}
+
 /// What the city passed on to the upper levels of a year's fees, in all.
 pub fn upper_remitted(conn: &mut Db<'_>, year: i32) -> Result<Decimal, Error> {
     use super::schema::fee_upper_remittances as u;

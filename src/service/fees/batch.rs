@@ -223,16 +223,17 @@ pub async fn declare_batch(
             views.push(BatchLine::of(row.id, unit, period, row.version, &new, false));
             stored_rows.push(row);
         }
-        if !stored_rows.is_empty() {
-            db::fees::insert_many(tx, &stored_rows)?;
-        }
         // What the new declarations do to their units' positions, row after row as single
         // declarations would: a month now paid beyond its fee gives the excess back as credit,
-        // credit pays arrears. Loaded in a few grouped queries and written in a few statements,
-        // whatever the units' history.
+        // credit pays arrears. The positions are loaded before the rows are written (a row sees
+        // only the rows before it, as a single call would) in a few grouped queries, and
+        // written in a few statements, whatever the units' history.
         let years: Vec<i32> = fund_of_year.keys().copied().collect();
         let touched: Vec<Uuid> = stored_rows.iter().map(|r| r.org_id).collect::<HashSet<_>>().into_iter().collect();
         let mut settling = Settling::load(tx, &touched, &years)?;
+        if !stored_rows.is_empty() {
+            db::fees::insert_many(tx, &stored_rows)?;
+        }
         for row in stored_rows {
             let (unit, fund, period) = (row.org_id, row.fund_id, row.period);
             settling.declare(row)?;

@@ -318,6 +318,9 @@ pub async fn record_upper_remittance(
         let fund = db::fees::lock_fee_fund(tx, cmd.year)?.ok_or_else(|| {
             DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.year))
         })?;
+        if db::fees::upper_reference_taken(tx.db(), cmd.year, &cmd.reference)? {
+            return Err(Error::duplicate_reference());
+        }
         let owed = db::fees::upper_due_of_year(tx.db(), cmd.year)? - db::fees::upper_remitted(tx.db(), cmd.year)?;
         if cmd.amount.as_decimal() > owed {
             return Err(DomainError::conflict(
