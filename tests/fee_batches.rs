@@ -114,7 +114,10 @@ fn history(rng: &mut Rng) -> Vec<Step> {
                     .collect(),
             )),
             _ => steps.push(Step::Remit(
-                months(rng, 4).into_iter().map(|m| (m, format!("{}.{:02}", 1 + rng.below(80), rng.below(100)))).collect(),
+                months(rng, 4)
+                    .into_iter()
+                    .map(|m| (m, format!("{}.{:02}", 1 + rng.below(80), rng.below(100))))
+                    .collect(),
             )),
         }
     }
@@ -134,8 +137,14 @@ async fn replay(app: &TestApp, token: &str, unit: Uuid, steps: &[Step], batch: b
     let post = |path: &'static str, b: Value| {
         let token = token.to_owned();
         async move {
-            app.send(reqwest::Method::POST, path, Some(&token), Some(b), &[("Idempotency-Key", &Uuid::new_v4().to_string())])
-                .await
+            app.send(
+                reqwest::Method::POST,
+                path,
+                Some(&token),
+                Some(b),
+                &[("Idempotency-Key", &Uuid::new_v4().to_string())],
+            )
+            .await
         }
     };
     for step in steps {
@@ -232,11 +241,8 @@ async fn a_payments_batch_with_one_bad_row_writes_nothing_and_names_every_bad_ro
     let app = spawn_app().await;
     let fund = fee_fund(&app).await;
     let us = units(&app, 3, 100);
-    let finance = app.token(Role::FinanceOfficer).await;
-    let rows: Vec<Value> = us
-        .iter()
-        .map(|u| json!({"org_id": u, "period": "2022-01", "payroll_total": "100000.00"}))
-        .collect();
+    let rows: Vec<Value> =
+        us.iter().map(|u| json!({"org_id": u, "period": "2022-01", "payroll_total": "100000.00"})).collect();
     assert_eq!(app.post_as(Role::FinanceOfficer, DECLARE_BATCH, json!({"rows": rows})).await.status(), 201);
     let before = |app: &TestApp| {
         [
@@ -293,8 +299,12 @@ async fn a_payments_batch_with_one_bad_row_writes_nothing_and_names_every_bad_ro
         (b["count"].as_i64(), b["amount"].as_str(), b["applied"].as_str(), b["to_credit"].as_str()),
         (Some(3), Some("6000.00"), Some("5500.00"), Some("500.00"))
     );
-    let applied: Vec<(&str, &str)> =
-        b["payments"].as_array().unwrap().iter().map(|p| (p["applied"].as_str().unwrap(), p["to_credit"].as_str().unwrap())).collect();
+    let applied: Vec<(&str, &str)> = b["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["applied"].as_str().unwrap(), p["to_credit"].as_str().unwrap()))
+        .collect();
     assert_eq!(applied, [("2000.00", "0.00"), ("2000.00", "500.00"), ("1500.00", "0.00")]);
     // Each payment its own entry and event, as a single payment.
     assert_eq!(app.count("SELECT count(DISTINCT entry_id) AS n FROM fee_payments"), 3);
@@ -366,7 +376,8 @@ async fn every_levels_share_adds_up_and_a_rate_change_mid_year_applies_from_its_
         "upper_rate": "0.50", "effective_from": "2022-07-01"});
     let p = problem(app.post_as(Role::Admin, "/api/v1/fee-rates", wrong).await, 422, "validation_failed").await;
     assert_eq!(fields(&p), ["upper_rate"]);
-    let refused = try_sql(&app, 
+    let refused = try_sql(
+        &app,
         "INSERT INTO fee_rates (id, unit_kind, fee_rate, remit_rate, upper_rate, effective_from) \
          VALUES (gen_random_uuid(), 'enterprise', 0.02, 0.40, 0.5, '2023-01-01')",
     );
@@ -386,16 +397,22 @@ async fn every_levels_share_adds_up_and_a_rate_change_mid_year_applies_from_its_
         ["2469.14", "987.66", "1481.48", "740.75", "246.91", "0.1"]
     );
     // The database holds the rounding too: an upper share not the fee's times its rate is refused.
-    let tampered = try_sql(&app, &format!(
-        "INSERT INTO fee_declarations (id, org_id, period, version, payroll_total, fee_rate, remit_rate, fee_due, \
+    let tampered = try_sql(
+        &app,
+        &format!(
+            "INSERT INTO fee_declarations (id, org_id, period, version, payroll_total, fee_rate, remit_rate, fee_due, \
            remit_due, retained, fund_id, created_at, created_by, upper_rate, upper_due) \
          VALUES (gen_random_uuid(), '{unit}', '2022-08-01', 1, 100000, 0.02, 0.4, 2000, 800, 1200, '{fund}', now(), \
            'x', 0.1, 250)"
-    ));
+        ),
+    );
     assert!(tampered.unwrap_err().contains("fee_declarations_upper_adds_up"));
 
     let s = statement(&app, unit).await;
-    assert_eq!((s["totals"]["city_due"].as_str(), s["totals"]["upper_due"].as_str()), (Some("1728.41"), Some("246.91")));
+    assert_eq!(
+        (s["totals"]["city_due"].as_str(), s["totals"]["upper_due"].as_str()),
+        (Some("1728.41"), Some("246.91"))
+    );
     // The city's books: it keeps its share and owes the upper levels theirs.
     assert_eq!(balance(&app, &fund, "fee_city_receivable"), "1975.32");
     assert_eq!(balance(&app, &fund, "fee_city_income"), "-1728.41");
@@ -406,7 +423,9 @@ async fn every_levels_share_adds_up_and_a_rate_change_mid_year_applies_from_its_
         json!({"city_due": "1728.41", "upper_due": "246.91", "upper_passed_on": "0.00", "upper_payable": "246.91"})
     );
     // The unit remits July's 987.66; the city passes on the upper levels' share, no more.
-    let r = app.post_as(Role::FinanceOfficer, REMIT, json!({"org_id": unit, "period": "2022-07", "amount": "987.66"})).await;
+    let r = app
+        .post_as(Role::FinanceOfficer, REMIT, json!({"org_id": unit, "period": "2022-07", "amount": "987.66"}))
+        .await;
     assert_eq!(r.status(), 201);
     let too_much = json!({"year": 2022, "amount": "246.92", "reference": "沅工缴〔2022〕12号"});
     problem(app.post_as(Role::FinanceOfficer, UPPER, too_much).await, 409, "over_remittance").await;
@@ -420,7 +439,10 @@ async fn every_levels_share_adds_up_and_a_rate_change_mid_year_applies_from_its_
     assert_eq!(balance(&app, &fund, "fee_upper_payable"), "-46.91");
     assert_eq!(balance(&app, &fund, "fee_city_cash"), "787.66");
     let summary = body(app.get_as(Role::Auditor, "/api/v1/union-fees/summary?year=2022").await).await;
-    assert_eq!((summary["city"]["upper_passed_on"].as_str(), summary["city"]["upper_payable"].as_str()), (Some("200.00"), Some("46.91")));
+    assert_eq!(
+        (summary["city"]["upper_passed_on"].as_str(), summary["city"]["upper_payable"].as_str()),
+        (Some("200.00"), Some("46.91"))
+    );
     // A clerk's summary is its own unit's, without the city's books.
     let clerk = body(app.get_as(Role::Clerk, "/api/v1/union-fees/summary?year=2022").await).await;
     assert!(clerk.get("city").is_none(), "{clerk}");
@@ -448,7 +470,19 @@ async fn the_summary_of_ten_thousand_units_pages_with_stable_totals() {
         .collect();
     let r = app.post_as(Role::FinanceOfficer, PAY_BATCH, json!({"rows": pays})).await;
     assert_eq!(r.status(), 201);
-    let columns = ["payroll_total", "fee_due", "remit_due", "retained", "city_due", "upper_due", "paid", "remitted", "arrears", "credit", "remit_receivable"];
+    let columns = [
+        "payroll_total",
+        "fee_due",
+        "remit_due",
+        "retained",
+        "city_due",
+        "upper_due",
+        "paid",
+        "remitted",
+        "arrears",
+        "credit",
+        "remit_receivable",
+    ];
     let cents = |v: &Value| -> i64 { v.as_str().unwrap().replace('.', "").parse().unwrap() };
     let mut seen: BTreeMap<String, ()> = BTreeMap::new();
     let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
@@ -487,7 +521,11 @@ async fn the_summary_of_ten_thousand_units_pages_with_stable_totals() {
     // And of each unit's statement (three units, to the cent).
     for u in [us[0], us[1], us[9_999]] {
         let s = statement(&app, u).await;
-        let page = body(app.get_as(Role::Auditor, &format!("/api/v1/union-fees/summary?year=2022&limit=1&cursor={}", prev(&us, u))).await).await;
+        let page = body(
+            app.get_as(Role::Auditor, &format!("/api/v1/union-fees/summary?year=2022&limit=1&cursor={}", prev(&us, u)))
+                .await,
+        )
+        .await;
         let item = &page["items"][0];
         assert_eq!(item["org_id"], u.to_string());
         for c in columns {

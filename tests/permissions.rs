@@ -78,6 +78,9 @@ const OPERATIONS: &[(&str, &str, Path)] = &[
     // The finance officer alone, among the holders, records it (the service's 403
     // reserved_to_finance_office comes after the body is read: an empty one is a 422 for all).
     ("create_remit_refund", "RecordFeePayments", Shared),
+    ("create_fee_payment_batch", "RecordFeePayments", Shared),
+    ("create_fee_remittance_batch", "RecordFeePayments", Shared),
+    ("create_upper_remittance", "RecordFeePayments", Shared),
     ("get_statement", "ReadFees", Shared),
     ("get_fee_summary", "ReadFees", Shared),
     // hardship applications

@@ -318,7 +318,11 @@ impl<'a> Tx<'a> {
         .bind::<Timestamptz, _>(self.ctx.now)
         .execute(self.db.pg())?;
         if inserted != leg_entries.len() {
-            return Err(Error::internal(format!("{} journal entries: {inserted} of {} legs posted", ids.len(), leg_entries.len())));
+            return Err(Error::internal(format!(
+                "{} journal entries: {inserted} of {} legs posted",
+                ids.len(),
+                leg_entries.len()
+            )));
         }
         self.posted = true;
         Ok(ids)

@@ -581,9 +581,15 @@ mod tests {
         let mut r = standard("2000-01-01");
         r.upper_rate = Rate::parse("0.10").unwrap();
         let s = split(m("100000.00"), &r);
-        assert_eq!((s.fee_due, s.remit_due, s.city_due(), s.upper_due), (m("2000.00"), m("800.00"), m("600.00"), m("200.00")));
+        assert_eq!(
+            (s.fee_due, s.remit_due, s.city_due(), s.upper_due),
+            (m("2000.00"), m("800.00"), m("600.00"), m("200.00"))
+        );
         let shares = r.shares();
-        assert_eq!((shares.retained, shares.city, shares.upper), (Rate::parse("0.6").unwrap(), Rate::parse("0.3").unwrap(), r.upper_rate));
+        assert_eq!(
+            (shares.retained, shares.city, shares.upper),
+            (Rate::parse("0.6").unwrap(), Rate::parse("0.3").unwrap(), r.upper_rate)
+        );
         let fund = Uuid::from_u128(3);
         let e = declaration_entry(fund, s, None).unwrap().unwrap();
         let leg = |code: &str| e.postings().iter().find(|p| p.account.code == code).map(|p| p.amount);
@@ -591,7 +597,11 @@ mod tests {
         assert_eq!(leg(accounts::CITY_INCOME), Some(Decimal::new(-60000, 2)));
         assert_eq!(leg(accounts::UPPER_PAYABLE), Some(Decimal::new(-20000, 2)));
         // Correcting a declaration made before the levels reverses no city legs it never had.
-        let before_levels = Split { booked_by_city: Money::ZERO, upper_due: Money::ZERO, ..split(m("50000.00"), &standard("2000-01-01")) };
+        let before_levels = Split {
+            booked_by_city: Money::ZERO,
+            upper_due: Money::ZERO,
+            ..split(m("50000.00"), &standard("2000-01-01"))
+        };
         let c = declaration_entry(fund, s, Some(before_levels)).unwrap().unwrap();
         let leg = |code: &str| c.postings().iter().find(|p| p.account.code == code).map(|p| p.amount);
         assert_eq!(leg(accounts::CITY_RECEIVABLE), Some(Decimal::new(80000, 2)));
@@ -734,7 +744,7 @@ mod tests {
             prop_assert_eq!(s.retained.checked_add(s.city_due()).and_then(|x| x.checked_add(s.upper_due)), Some(s.fee_due));
             prop_assert!(s.upper_due <= s.remit_due);
             // Each part the half-up rounding of the fee times its rate, in integers.
-            let fee = i128::from(s.fee_due.as_decimal().mantissa());
+            let fee = s.fee_due.as_decimal().mantissa();
             let half_up = |ppm: u32| (fee * i128::from(ppm) + 500_000) / 1_000_000;
             prop_assert_eq!(s.upper_due.as_decimal(), Decimal::from_i128_with_scale(half_up(upper_ppm), 2));
             prop_assert_eq!(s.remit_due.as_decimal(), Decimal::from_i128_with_scale(half_up(remit_ppm), 2));

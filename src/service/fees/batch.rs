@@ -98,7 +98,8 @@ pub async fn declare_batch(
     crate::service::write(pool, ctx, idem, move |tx| {
         crate::service::books::ensure_years_open(tx, rows.iter().map(|r| r.period.year()))?;
         let units = keys.resolve(tx, &rows, &mut errors)?;
-        let rates: Vec<FeeRate> = db::fees::all_rates(tx.db())?.into_iter().map(rate_row).collect::<Result<_, Error>>()?;
+        let rates: Vec<FeeRate> =
+            db::fees::all_rates(tx.db())?.into_iter().map(rate_row).collect::<Result<_, Error>>()?;
         // Each row resolved: (unit, period, rate).
         let mut resolved: Vec<Option<(Uuid, Period, FeeRate)>> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<(Uuid, Period)> = HashSet::new();
@@ -200,7 +201,18 @@ pub async fn declare_batch(
                 continue;
             }
             let entry_id = entry_of_fund.get(&fund).copied().flatten();
-            let row = declaration_row(unit, period, old.map_or(1, |o| o.version + 1), payroll, &rate, &new, fund, entry_id, now, &actor);
+            let row = declaration_row(
+                unit,
+                period,
+                old.map_or(1, |o| o.version + 1),
+                payroll,
+                &rate,
+                &new,
+                fund,
+                entry_id,
+                now,
+                &actor,
+            );
             let mut after = serde_json::json!({"payroll_total": payroll, "batch_id": batch_id,
                 "fee_due": new.fee_due, "remit_due": new.remit_due, "retained": new.retained});
             if let (Some(reason), Some(_)) = (reason_of(tx, reason.as_deref()), old) {
@@ -419,7 +431,9 @@ pub(super) fn lock_funds(
             Some(f) => {
                 out.insert(year, f.id);
             }
-            None => errors.push(crate::domain::FieldError::new("rows", format!("there is no union_fee fund for {year}"))),
+            None => {
+                errors.push(crate::domain::FieldError::new("rows", format!("there is no union_fee fund for {year}")))
+            }
         }
     }
     Ok(out)

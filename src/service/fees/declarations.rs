@@ -151,9 +151,15 @@ pub async fn declare(
             (Some(OrgKind::MemberUnit), Some(k)) => k,
             _ => return Err(Error::invalid("org_id", "union fees are declared for member units only")),
         };
-        let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?.into_iter().map(rate_row).collect::<Result<Vec<_>, Error>>()?;
+        let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?
+            .into_iter()
+            .map(rate_row)
+            .collect::<Result<Vec<_>, Error>>()?;
         let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
-            DomainError::conflict("no_fee_rate", format!("no fee rate for {unit_kind} units is in force on that period's first day"))
+            DomainError::conflict(
+                "no_fee_rate",
+                format!("no fee rate for {unit_kind} units is in force on that period's first day"),
+            )
         })?;
         let fund = db::fees::lock_fee_fund(tx, cmd.period.year())?.ok_or_else(|| {
             DomainError::conflict("no_union_fee_fund", format!("there is no union_fee fund for {}", cmd.period.year()))
@@ -166,7 +172,11 @@ pub async fn declare(
                     1 => None,
                     v => db::fees::version_id(tx.db(), cmd.org_id, period, v - 1)?,
                 };
-                return Ok(Answer { status: 200, etag: None, body: declaration_view_of(current.clone(), before, true)? });
+                return Ok(Answer {
+                    status: 200,
+                    etag: None,
+                    body: declaration_view_of(current.clone(), before, true)?,
+                });
             }
             let moved = !db::fees::months_with_money(tx.db(), &[cmd.org_id], &[period])?.is_empty();
             fees::may_correct(role_of(tx), moved, reason_of(tx, cmd.reason.as_deref()).as_deref())?;
@@ -179,7 +189,18 @@ pub async fn declare(
         let version = old.as_ref().map_or(1, |o| o.version + 1);
         let row = DeclarationRow {
             id,
-            ..declaration_row(cmd.org_id, period, version, cmd.payroll_total, &fee_rate, &new, fund.id, entry_id, tx.ctx().now, &tx.ctx().actor())
+            ..declaration_row(
+                cmd.org_id,
+                period,
+                version,
+                cmd.payroll_total,
+                &fee_rate,
+                &new,
+                fund.id,
+                entry_id,
+                tx.ctx().now,
+                &tx.ctx().actor(),
+            )
         };
         db::fees::insert(tx, &row)?;
         let with_payroll = |s: &Split, payroll: String| {

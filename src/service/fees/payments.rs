@@ -229,7 +229,8 @@ pub async fn record_payments(
             payments.push((Payment { org_id, period: r.period, amount: r.amount, reference: r.reference }, *fund));
         }
         let views = pay_all(tx, payments)?;
-        let sum = |f: fn(&PaymentView) -> Money| Money::checked_sum(views.iter().map(f)).ok_or_else(Error::out_of_range);
+        let sum =
+            |f: fn(&PaymentView) -> Money| Money::checked_sum(views.iter().map(f)).ok_or_else(Error::out_of_range);
         let body = PaymentBatchView {
             count: views.len(),
             amount: sum(|v| v.amount)?,

@@ -104,12 +104,12 @@ struct Planned {
     city_books: bool,
 }
 
+/// A remittance (with its fund), and whether it may be made.
+type Checked = ((MonthAmount, Uuid), Result<Planned, DomainError>);
+
 /// Checks each remittance, in order, against its month's `remit_due` and what was remitted
 /// before it — on record and earlier in the same batch (`fees::may_remit`).
-fn plan(
-    tx: &mut crate::db::write::Tx<'_>,
-    rows: Vec<(MonthAmount, Uuid)>,
-) -> Result<Vec<((MonthAmount, Uuid), Result<Planned, DomainError>)>, Error> {
+fn plan(tx: &mut crate::db::write::Tx<'_>, rows: Vec<(MonthAmount, Uuid)>) -> Result<Vec<Checked>, Error> {
     use std::collections::{HashMap, HashSet};
     let units: Vec<Uuid> = rows.iter().map(|(r, _)| r.org_id).collect::<HashSet<_>>().into_iter().collect();
     let periods: Vec<Period> = rows.iter().map(|(r, _)| r.period).collect::<HashSet<_>>().into_iter().collect();
@@ -134,7 +134,10 @@ fn plan(
 /// Writes checked remittances: an entry each (the unit's cash to the federation and, where the
 /// month's share is in the city's books, the city's receivable to its cash), all in one
 /// statement, the rows in one, an event each.
-fn remit_all(tx: &mut crate::db::write::Tx<'_>, rows: Vec<((MonthAmount, Uuid), Planned)>) -> Result<Vec<RemittanceView>, Error> {
+fn remit_all(
+    tx: &mut crate::db::write::Tx<'_>,
+    rows: Vec<((MonthAmount, Uuid), Planned)>,
+) -> Result<Vec<RemittanceView>, Error> {
     use crate::db::write::ToPost;
     use crate::domain::ledger::JournalEntry;
     use fees::accounts as a;
@@ -145,7 +148,9 @@ fn remit_all(tx: &mut crate::db::write::Tx<'_>, rows: Vec<((MonthAmount, Uuid), 
             .debit(fee_account(*fund, a::REMIT_PAYABLE), cmd.amount)
             .credit(fee_account(*fund, a::CASH), cmd.amount);
         if planned.city_books {
-            b = b.debit(fee_account(*fund, a::CITY_CASH), cmd.amount).credit(fee_account(*fund, a::CITY_RECEIVABLE), cmd.amount);
+            b = b
+                .debit(fee_account(*fund, a::CITY_CASH), cmd.amount)
+                .credit(fee_account(*fund, a::CITY_RECEIVABLE), cmd.amount);
         }
         entries.push(b.build()?);
     }
@@ -153,7 +158,12 @@ fn remit_all(tx: &mut crate::db::write::Tx<'_>, rows: Vec<((MonthAmount, Uuid), 
         .iter()
         .zip(&rows)
         .zip(&ids)
-        .map(|((entry, ((_, fund), _)), id)| ToPost { entry, fund_id: Some(*fund), entity_type: "fee_remittance", entity_id: *id })
+        .map(|((entry, ((_, fund), _)), id)| ToPost {
+            entry,
+            fund_id: Some(*fund),
+            entity_type: "fee_remittance",
+            entity_id: *id,
+        })
         .collect();
     let entry_ids = tx.post_many(&to_post)?;
     let (now, actor) = (tx.ctx().now, tx.ctx().actor());
@@ -259,7 +269,11 @@ pub async fn record_remittances(
         refuse(errors)?;
         let views = remit_all(tx, ok)?;
         let amount = Money::checked_sum(views.iter().map(|v| v.amount)).ok_or_else(Error::out_of_range)?;
-        Ok(Answer { status: 201, etag: None, body: RemittanceBatchView { count: views.len(), amount, remittances: views } })
+        Ok(Answer {
+            status: 201,
+            etag: None,
+            body: RemittanceBatchView { count: views.len(), amount, remittances: views },
+        })
     })
     .await
 }

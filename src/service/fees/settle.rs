@@ -81,7 +81,15 @@ impl Settling {
         self.position(d.org_id, d.period.year()).declare(d)
     }
 
-    fn settlement(&mut self, entry: usize, unit: Uuid, period: Period, kind: SettlementKind, amount: Money, fund: Uuid) {
+    fn settlement(
+        &mut self,
+        entry: usize,
+        unit: Uuid,
+        period: Period,
+        kind: SettlementKind,
+        amount: Money,
+        fund: Uuid,
+    ) {
         let row = SettlementRow {
             id: Uuid::now_v7(),
             org_id: unit,
@@ -132,7 +140,13 @@ impl Settling {
 
     /// After a declaration or a payment: a `corrected` month now paid beyond its fee gives the
     /// excess back as credit; then credit pays the unit's months in arrears, oldest first.
-    pub(super) fn rebalance(&mut self, unit: Uuid, fund: Uuid, year: i32, corrected: Option<Period>) -> Result<(), Error> {
+    pub(super) fn rebalance(
+        &mut self,
+        unit: Uuid,
+        fund: Uuid,
+        year: i32,
+        corrected: Option<Period>,
+    ) -> Result<(), Error> {
         if let Some(period) = corrected {
             let overpaid = self.position(unit, year).month(period).overpaid;
             if overpaid > Decimal::ZERO {
@@ -178,7 +192,12 @@ impl Settling {
         let to_post: Vec<ToPost<'_>> = self
             .entries
             .iter()
-            .map(|(entry, fund, unit)| ToPost { entry, fund_id: Some(*fund), entity_type: "fee_settlement", entity_id: *unit })
+            .map(|(entry, fund, unit)| ToPost {
+                entry,
+                fund_id: Some(*fund),
+                entity_type: "fee_settlement",
+                entity_id: *unit,
+            })
             .collect();
         let ids = tx.post_many(&to_post)?;
         Ok(Posted { ids, pending: self.pending })

@@ -141,8 +141,10 @@ pub async fn statement(pool: &Pool, scope: Scope, org_id: OrgId, year: i32) -> R
     crate::service::read(pool, move |conn| {
         db::orgs::find(conn, scope, org_id)?;
         let pos = Position::load(conn, org_id, year)?;
-        let remitted: HashMap<Period, Decimal> =
-            db::fees::remitted_by_month(conn, year, Some(&[org_id]))?.into_iter().map(|r| (r.period, r.amount)).collect();
+        let remitted: HashMap<Period, Decimal> = db::fees::remitted_by_month(conn, year, Some(&[org_id]))?
+            .into_iter()
+            .map(|r| (r.period, r.amount))
+            .collect();
         let (periods, figures) = year_of(&pos, &remitted)?;
         Ok(StatementView { org_id, year, periods, totals: StatementLine { period: None, figures } })
     })
@@ -258,10 +260,8 @@ pub async fn summary(pool: &Pool, scope: Scope, year: i32, page: Page) -> Result
             }
         };
         let page_units = units_of_year(conn, year, Some(&ids))?;
-        let rows: Vec<(Uuid, FeeFigures)> = ids
-            .iter()
-            .map(|id| (*id, page_units.get(id).copied().unwrap_or_default()))
-            .collect();
+        let rows: Vec<(Uuid, FeeFigures)> =
+            ids.iter().map(|id| (*id, page_units.get(id).copied().unwrap_or_default())).collect();
         let listed = Listed::from_rows(
             rows,
             &page,
@@ -284,4 +284,3 @@ fn totals_of(units: &BTreeMap<Uuid, FeeFigures>) -> Result<FeeFigures, Error> {
     let credit = Money::checked_sum(units.values().map(|u| u.credit)).ok_or_else(Error::out_of_range)?;
     Ok(FeeFigures { credit, ..FeeFigures::sum(units.values())? })
 }
-

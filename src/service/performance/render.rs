@@ -138,13 +138,19 @@ fn blocks(r: &PerformanceReport) -> Vec<Block> {
     ));
     let (units, f) = (out.union_fees.units, &out.union_fees.figures);
     b.push(Para(format!(
-        "行政事业单位工会经费：{}个单位申报工资总额{}千元，按2%应缴{}千元，已缴{}千元，欠缴{}千元；其中40%应上交市总工会{}千元，已上交{}千元。",
+        // The shares are the rate table's (data, never code): the text names the levels, not
+        // their percentages.
+        "行政事业单位工会经费：{}个单位申报工资总额{}千元，应缴{}千元，已缴{}千元，欠缴{}千元；\
+         基层工会留成{}千元，应上交{}千元（市总工会留用{}千元，应转上级工会{}千元），已上交{}千元。",
         units,
         k(f.payroll_total),
         k(f.fee_due),
         k(f.paid),
         k(f.arrears),
+        k(f.retained),
         k(f.remit_due),
+        k(f.city_due),
+        k(f.upper_due),
         k(f.remitted)
     )));
 
