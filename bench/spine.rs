@@ -430,6 +430,7 @@ fn main() {
         parent_id: None,
         credit_code: None,
         unit_kind: None,
+        union: None,
     };
     let org: serde_json::Value =
         serde_json::from_slice(&unionfund::service::orgs::create_now(&pool, &sys, None, org).unwrap().body).unwrap();

@@ -542,3 +542,86 @@ fn prev(us: &[Uuid], u: Uuid) -> String {
     let i = sorted.iter().position(|x| *x == u).unwrap();
     if i == 0 { Uuid::nil().to_string() } else { sorted[i - 1].to_string() }
 }
+
+#[tokio::test]
+async fn a_unit_without_a_union_pays_the_preparatory_fee_all_of_it_upward() {
+    let app = spawn_app().await;
+    let fund = fee_fund(&app).await;
+    let admin = app.admin_token().await;
+    let create = |b: Value| {
+        let admin = admin.clone();
+        let app = &app;
+        async move { app.send(reqwest::Method::POST, "/api/v1/orgs", Some(&admin), Some(b), &[]).await }
+    };
+    let base = json!({"kind": "member_unit", "unit_kind": "enterprise", "parent_id": app.federation_id});
+    let with = |extra: Value| {
+        let mut b = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // Without a union: no founding day; and only member units say so.
+    let p = problem(
+        create(with(json!({"name": "x", "has_union": false, "union_founded_on": "2022-07-15"}))).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(fields(&p), ["union_founded_on"]);
+    let township = json!({"name": "t", "kind": "township_union", "parent_id": app.federation_id, "has_union": true});
+    let p = problem(create(township).await, 422, "validation_failed").await;
+    assert_eq!(fields(&p), ["has_union"]);
+    let r = create(with(json!({"name": "无工会企业", "has_union": false}))).await;
+    assert_eq!(r.status(), 201);
+    let without = body(r).await;
+    assert_eq!((without["has_union"].as_bool(), &without["union_founded_on"]), (Some(false), &Value::Null));
+    let r = create(with(json!({"name": "年中建会企业", "union_founded_on": "2022-07-15"}))).await;
+    assert_eq!(r.status(), 201);
+    let founded = body(r).await;
+
+    let d = body(
+        app.post_as(
+            Role::FinanceOfficer,
+            DECLARE,
+            json!({"org_id": without["id"], "period": "2022-03", "payroll_total": "100000.00"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        [&d["scheme"], &d["fee_due"], &d["remit_due"], &d["retained"], &d["city_due"]],
+        ["preparatory_fee", "2000.00", "2000.00", "0.00", "2000.00"]
+    );
+    // July began before the union was founded: preparatory; August: the union fee.
+    let rows = json!({"rows": [
+        {"org_id": founded["id"], "period": "2022-07", "payroll_total": "100000.00"},
+        {"org_id": founded["id"], "period": "2022-08", "payroll_total": "100000.00"},
+    ]});
+    let b = body(app.post_as(Role::FinanceOfficer, DECLARE_BATCH, rows).await).await;
+    let lines: Vec<(&str, &str)> = b["declarations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["remit_due"].as_str().unwrap(), l["retained"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [("2000.00", "0.00"), ("800.00", "1200.00")]);
+    assert_eq!(balance(&app, &fund, "fee_retained"), "-1200.00");
+    // The table refuses a preparatory rate that keeps anything below, and a preparatory
+    // declaration that does.
+    let keeps = try_sql(
+        &app,
+        "INSERT INTO fee_rates (id, unit_kind, fee_rate, remit_rate, scheme, effective_from) \
+         VALUES (gen_random_uuid(), 'enterprise', 0.02, 0.4, 'preparatory_fee', '2023-01-01')",
+    );
+    assert!(keeps.unwrap_err().contains("fee_rates_preparatory_goes_up_in_full"));
+    let r = app
+        .post_as(
+            Role::Admin,
+            "/api/v1/fee-rates",
+            json!({"unit_kind": "enterprise", "scheme": "preparatory_fee", "fee_rate": "0.02", "remit_rate": "0.4", "effective_from": "2023-01-01"}),
+        )
+        .await;
+    assert_eq!(fields(&problem(r, 422, "validation_failed").await), ["remit_rate"]);
+    app.finish().await;
+}

@@ -27,10 +27,20 @@ async fn the_rate_table_ships_with_two_percent_and_forty_percent_for_every_kind(
     let app = spawn_app().await;
     let rates = body(app.get_as(Role::Auditor, "/api/v1/fee-rates").await).await;
     let items = rates["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3);
+    // For every kind: the union fee, 60 / 40 / 0 by level; the preparatory fee, all of it upward.
+    assert_eq!(items.len(), 6);
     for r in items {
         assert_eq!(r["fee_rate"], "0.02");
-        assert_eq!(r["remit_rate"], "0.4");
+        match r["scheme"].as_str() {
+            Some("union_fee") => {
+                assert_eq!(r["remit_rate"], "0.4");
+                assert_eq!(r["shares"], json!({"retained": "0.6", "city": "0.4", "upper": "0"}));
+            }
+            Some("preparatory_fee") => {
+                assert_eq!(r["shares"], json!({"retained": "0", "city": "1", "upper": "0"}));
+            }
+            other => panic!("scheme {other:?}"),
+        }
     }
     app.finish().await;
 }

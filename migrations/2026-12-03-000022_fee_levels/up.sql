@@ -44,3 +44,29 @@ CREATE TRIGGER fee_upper_remittances_append_only BEFORE UPDATE OR DELETE ON fee_
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER fee_upper_remittances_no_truncate BEFORE TRUNCATE ON fee_upper_remittances
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+
+-- Units without a union pay the preparatory fee (工会筹备金) instead, which goes up in full: the
+-- grassroots level keeps nothing, having no union to keep it (RULES.md 2.3; the tax e-filing item
+-- 399001020). A member unit says whether it has a union and, if it was founded within the books,
+-- since when: a month that starts before that day is a preparatory month.
+ALTER TABLE orgs ADD COLUMN has_union boolean NOT NULL DEFAULT true;
+ALTER TABLE orgs ADD COLUMN union_founded_on date;
+ALTER TABLE orgs ADD CONSTRAINT orgs_founded_only_with_a_union CHECK (union_founded_on IS NULL OR has_union);
+
+ALTER TABLE fee_rates ADD COLUMN scheme text NOT NULL DEFAULT 'union_fee'
+    CHECK (scheme IN ('union_fee', 'preparatory_fee'));
+ALTER TABLE fee_rates ADD CONSTRAINT fee_rates_preparatory_goes_up_in_full
+    CHECK (scheme <> 'preparatory_fee' OR remit_rate = 1);
+ALTER TABLE fee_rates DROP CONSTRAINT fee_rates_kind_from_key;
+ALTER TABLE fee_rates ADD CONSTRAINT fee_rates_kind_scheme_from_key UNIQUE (unit_kind, scheme, effective_from);
+-- 2% of payroll, all of it upward, kept by the city: the upper levels' share is the province's
+-- to set, as for the union fee.
+INSERT INTO fee_rates (id, unit_kind, fee_rate, remit_rate, upper_rate, scheme, effective_from) VALUES
+    ('01900000-0000-7000-8000-00000000fe11', 'administrative', 0.02, 1, 0, 'preparatory_fee', '2000-01-01'),
+    ('01900000-0000-7000-8000-00000000fe12', 'public_institution', 0.02, 1, 0, 'preparatory_fee', '2000-01-01'),
+    ('01900000-0000-7000-8000-00000000fe13', 'enterprise', 0.02, 1, 0, 'preparatory_fee', '2000-01-01');
+
+ALTER TABLE fee_declarations ADD COLUMN scheme text NOT NULL DEFAULT 'union_fee'
+    CHECK (scheme IN ('union_fee', 'preparatory_fee'));
+ALTER TABLE fee_declarations ADD CONSTRAINT fee_declarations_preparatory_goes_up_in_full
+    CHECK (scheme <> 'preparatory_fee' OR retained = 0);

@@ -87,6 +87,7 @@ pub struct FeeRateRow {
     pub effective_from: NaiveDate,
     pub created_at: DateTime<Utc>,
     pub upper_rate: Decimal,
+    pub scheme: String,
 }
 
 /// A declaration as stored (every version is kept).
@@ -112,6 +113,8 @@ pub struct DeclarationRow {
     pub upper_rate: Option<Decimal>,
     /// `None` on a declaration made before the levels.
     pub upper_due: Option<Decimal>,
+    /// `union_fee` or `preparatory_fee`.
+    pub scheme: String,
 }
 
 /// Every rate of one kind of unit (the table is small: a row per change of the law).

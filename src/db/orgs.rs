@@ -24,6 +24,10 @@ pub struct OrgRow {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A member unit with a union (else it pays the preparatory fee).
+    pub has_union: bool,
+    /// When its union was founded, if within the books: months before it are preparatory.
+    pub union_founded_on: Option<chrono::NaiveDate>,
 }
 
 /// Restricts a boxed query to what the scope may see.
@@ -98,6 +102,8 @@ pub fn update(tx: &mut Tx<'_>, row: &OrgRow) -> Result<(), Error> {
             orgs::parent_id.eq(row.parent_id),
             orgs::credit_code.eq(&row.credit_code),
             orgs::unit_kind.eq(&row.unit_kind),
+            orgs::has_union.eq(row.has_union),
+            orgs::union_founded_on.eq(row.union_founded_on),
             orgs::version.eq(row.version),
             orgs::updated_at.eq(row.updated_at),
         ))

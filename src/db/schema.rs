@@ -128,6 +128,7 @@ diesel::table! {
         created_by -> Text,
         upper_rate -> Nullable<Numeric>,
         upper_due -> Nullable<Numeric>,
+        scheme -> Text,
     }
 }
 
@@ -181,6 +182,7 @@ diesel::table! {
         effective_from -> Date,
         created_at -> Timestamptz,
         upper_rate -> Numeric,
+        scheme -> Text,
     }
 }
 
@@ -418,6 +420,8 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        has_union -> Bool,
+        union_founded_on -> Nullable<Date>,
     }
 }
 

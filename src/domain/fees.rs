@@ -15,11 +15,56 @@ use super::orgs::UnitKind;
 use super::policy::Role;
 use uuid::Uuid;
 
+/// What a unit pays for a month: the union fee (工会经费) once it has a union, or before that
+/// the preparatory fee (工会筹备金), which goes up in full (the rate table's CHECK holds its
+/// `remit_rate` at 1: the grassroots level keeps nothing, having no union to keep it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeScheme {
+    /// 工会经费: a unit with a union.
+    UnionFee,
+    /// 工会筹备金: a unit without one, or a month before it was founded.
+    PreparatoryFee,
+}
+
+impl FeeScheme {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeeScheme::UnionFee => "union_fee",
+            FeeScheme::PreparatoryFee => "preparatory_fee",
+        }
+    }
+
+    /// The scheme a stored text names.
+    pub fn parse(s: &str) -> Option<FeeScheme> {
+        [FeeScheme::UnionFee, FeeScheme::PreparatoryFee].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The scheme of a unit's month: the preparatory fee while the unit has no union — none at
+    /// all, or a month that starts before the day it was founded.
+    pub fn of_month(has_union: bool, founded_on: Option<NaiveDate>, period: Period) -> FeeScheme {
+        match (has_union, founded_on) {
+            (false, _) => FeeScheme::PreparatoryFee,
+            (true, Some(day)) if period.first_day() < day => FeeScheme::PreparatoryFee,
+            (true, _) => FeeScheme::UnionFee,
+        }
+    }
+}
+
+impl fmt::Display for FeeScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A row of the rate table: what a kind of unit pays from a date on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeeRate {
     /// Which units it applies to.
     pub unit_kind: UnitKind,
+    /// The union fee or the preparatory fee.
+    pub scheme: FeeScheme,
     /// Share of payroll due as the fee (0.02).
     pub fee_rate: Rate,
     /// Share of the fee remitted upward, to the city federation (0.40): the city's share and
@@ -54,8 +99,12 @@ impl FeeRate {
         Shares { retained: of(Decimal::ONE - remit), city: of(remit - upper), upper: self.upper_rate }
     }
 
-    /// Whether the rate's parts fit together: the upper levels' share is within what is remitted.
+    /// Whether the rate's parts fit together: the upper levels' share is within what is remitted,
+    /// and the preparatory fee goes up in full.
     pub fn check(&self) -> Result<(), DomainError> {
+        if self.scheme == FeeScheme::PreparatoryFee && self.remit_rate != Rate::ONE {
+            return Err(DomainError::invalid("remit_rate", "the preparatory fee goes up in full: its remit_rate is 1"));
+        }
         if self.upper_rate.as_decimal() > self.remit_rate.as_decimal() {
             return Err(DomainError::invalid(
                 "upper_rate",
@@ -66,13 +115,13 @@ impl FeeRate {
     }
 }
 
-/// The rate a period uses: the one in force on the period's first day for the unit's kind —
-/// the latest whose `effective_from` is on or before that day.
-pub fn rate_for(rates: &[FeeRate], unit_kind: UnitKind, period: Period) -> Option<FeeRate> {
+/// The rate a period uses: the one in force on the period's first day for the unit's kind and
+/// scheme — the latest whose `effective_from` is on or before that day.
+pub fn rate_for(rates: &[FeeRate], unit_kind: UnitKind, scheme: FeeScheme, period: Period) -> Option<FeeRate> {
     let day = period.first_day();
     rates
         .iter()
-        .filter(|r| r.unit_kind == unit_kind && r.effective_from <= day)
+        .filter(|r| r.unit_kind == unit_kind && r.scheme == scheme && r.effective_from <= day)
         .max_by_key(|r| r.effective_from)
         .copied()
 }
@@ -437,6 +486,7 @@ mod tests {
     fn standard(from: &str) -> FeeRate {
         FeeRate {
             unit_kind: UnitKind::Administrative,
+            scheme: FeeScheme::UnionFee,
             fee_rate: Rate::parse("0.02").unwrap(),
             remit_rate: Rate::parse("0.40").unwrap(),
             upper_rate: Rate::ZERO,
@@ -467,11 +517,16 @@ mod tests {
         let mut july = standard("2022-07-01");
         july.fee_rate = Rate::parse("0.025").unwrap();
         let rates = [standard("2000-01-01"), july];
-        let june = rate_for(&rates, UnitKind::Administrative, Period::parse("2022-06").unwrap()).unwrap();
+        let june =
+            rate_for(&rates, UnitKind::Administrative, FeeScheme::UnionFee, Period::parse("2022-06").unwrap()).unwrap();
         assert_eq!(june.fee_rate, Rate::parse("0.02").unwrap());
-        let jul = rate_for(&rates, UnitKind::Administrative, Period::parse("2022-07").unwrap()).unwrap();
+        let jul =
+            rate_for(&rates, UnitKind::Administrative, FeeScheme::UnionFee, Period::parse("2022-07").unwrap()).unwrap();
         assert_eq!(jul.fee_rate, Rate::parse("0.025").unwrap());
-        assert_eq!(rate_for(&rates, UnitKind::Enterprise, Period::parse("2022-07").unwrap()), None);
+        assert_eq!(
+            rate_for(&rates, UnitKind::Enterprise, FeeScheme::UnionFee, Period::parse("2022-07").unwrap()),
+            None
+        );
     }
 
     #[test]
@@ -574,6 +629,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(may_refund(d("240.00"), m("240.00"), m("0.01")).is_err());
+    }
+
+    #[test]
+    fn a_unit_pays_the_preparatory_fee_until_its_union_is_founded() {
+        let p = |s: &str| Period::parse(s).unwrap();
+        let founded = NaiveDate::from_ymd_opt(2022, 7, 15);
+        assert_eq!(FeeScheme::of_month(false, None, p("2022-01")), FeeScheme::PreparatoryFee);
+        assert_eq!(FeeScheme::of_month(true, None, p("2022-01")), FeeScheme::UnionFee);
+        // July began before the 15th: still without a union; August with one.
+        assert_eq!(FeeScheme::of_month(true, founded, p("2022-07")), FeeScheme::PreparatoryFee);
+        assert_eq!(FeeScheme::of_month(true, founded, p("2022-08")), FeeScheme::UnionFee);
+        let mut prep = standard("2000-01-01");
+        prep.scheme = FeeScheme::PreparatoryFee;
+        assert!(prep.check().is_err(), "a preparatory fee keeps nothing below");
+        prep.remit_rate = Rate::ONE;
+        assert!(prep.check().is_ok());
+        let s = split(m("100000.00"), &prep);
+        assert_eq!((s.fee_due, s.remit_due, s.retained), (m("2000.00"), m("2000.00"), m("0.00")));
+        let rates = [standard("2000-01-01"), prep];
+        let jan = p("2022-01");
+        assert_eq!(rate_for(&rates, UnitKind::Administrative, FeeScheme::PreparatoryFee, jan), Some(prep));
+        assert_eq!(rate_for(&rates, UnitKind::Administrative, FeeScheme::UnionFee, jan), Some(rates[0]));
     }
 
     #[test]
@@ -699,6 +776,7 @@ mod tests {
         ) {
             let rate = FeeRate {
                 unit_kind: UnitKind::Enterprise,
+                scheme: FeeScheme::UnionFee,
                 fee_rate: Rate::from_decimal(Decimal::new(i64::from(fee_bp), 4)).unwrap(),
                 remit_rate: Rate::from_decimal(Decimal::new(i64::from(remit_bp), 4)).unwrap(),
                 upper_rate: Rate::ZERO,
@@ -728,6 +806,7 @@ mod tests {
             let r = |ppm: u32| Rate::from_decimal(Decimal::new(i64::from(ppm), 6)).unwrap();
             let rate = FeeRate {
                 unit_kind: UnitKind::Enterprise,
+                scheme: FeeScheme::UnionFee,
                 fee_rate: r(fee_ppm),
                 remit_rate: r(remit_ppm),
                 upper_rate: r(upper_ppm),

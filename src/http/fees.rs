@@ -24,6 +24,8 @@ use crate::service::fees::{self, DeclarationView, Declare, FeeRateView, Statemen
 pub struct CreateFeeRateRequest {
     /// Which units it applies to.
     pub unit_kind: UnitKind,
+    /// `union_fee` (default) or `preparatory_fee` (units without a union; its `remit_rate` is 1).
+    pub scheme: Option<crate::domain::fees::FeeScheme>,
     /// Share of payroll due as the fee, e.g. `"0.02"`.
     pub fee_rate: Rate,
     /// Share of the fee remitted upward, e.g. `"0.40"`: the city federation's share and the
@@ -105,6 +107,7 @@ pub async fn create_fee_rate(
     let r = body.value;
     let rate = FeeRate {
         unit_kind: r.unit_kind,
+        scheme: r.scheme.unwrap_or(crate::domain::fees::FeeScheme::UnionFee),
         fee_rate: r.fee_rate,
         remit_rate: r.remit_rate,
         upper_rate: r.upper_rate.unwrap_or(Rate::ZERO),

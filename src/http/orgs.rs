@@ -31,6 +31,12 @@ pub struct CreateOrgRequest {
     pub credit_code: Option<String>,
     /// For member units (required for them): `administrative`, `public_institution`, `enterprise`.
     pub unit_kind: Option<UnitKind>,
+    /// For member units: whether it has a union (default true). Without one it pays the
+    /// preparatory fee (工会筹备金), which goes up in full.
+    pub has_union: Option<bool>,
+    /// For member units with a union founded within the books: the day (`YYYY-MM-DD`); months
+    /// that start before it pay the preparatory fee.
+    pub union_founded_on: Option<chrono::NaiveDate>,
 }
 
 /// Changes to an organisation; absent fields stay.
@@ -43,6 +49,19 @@ pub struct UpdateOrgRequest {
     pub credit_code: Option<String>,
     /// New unit kind (member units only).
     pub unit_kind: Option<UnitKind>,
+    /// Whether it has a union now (member units only; send with `union_founded_on`, which is
+    /// cleared when absent). A declaration made before keeps its scheme until it is corrected.
+    pub has_union: Option<bool>,
+    /// The day its union was founded (with `has_union: true`).
+    pub union_founded_on: Option<chrono::NaiveDate>,
+}
+
+/// The union status a request gives, if it gives one.
+fn union_of(has_union: Option<bool>, founded_on: Option<chrono::NaiveDate>) -> Option<orgs::UnionStatus> {
+    match (has_union, founded_on) {
+        (None, None) => None,
+        (h, f) => Some(orgs::UnionStatus { has_union: h.unwrap_or(true), founded_on: f }),
+    }
 }
 
 fn name(errors: &mut Vec<FieldError>, name: &str) {
@@ -66,6 +85,10 @@ impl TryFrom<CreateOrgRequest> for NewOrg {
         if let Err(crate::domain::DomainError::Invalid(e)) = orgs::check_unit_kind(r.kind, r.unit_kind) {
             errors.extend(e);
         }
+        let union = union_of(r.has_union, r.union_founded_on);
+        if let Err(crate::domain::DomainError::Invalid(e)) = orgs::check_union(r.kind, union) {
+            errors.extend(e);
+        }
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
@@ -75,6 +98,7 @@ impl TryFrom<CreateOrgRequest> for NewOrg {
             parent_id: r.parent_id,
             credit_code,
             unit_kind: r.unit_kind,
+            union,
         })
     }
 }
@@ -90,7 +114,12 @@ impl TryFrom<UpdateOrgRequest> for OrgChanges {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        Ok(OrgChanges { name: r.name.map(|n| n.trim().to_owned()), credit_code, unit_kind: r.unit_kind })
+        Ok(OrgChanges {
+            name: r.name.map(|n| n.trim().to_owned()),
+            credit_code,
+            unit_kind: r.unit_kind,
+            union: union_of(r.has_union, r.union_founded_on),
+        })
     }
 }
 

@@ -33,6 +33,12 @@ pub struct OrgView {
     pub credit_code: Option<String>,
     /// For member units: what kind of employer.
     pub unit_kind: Option<UnitKind>,
+    /// For member units: whether it has a union (without one it pays the preparatory fee,
+    /// 工会筹备金, which goes up in full).
+    pub has_union: Option<bool>,
+    /// For member units: the day its union was founded, if within the books (months that start
+    /// before it are preparatory).
+    pub union_founded_on: Option<chrono::NaiveDate>,
     /// Version (also the `ETag`).
     pub version: i32,
     /// Created.
@@ -50,6 +56,8 @@ impl OrgView {
             parent_id: r.parent_id,
             credit_code: r.credit_code,
             unit_kind: r.unit_kind.as_deref().and_then(UnitKind::parse),
+            has_union: r.unit_kind.is_some().then_some(r.has_union),
+            union_founded_on: r.union_founded_on,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -70,6 +78,31 @@ pub struct NewOrg {
     pub credit_code: Option<CreditCode>,
     /// Unit kind (member units only, and required for them).
     pub unit_kind: Option<UnitKind>,
+    /// Its union: whether it has one and since when (member units only; default: it has one,
+    /// throughout the books).
+    pub union: Option<UnionStatus>,
+}
+
+/// Whether a member unit has a union, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnionStatus {
+    /// It has a union.
+    pub has_union: bool,
+    /// Founded on (within the books), if it has one.
+    pub founded_on: Option<chrono::NaiveDate>,
+}
+
+/// Checks a union status: a founding day only for a unit with a union, and only for member units.
+pub fn check_union(kind: OrgKind, union: Option<UnionStatus>) -> Result<(), DomainError> {
+    match union {
+        Some(_) if kind != OrgKind::MemberUnit => {
+            Err(DomainError::invalid("has_union", "only member units pay union fees"))
+        }
+        Some(UnionStatus { has_union: false, founded_on: Some(_) }) => {
+            Err(DomainError::invalid("union_founded_on", "a unit without a union has no founding day"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Changes to an organisation, validated; absent fields stay as they are.
@@ -81,6 +114,8 @@ pub struct OrgChanges {
     pub credit_code: Option<CreditCode>,
     /// New unit kind.
     pub unit_kind: Option<UnitKind>,
+    /// New union status.
+    pub union: Option<UnionStatus>,
 }
 
 /// Checks the rule that ties `unit_kind` to member units.
@@ -100,7 +135,8 @@ fn stream(id: Uuid) -> Stream {
 
 fn json(row: &OrgRow) -> serde_json::Value {
     serde_json::json!({"name": row.name, "kind": row.kind, "parent_id": row.parent_id,
-        "credit_code": row.credit_code, "unit_kind": row.unit_kind, "version": row.version})
+        "credit_code": row.credit_code, "unit_kind": row.unit_kind, "has_union": row.has_union,
+        "union_founded_on": row.union_founded_on, "version": row.version})
 }
 
 /// Creates an organisation.
@@ -113,6 +149,8 @@ pub async fn create(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, cmd: 
 /// Creates an organisation on the calling thread (start-up and demo data use it directly).
 pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: NewOrg) -> Result<Stored, Error> {
     check_unit_kind(cmd.kind, cmd.unit_kind)?;
+    check_union(cmd.kind, cmd.union)?;
+    let union = cmd.union.unwrap_or(UnionStatus { has_union: true, founded_on: None });
     write::execute(pool, ctx, idem, |tx| {
         if let Some(parent) = cmd.parent_id {
             db::orgs::find(tx.db(), Scope::All, parent)
@@ -128,6 +166,8 @@ pub fn create_now(pool: &Pool, ctx: &WriteCtx, idem: Option<&Idempotency>, cmd: 
             version: 1,
             created_at: tx.ctx().now,
             updated_at: tx.ctx().now,
+            has_union: union.has_union,
+            union_founded_on: union.founded_on,
         };
         db::orgs::insert(tx, &row)?;
         tx.record(Event {
@@ -164,6 +204,11 @@ pub async fn update(
             let kind = OrgKind::parse(&row.kind).ok_or_else(|| Error::internal("bad org kind"))?;
             check_unit_kind(kind, Some(unit_kind))?;
             row.unit_kind = Some(unit_kind.as_str().to_owned());
+        }
+        if let Some(union) = changes.union {
+            let kind = OrgKind::parse(&row.kind).ok_or_else(|| Error::internal("bad org kind"))?;
+            check_union(kind, Some(union))?;
+            (row.has_union, row.union_founded_on) = (union.has_union, union.founded_on);
         }
         row.version += 1;
         row.updated_at = tx.ctx().now;

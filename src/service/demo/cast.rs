@@ -77,7 +77,7 @@ pub(super) fn setup(pool: &Pool) -> Result<Option<Cast>, Error> {
     }
     let ctx = system("demo");
     let org = |name: &str, kind, parent, credit_code, unit_kind| -> Result<Uuid, Error> {
-        let cmd = NewOrg { name: name.into(), kind, parent_id: parent, credit_code, unit_kind };
+        let cmd = NewOrg { name: name.into(), kind, parent_id: parent, credit_code, unit_kind, union: None };
         id_of(&crate::service::orgs::create_now(pool, &ctx, None, cmd)?, "id")
     };
     let federation = org("沅江市总工会", OrgKind::Federation, None, None, None)?;

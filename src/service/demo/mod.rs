@@ -57,6 +57,7 @@ fn federation(pool: &Pool, ctx: &WriteCtx) -> Result<Uuid, Error> {
             parent_id: None,
             credit_code: None,
             unit_kind: None,
+            union: None,
         },
     )?;
     id_of(&stored, "id")

@@ -12,7 +12,7 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::audit::Stream;
-use crate::domain::fees::{self, FeeRate, Split};
+use crate::domain::fees::{self, FeeRate, FeeScheme, Split};
 use crate::domain::ids::Period;
 use crate::domain::money::Money;
 use crate::domain::orgs::{OrgKind, UnitKind};
@@ -104,15 +104,16 @@ pub async fn declare_batch(
         let mut resolved: Vec<Option<(Uuid, Period, FeeRate)>> = Vec::with_capacity(rows.len());
         let mut seen: HashSet<(Uuid, Period)> = HashSet::new();
         for (i, (r, unit)) in rows.iter().zip(&units).enumerate() {
-            let Some((unit, kind)) = unit else {
+            let Some(u) = unit else {
                 resolved.push(None);
                 continue;
             };
+            let unit = &u.id;
             if !seen.insert((*unit, r.period)) {
                 errors
                     .push(FieldError::new(format!("rows[{i}]"), "the same unit and period appear twice in the batch"));
             }
-            match fees::rate_for(&rates, *kind, r.period) {
+            match fees::rate_for(&rates, u.kind, u.scheme(r.period), r.period) {
                 Some(rate) => resolved.push(Some((*unit, r.period, rate))),
                 None => {
                     errors.push(FieldError::new(
@@ -273,6 +274,7 @@ pub(super) fn figures(s: &Split) -> serde_json::Value {
 pub(super) fn rate_row(r: db::fees::FeeRateRow) -> Result<FeeRate, Error> {
     Ok(FeeRate {
         unit_kind: UnitKind::parse(&r.unit_kind).ok_or_else(|| Error::internal("bad unit kind"))?,
+        scheme: FeeScheme::parse(&r.scheme).ok_or_else(|| Error::internal("bad fee scheme"))?,
         fee_rate: rate(r.fee_rate)?,
         remit_rate: rate(r.remit_rate)?,
         upper_rate: rate(r.upper_rate)?,
@@ -311,6 +313,7 @@ pub(super) fn declaration_row(
         created_by: actor.to_owned(),
         upper_rate: Some(rate.upper_rate.as_decimal()),
         upper_due: Some(new.upper_due.as_decimal()),
+        scheme: rate.scheme.as_str().to_owned(),
     }
 }
 
@@ -387,7 +390,7 @@ impl UnitKeys {
         tx: &mut crate::db::write::Tx<'_>,
         rows: &[R],
         errors: &mut Vec<crate::domain::FieldError>,
-    ) -> Result<Vec<Option<(Uuid, UnitKind)>>, Error> {
+    ) -> Result<Vec<Option<Unit>>, Error> {
         use crate::domain::FieldError;
         use std::collections::HashMap;
         let units = db::fees::lock_units(tx, &self.ids, &self.codes)?;
@@ -404,17 +407,41 @@ impl UnitKeys {
                     continue;
                 }
             };
-            let unit =
-                org.and_then(|o| match (OrgKind::parse(&o.kind), o.unit_kind.as_deref().and_then(UnitKind::parse)) {
-                    (Some(OrgKind::MemberUnit), Some(k)) => Some((o.id, k)),
-                    _ => None,
-                });
+            let unit = org.and_then(Unit::of);
             if unit.is_none() {
                 errors.push(FieldError::new(format!("rows[{i}].{field}"), "no such member unit"));
             }
             out.push(unit);
         }
         Ok(out)
+    }
+}
+
+/// A member unit a batch row names, as fees need it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Unit {
+    /// Its id.
+    pub(super) id: Uuid,
+    /// Its kind.
+    pub(super) kind: UnitKind,
+    has_union: bool,
+    founded_on: Option<chrono::NaiveDate>,
+}
+
+impl Unit {
+    /// The unit, if the organisation is a member unit.
+    pub(super) fn of(o: &db::orgs::OrgRow) -> Option<Unit> {
+        match (OrgKind::parse(&o.kind), o.unit_kind.as_deref().and_then(UnitKind::parse)) {
+            (Some(OrgKind::MemberUnit), Some(kind)) => {
+                Some(Unit { id: o.id, kind, has_union: o.has_union, founded_on: o.union_founded_on })
+            }
+            _ => None,
+        }
+    }
+
+    /// What it pays for a month: the union fee, or the preparatory fee before it has a union.
+    pub(super) fn scheme(&self, period: Period) -> FeeScheme {
+        FeeScheme::of_month(self.has_union, self.founded_on, period)
     }
 }
 

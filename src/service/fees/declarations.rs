@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::batch::{declaration_row, figures, rate_row};
+use super::batch::{Unit, declaration_row, figures, rate_row};
 use super::settle::Settling;
 use super::{money, rate, reason_of, role_of};
 use crate::db::fees::DeclarationRow;
@@ -12,11 +12,10 @@ use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
 use crate::domain::DomainError;
 use crate::domain::audit::Stream;
-use crate::domain::fees::{self, Split};
+use crate::domain::fees::{self, FeeScheme, Split};
 use crate::domain::ids::OrgId;
 use crate::domain::ids::Period;
 use crate::domain::money::{Money, Rate};
-use crate::domain::orgs::{OrgKind, UnitKind};
 use crate::domain::policy::Scope;
 use crate::error::Error;
 use crate::service::{Listed, Page};
@@ -30,6 +29,8 @@ pub struct DeclarationView {
     pub org_id: Uuid,
     /// The month, `YYYY-MM`.
     pub period: Period,
+    /// `union_fee`, or `preparatory_fee` for a month the unit had no union (all of it goes up).
+    pub scheme: FeeScheme,
     /// 1 for the first declaration of the period, then one more per correction.
     pub version: i32,
     /// The declaration this one corrects, if any (it stays on record).
@@ -73,6 +74,7 @@ fn declaration_view(r: DeclarationRow, supersedes: Option<Uuid>) -> Result<Decla
 fn declaration_view_of(r: DeclarationRow, supersedes: Option<Uuid>, unchanged: bool) -> Result<DeclarationView, Error> {
     let split = split_of(&r)?;
     Ok(DeclarationView {
+        scheme: FeeScheme::parse(&r.scheme).ok_or_else(|| Error::internal("bad fee scheme"))?,
         upper_rate: rate(r.upper_rate.unwrap_or_default())?,
         city_due: split.city_due(),
         upper_due: split.upper_due,
@@ -147,18 +149,18 @@ pub async fn declare(
         }
         // Lock order: the unit first (serialises its corrections), then the fund.
         let org = db::orgs::lock(tx, cmd.org_id)?;
-        let unit_kind = match (OrgKind::parse(&org.kind), org.unit_kind.as_deref().and_then(UnitKind::parse)) {
-            (Some(OrgKind::MemberUnit), Some(k)) => k,
-            _ => return Err(Error::invalid("org_id", "union fees are declared for member units only")),
+        let Some(unit) = Unit::of(&org) else {
+            return Err(Error::invalid("org_id", "union fees are declared for member units only"));
         };
+        let (unit_kind, scheme) = (unit.kind, unit.scheme(cmd.period));
         let rates = db::fees::rates_of(tx.db(), unit_kind.as_str())?
             .into_iter()
             .map(rate_row)
             .collect::<Result<Vec<_>, Error>>()?;
-        let fee_rate = fees::rate_for(&rates, unit_kind, cmd.period).ok_or_else(|| {
+        let fee_rate = fees::rate_for(&rates, unit_kind, scheme, cmd.period).ok_or_else(|| {
             DomainError::conflict(
                 "no_fee_rate",
-                format!("no fee rate for {unit_kind} units is in force on that period's first day"),
+                format!("no {scheme} rate for {unit_kind} units is in force on that period's first day"),
             )
         })?;
         let fund = db::fees::lock_fee_fund(tx, cmd.period.year())?.ok_or_else(|| {

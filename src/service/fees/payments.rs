@@ -198,7 +198,7 @@ pub async fn record_payments(
         let mut seen: HashSet<(Uuid, i32, &str)> = HashSet::new();
         let (mut ref_units, mut ref_years, mut refs) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (r, unit)) in rows.iter().zip(&units).enumerate() {
-            let Some((unit, _)) = unit else { continue };
+            let Some(unit) = unit.as_ref().map(|u| &u.id) else { continue };
             if !seen.insert((*unit, r.period.year(), r.reference.as_str())) {
                 errors.push(FieldError::new(
                     format!("rows[{i}].reference"),
@@ -211,7 +211,7 @@ pub async fn record_payments(
         }
         let taken = db::fees::payment_references_taken(tx.db(), &ref_units, &ref_years, &refs)?;
         for (i, (r, unit)) in rows.iter().zip(&units).enumerate() {
-            if let Some((unit, _)) = unit
+            if let Some(unit) = unit.as_ref().map(|u| &u.id)
                 && taken.contains(&(*unit, r.period.year(), r.reference.clone()))
             {
                 errors.push(FieldError::new(
@@ -223,7 +223,7 @@ pub async fn record_payments(
         refuse(errors)?;
         let mut payments = Vec::with_capacity(rows.len());
         for (r, unit) in rows.into_iter().zip(units) {
-            let (Some((org_id, _)), Some(fund)) = (unit, funds.get(&r.period.year())) else {
+            let (Some(org_id), Some(fund)) = (unit.map(|u| u.id), funds.get(&r.period.year())) else {
                 return Err(Error::internal("unresolved row"));
             };
             payments.push((Payment { org_id, period: r.period, amount: r.amount, reference: r.reference }, *fund));

@@ -22,6 +22,8 @@ pub struct FeeRateView {
     pub id: Uuid,
     /// Which units it applies to.
     pub unit_kind: UnitKind,
+    /// The union fee, or the preparatory fee of units without a union.
+    pub scheme: crate::domain::fees::FeeScheme,
     /// Share of payroll due as the fee.
     pub fee_rate: Rate,
     /// Share of the fee remitted upward, to the city federation (its share and the upper
@@ -53,6 +55,7 @@ fn rate_view(r: FeeRateRow) -> Result<FeeRateView, Error> {
     Ok(FeeRateView {
         id,
         unit_kind: rate.unit_kind,
+        scheme: rate.scheme,
         fee_rate: rate.fee_rate,
         remit_rate: rate.remit_rate,
         upper_rate: rate.upper_rate,
@@ -86,11 +89,12 @@ pub async fn create_rate(pool: &Pool, ctx: WriteCtx, idem: Option<Idempotency>, 
             effective_from: new.effective_from,
             created_at: tx.ctx().now,
             upper_rate: new.upper_rate.as_decimal(),
+            scheme: new.scheme.as_str().to_owned(),
         };
         db::fees::insert_rate(tx, &row)?;
         tx.record(Event {
             after: Some(serde_json::json!({"unit_kind": row.unit_kind, "fee_rate": new.fee_rate.to_string(),
-                "remit_rate": new.remit_rate.to_string(), "upper_rate": new.upper_rate.to_string(),
+                "remit_rate": new.remit_rate.to_string(), "upper_rate": new.upper_rate.to_string(), "scheme": new.scheme,
                 "effective_from": row.effective_from})),
             ..Event::new(Stream::FeeRates, "fee_rate.created", "fee_rate", row.id)
         });

@@ -250,7 +250,7 @@ pub async fn record_remittances(
         let mut resolved = Vec::with_capacity(rows.len());
         let mut index = Vec::with_capacity(rows.len());
         for (i, (r, unit)) in rows.iter().zip(&units).enumerate() {
-            if let (Some((org_id, _)), Some(fund)) = (unit, funds.get(&r.period.year())) {
+            if let (Some(org_id), Some(fund)) = (unit.as_ref().map(|u| &u.id), funds.get(&r.period.year())) {
                 resolved.push((MonthAmount { org_id: *org_id, period: r.period, amount: r.amount }, *fund));
                 index.push(i);
             }
