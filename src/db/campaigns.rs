@@ -126,12 +126,7 @@ pub fn existing_hashes(conn: &mut Db<'_>, campaign: Uuid, hashes: &[String]) -> 
 
 /// Inserts beneficiaries: COPY for a batch, one multi-row INSERT for a few.
 pub fn insert_beneficiaries(tx: &mut Tx<'_>, rows: &[BeneficiaryRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(cb::table).from_insertable(rows).execute(tx.pg())?;
-    } else if !rows.is_empty() {
-        diesel::insert_into(cb::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, cb::table, rows)
 }
 
 /// Every beneficiary of a campaign, in row order.

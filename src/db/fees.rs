@@ -218,12 +218,7 @@ pub fn current_of(conn: &mut Db<'_>, org_ids: &[Uuid], periods: &[Period]) -> Re
 
 /// Inserts many declarations, set-based: COPY for a batch, one multi-row INSERT for a few.
 pub fn insert_many(tx: &mut Tx<'_>, rows: &[DeclarationRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(fee_declarations::table).from_insertable(rows).execute(tx.pg())?;
-    } else {
-        diesel::insert_into(fee_declarations::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, fee_declarations::table, rows)
 }
 
 /// A settlement row (see the migration for the kinds).
@@ -316,23 +311,6 @@ pub fn insert_refund(tx: &mut Tx<'_>, row: &RefundRow) -> Result<(), Error> {
     Ok(())
 }
 
-/// What the federation holds of a unit's month: remitted less refunded.
-pub fn remitted_net(conn: &mut Db<'_>, org_id: Uuid, period: Period) -> Result<Decimal, Error> {
-    #[derive(QueryableByName)]
-    struct Net {
-        #[diesel(sql_type = diesel::sql_types::Numeric)]
-        net: Decimal,
-    }
-    Ok(diesel::sql_query(
-        "SELECT coalesce((SELECT sum(amount) FROM fee_remittances WHERE org_id = $1 AND period = $2), 0) \
-              - coalesce((SELECT sum(amount) FROM fee_remit_refunds WHERE org_id = $1 AND period = $2), 0) AS net",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(org_id)
-    .bind::<Date, _>(period)
-    .get_result::<Net>(conn.pg())?
-    .net)
-}
-
 /// Which of these (unit, period) pairs money has moved for: paid, credited or remitted.
 /// One query for a whole batch.
 pub fn months_with_money(
@@ -373,12 +351,7 @@ pub fn version_id(conn: &mut Db<'_>, org_id: Uuid, period: Period, version: i32)
 
 /// Inserts settlements, set-based: COPY for many, one multi-row INSERT for a few.
 pub fn insert_settlements(tx: &mut Tx<'_>, rows: &[SettlementRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(super::schema::fee_settlements::table).from_insertable(rows).execute(tx.pg())?;
-    } else if !rows.is_empty() {
-        diesel::insert_into(super::schema::fee_settlements::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, super::schema::fee_settlements::table, rows)
 }
 
 /// Inserts a remittance.
@@ -676,20 +649,10 @@ pub fn remitted_net_of(
 
 /// Inserts many payments, set-based.
 pub fn insert_payments(tx: &mut Tx<'_>, rows: &[PaymentRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(super::schema::fee_payments::table).from_insertable(rows).execute(tx.pg())?;
-    } else if !rows.is_empty() {
-        diesel::insert_into(super::schema::fee_payments::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, super::schema::fee_payments::table, rows)
 }
 
 /// Inserts many remittances, set-based.
 pub fn insert_remittances(tx: &mut Tx<'_>, rows: &[RemittanceRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(super::schema::fee_remittances::table).from_insertable(rows).execute(tx.pg())?;
-    } else if !rows.is_empty() {
-        diesel::insert_into(super::schema::fee_remittances::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, super::schema::fee_remittances::table, rows)
 }

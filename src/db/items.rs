@@ -72,12 +72,7 @@ pub fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<ItemRow, Error> {
 
 /// Inserts items (one per approved case; a campaign's beneficiaries together).
 pub fn insert(tx: &mut Tx<'_>, rows: &[ItemRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(items::table).from_insertable(rows).execute(tx.pg())?;
-    } else {
-        diesel::insert_into(items::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, items::table, rows)
 }
 
 /// Writes an item's bumped version (and its settlement).
@@ -94,12 +89,7 @@ pub fn update(tx: &mut Tx<'_>, row: &ItemRow) -> Result<(), Error> {
 
 /// Inserts movements.
 pub fn insert_movements(tx: &mut Tx<'_>, rows: &[MovementRow]) -> Result<(), Error> {
-    if rows.len() > super::write::COPY_ABOVE_ROWS {
-        diesel::copy_from(item_movements::table).from_insertable(rows).execute(tx.pg())?;
-    } else if !rows.is_empty() {
-        diesel::insert_into(item_movements::table).values(rows).execute(tx.pg())?;
-    }
-    Ok(())
+    super::write::insert_rows!(tx, item_movements::table, rows)
 }
 
 /// An item's movements, oldest first.

@@ -41,6 +41,21 @@ use crate::error::Error;
 /// PostgreSQL's 65,535-parameter limit at 3,450 rows).
 pub const COPY_ABOVE_ROWS: usize = 500;
 
+/// Inserts rows set-based: `COPY` above [`COPY_ABOVE_ROWS`], one multi-row `INSERT` for a few,
+/// nothing for none. Every batch table writes through it.
+macro_rules! insert_rows {
+    ($tx:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        if rows.len() > $crate::db::write::COPY_ABOVE_ROWS {
+            diesel::copy_from($table).from_insertable(rows).execute($tx.pg())?;
+        } else if !rows.is_empty() {
+            diesel::insert_into($table).values(rows).execute($tx.pg())?;
+        }
+        Ok::<(), $crate::error::Error>(())
+    }};
+}
+pub(crate) use insert_rows;
+
 /// Who is writing, under which request, at what time (one clock reading per request, truncated
 /// to microseconds because that is what PostgreSQL keeps and what the hash covers).
 #[derive(Debug, Clone)]

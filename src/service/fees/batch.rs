@@ -342,14 +342,20 @@ pub(super) trait NamesUnit {
     fn credit_code(&self) -> Option<&str>;
 }
 
-impl NamesUnit for BatchRow {
-    fn org_id(&self) -> Option<Uuid> {
-        self.org_id
-    }
-    fn credit_code(&self) -> Option<&str> {
-        self.credit_code.as_deref()
-    }
+/// `NamesUnit` for batch rows with `org_id` and `credit_code` fields.
+macro_rules! names_unit {
+    ($($row:ty),+) => {$(
+        impl $crate::service::fees::batch::NamesUnit for $row {
+            fn org_id(&self) -> Option<Uuid> {
+                self.org_id
+            }
+            fn credit_code(&self) -> Option<&str> {
+                self.credit_code.as_deref()
+            }
+        }
+    )+};
 }
+names_unit!(BatchRow, super::payments::PaymentBatchRow, super::remittances::RemittanceBatchRow);
 
 /// The units a batch names, read before its transaction: ids, and credit codes checked.
 pub(super) struct UnitKeys {

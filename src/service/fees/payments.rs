@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::batch::{NamesUnit, UnitKeys, lock_funds, refuse};
+use super::batch::{UnitKeys, lock_funds, refuse};
 use super::lock_unit_and_fund;
 use super::settle::Settling;
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
@@ -149,15 +149,6 @@ pub struct PaymentBatchRow {
     /// The sender's document reference: 1–64 characters, unique per unit and year.
     #[schema(example = "沅财缴〔2022〕0113号")]
     pub reference: String,
-}
-
-impl NamesUnit for PaymentBatchRow {
-    fn org_id(&self) -> Option<Uuid> {
-        self.org_id
-    }
-    fn credit_code(&self) -> Option<&str> {
-        self.credit_code.as_deref()
-    }
 }
 
 /// The answer to a payments batch: every payment, in the order of the rows.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::batch::{NamesUnit, UnitKeys, lock_funds, refuse};
+use super::batch::{UnitKeys, lock_funds, refuse};
 use super::{fee_account, lock_unit_and_fund, money, role_of};
 use crate::db::write::{Answer, Event, Idempotency, Stored, WriteCtx};
 use crate::db::{self, Pool};
@@ -210,15 +210,6 @@ pub struct RemittanceBatchRow {
     pub amount: Money,
 }
 
-impl NamesUnit for RemittanceBatchRow {
-    fn org_id(&self) -> Option<Uuid> {
-        self.org_id
-    }
-    fn credit_code(&self) -> Option<&str> {
-        self.credit_code.as_deref()
-    }
-}
-
 /// The answer to a remittances batch.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RemittanceBatchView {
@@ -413,7 +404,8 @@ pub async fn record_remit_refund(
         let period = cmd.period;
         let declared = db::fees::current(tx.db(), cmd.org_id, period)?;
         let due = declared.as_ref().map_or(Ok(Money::ZERO), |d| money(d.remit_due))?;
-        let left = fees::may_refund(db::fees::remitted_net(tx.db(), cmd.org_id, period)?, due, cmd.amount)?;
+        let held = db::fees::remitted_net_of(tx.db(), &[cmd.org_id], &[period])?.remove(&(cmd.org_id, period));
+        let left = fees::may_refund(held.unwrap_or_default(), due, cmd.amount)?;
         let mut entry = crate::domain::ledger::JournalEntry::builder(
             "fee_remit_refund",
             "over-remittance given back by the upper level",
