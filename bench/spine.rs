@@ -7,7 +7,17 @@
 //! runs `pgbench` tpcb-like at the same concurrency on the same machine in the same run; and
 //! prints both side by side. Then measures audit verification over 100,000 events.
 //!
-//! Also times the finance bureau's 10,000-row fee batches and a hardship campaign of 2,000
+//! Also times a finance bureau's year of fee batches (`batches`) on 1,000 member units × 12
+//! months of the 2022 union-fee fund: fresh declarations, the year's payments (every 3rd month
+//! paid 10% over, every 5th 20% under, so that credit arises and is applied), corrections of the
+//! paid months (finance officer, with a reason), remittances (30% of each corrected fee, within
+//! its `remit_due`), and a second round of corrections — each step 12,000 rows sent as two
+//! requests of 6,000 (months 01–06, 07–12), each timed end to end over HTTP. Each request is
+//! followed by its floor: every row the batch wrote (found by its transaction's xmin, in every
+//! table of the schema), written again by raw `COPY` in one transaction into scratch tables of
+//! the same shape (`floor_<table>`: defaults, checks and indexes, no triggers, no foreign keys);
+//! the ratio is floor seconds / batch seconds (1.0 = as fast as raw COPY; target ≥ 0.5 for
+//! every batch, in month twelve as in month one). Then a hardship campaign of 2,000
 //! beneficiaries (added, approved, paid as one bank batch, bank file fetched); and the Merkle
 //! log (`log`): the trail is topped up to `BENCH_LOG_EVENTS` events (default 1,000,000), then
 //! sequencing throughput, inclusion- and consistency-proof latency over HTTP at that size, and
@@ -133,9 +143,115 @@ fn pgbench(server: &str, conns: usize, secs: u64) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Sends three 10,000-row declaration batches (1,000 units × 10 months; the second and third
-/// correct the first) and times each end to end.
-async fn batch_step(pool: &unionfund::db::Pool, ctx: &WriteCtx, base: &str, token: &str) -> Vec<(usize, f64)> {
+/// One timed batch request and its floor.
+struct BatchLine {
+    what: String,
+    rows_in: usize,
+    /// Rows carrying the batch transaction's xmin, per table, as found right after it.
+    written: Vec<(String, i64)>,
+    secs: f64,
+    floor_secs: f64,
+}
+
+/// Runs `sql` through psql on `url` and answers its output (unaligned, tuples only).
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .expect("psql must be installed");
+    assert!(out.status.success(), "psql failed on {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The floor of a batch: the rows it wrote (every row with its transaction's xmin, in every
+/// table of the schema), copied out, then written again with one raw `COPY` per table into
+/// scratch tables of the same shape (`floor_<table>`: columns, defaults, checks and indexes;
+/// no triggers, no foreign keys), in one transaction. Answers the rows found per table and
+/// the seconds of that transaction (psql's `\timing` of BEGIN, each COPY and COMMIT).
+fn floor(url: &str, sequencer: bool, table: &str, id: &str) -> (Vec<(String, i64)>, f64) {
+    let xmin = psql(url, &format!("SELECT xmin::text FROM {table} WHERE id = '{id}'")).trim().to_owned();
+    assert!(!xmin.is_empty(), "{table} {id} not found");
+    let tables: Vec<String> = psql(
+        url,
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname NOT LIKE 'floor\\_%' ORDER BY 1",
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    let counts = tables
+        .iter()
+        .map(|t| format!("SELECT '{t}', count(*) FROM {t} WHERE xmin::text = '{xmin}'"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let written: Vec<(String, i64)> = psql(url, &counts)
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(t, n)| (t.to_owned(), n.parse().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let mut script = String::from("\\timing on\nBEGIN;\n");
+    for (t, _) in &written {
+        let data = psql(url, &format!("COPY (SELECT * FROM {t} WHERE xmin::text = '{xmin}') TO STDOUT"));
+        script.push_str(&format!("COPY floor_{t} FROM STDIN;\n{data}\\.\n"));
+    }
+    script.push_str("COMMIT;\n");
+    let names: Vec<String> = written.iter().map(|(t, _)| format!("floor_{t}")).collect();
+    let prepare: String = written
+        .iter()
+        .map(|(t, _)| format!("CREATE TABLE IF NOT EXISTS floor_{t} (LIKE {t} INCLUDING ALL);"))
+        .collect();
+    psql(url, &format!("{prepare} TRUNCATE {}", names.join(", ")));
+    // Let the sequencer drain the batch's queue first, so that it does not compete with the floor.
+    for _ in 0..if sequencer { 100 } else { 0 } {
+        if psql(url, "SELECT count(*) FROM log_queue").trim() == "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let path = std::env::temp_dir().join("unionfund-bench-floor.sql");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(&path)
+        .output()
+        .expect("psql must be installed");
+    assert!(out.status.success(), "the floor's COPY failed: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_file(&path);
+    let ms: f64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Time: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|v| v.parse::<f64>().unwrap())
+        .sum();
+    (written, ms / 1000.0)
+}
+
+/// A money string ("1234.56") in fen.
+fn fen(v: &serde_json::Value) -> i64 {
+    let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    let (yuan, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let frac = format!("{frac:0<2}");
+    yuan.parse::<i64>().unwrap() * 100 + frac[..2].parse::<i64>().unwrap()
+}
+
+/// Fen as a money string.
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// The shape of a finance bureau's year on 1,000 member units of the 2022 union-fee fund: a
+/// year of fresh declarations (12,000 rows), the year's payments (some months over, some under,
+/// so that credit arises and is applied), corrections of the paid months, remittances, and a
+/// second round of corrections. Each step is sent as two requests of 6,000 rows, months 01–06
+/// then 07–12; each request is timed end to end over HTTP and followed by its floor.
+async fn batch_step(
+    pool: &unionfund::db::Pool,
+    ctx: &WriteCtx,
+    (base, token): (&str, &str),
+    url: &str,
+    sequencer: bool,
+) -> Vec<BatchLine> {
     use unionfund::domain::ids::CreditCode;
     let fund = unionfund::service::funds::NewFund {
         name: "bench union fees 2022".into(),
@@ -163,30 +279,95 @@ async fn batch_step(pool: &unionfund::db::Pool, ctx: &WriteCtx, base: &str, toke
         .unwrap();
     let http = reqwest::Client::new();
     let mut out = Vec::new();
-    for round in 0..3 {
-        let rows: Vec<serde_json::Value> = units
-            .iter()
-            .flat_map(|(id, code)| {
-                (1..=10).map(move |m| {
-                    let mut r = if m % 2 == 0 { json!({"org_id": id}) } else { json!({"credit_code": code}) };
-                    r["period"] = json!(format!("2022-{m:02}"));
-                    r["payroll_total"] = json!(format!("{}.{m:02}", 50_000 + round));
+    // Payroll per unit in fen, and the fee due per (unit, month) as the service last answered it.
+    let mut payroll: Vec<i64> = (0..1000).map(|i| (40_000 + i) * 100).collect();
+    let mut fee: std::collections::HashMap<(Uuid, String), i64> = std::collections::HashMap::new();
+    let key = |i: usize, m: u32| {
+        let (id, code) = &units[i];
+        if m.is_multiple_of(2) { json!({"org_id": id}) } else { json!({"credit_code": code}) }
+    };
+    let halves = [(1..=6, "1/2"), (7..=12, "2/2")];
+    let steps = [
+        ("fresh declarations", "declarations", None),
+        ("payments", "payments", None),
+        ("corrections after payments", "declarations", Some((105, 93))),
+        ("remittances", "remittances", None),
+        ("corrections after payments, round 2", "declarations", Some((97, 104))),
+    ];
+    for (what, path, change) in steps {
+        if let Some((even, odd)) = change {
+            for (i, p) in payroll.iter_mut().enumerate() {
+                *p = *p * if i % 2 == 0 { even } else { odd } / 100;
+            }
+        }
+        for (months, half) in halves.clone() {
+            let rows: Vec<serde_json::Value> = (0..units.len())
+                .flat_map(|i| months.clone().map(move |m| (i, m)))
+                .map(|(i, m)| {
+                    let period = format!("2022-{m:02}");
+                    let mut r = key(i, m);
+                    r["period"] = json!(period);
+                    match path {
+                        "declarations" => r["payroll_total"] = json!(yuan(payroll[i])),
+                        "payments" => {
+                            let due = fee[&(units[i].0, period)];
+                            let paid = if m.is_multiple_of(3) {
+                                due * 110 / 100
+                            } else if m.is_multiple_of(5) {
+                                due * 80 / 100
+                            } else {
+                                due
+                            };
+                            r["amount"] = json!(yuan(paid));
+                            r["reference"] = json!(format!("BENCH-{i:04}-2022{m:02}"));
+                        }
+                        _ => r["amount"] = json!(yuan(fee[&(units[i].0, period)] * 30 / 100)),
+                    }
                     r
                 })
-            })
-            .collect();
-        let started = Instant::now();
-        let r = http
-            .post(format!("{base}/api/v1/union-fees/declarations/batch"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", Uuid::new_v4().to_string())
-            .json(&json!({"rows": rows}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "batch refused: {}", r.text().await.unwrap_or_default());
-        r.bytes().await.unwrap();
-        out.push((rows.len(), started.elapsed().as_secs_f64()));
+                .collect();
+            let mut body = json!({"rows": rows});
+            if change.is_some() {
+                body["reason"] = json!("bench correction");
+            }
+            let started = Instant::now();
+            let r = http
+                .post(format!("{base}/api/v1/union-fees/{path}/batch"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let bytes = r.bytes().await.unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(status, 201, "{what} {half} refused: {}", String::from_utf8_lossy(&bytes));
+            let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let (table, list) = match path {
+                "declarations" => ("fee_declarations", "declarations"),
+                "payments" => ("fee_payments", "payments"),
+                _ => ("fee_remittances", "remittances"),
+            };
+            let lines = answer[list].as_array().unwrap();
+            assert_eq!(lines.len(), rows.len(), "{what} {half}: one line per row");
+            if path == "declarations" {
+                for l in lines {
+                    let org: Uuid = l["org_id"].as_str().unwrap().parse().unwrap();
+                    fee.insert((org, l["period"].as_str().unwrap().to_owned()), fen(&l["fee_due"]));
+                }
+            }
+            let (written, floor_secs) = floor(url, sequencer, table, lines[0]["id"].as_str().unwrap());
+            out.push(BatchLine { what: format!("{what} {half}"), rows_in: rows.len(), written, secs, floor_secs });
+        }
+    }
+    let scratch = psql(
+        url,
+        "SELECT string_agg(c.relname, ', ') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname LIKE 'floor\\_%'",
+    );
+    if !scratch.trim().is_empty() {
+        psql(url, &format!("DROP TABLE {}", scratch.trim()));
     }
     out
 }
@@ -505,7 +686,7 @@ fn main() {
         }
         if part("batches") {
             eprintln!("fee batches…");
-            batch_rates = batch_step(&pool, &ctx, &base, &token).await;
+            batch_rates = batch_step(&pool, &ctx, (&base, &token), &url, config.log_sequence_ms > 0).await;
         }
         if part("campaign") {
             eprintln!("a campaign of 2,000…");
@@ -545,9 +726,32 @@ fn main() {
 
     if !batch_rates.is_empty() {
         println!();
-        println!("finance-bureau batches (POST /union-fees/declarations/batch, 10,000 rows each, over HTTP):");
-        for (i, (rows_n, secs)) in batch_rates.iter().enumerate() {
-            println!("  batch {}: {} rows in {:.2} s = {:.0} rows/s", i + 1, rows_n, secs, *rows_n as f64 / secs);
+        println!(
+            "a finance bureau's year over HTTP (1,000 units × 12 months, requests of 6,000 rows) vs its floor: \
+             the rows each batch wrote, by raw COPY into tables of the same shape (target ratio ≥ 0.5)"
+        );
+        println!(
+            "| batch | rows in request | rows written | seconds | rows written/s | COPY floor s | floor rows/s | ratio (floor s / batch s) |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for b in &batch_rates {
+            let n: i64 = b.written.iter().map(|(_, n)| n).sum();
+            println!(
+                "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} |",
+                b.what,
+                b.rows_in,
+                n,
+                b.secs,
+                n as f64 / b.secs,
+                b.floor_secs,
+                n as f64 / b.floor_secs.max(1e-9),
+                b.floor_secs / b.secs
+            );
+        }
+        println!("rows written per table (log_queue: as found, the sequencer drains it concurrently):");
+        for b in &batch_rates {
+            let tables: Vec<String> = b.written.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            println!("  {}: {}", b.what, tables.join(", "));
         }
     }
 
