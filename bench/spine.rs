@@ -151,6 +151,8 @@ struct BatchLine {
     written: Vec<(String, i64)>,
     secs: f64,
     floor_secs: f64,
+    /// The same floor with the tables' foreign keys.
+    floor_fk_secs: f64,
 }
 
 /// Runs `sql` through psql on `url` and answers its output (unaligned, tuples only).
@@ -165,16 +167,18 @@ fn psql(url: &str, sql: &str) -> String {
 
 /// The floor of a batch: the rows it wrote (every row with its transaction's xmin, in every
 /// table of the schema), copied out, then written again with one raw `COPY` per table into
-/// scratch tables of the same shape (`floor_<table>`: columns, defaults, checks and indexes;
-/// no triggers, no foreign keys), in one transaction. Answers the rows found per table and
-/// the seconds of that transaction (psql's `\timing` of BEGIN, each COPY and COMMIT).
-fn floor(url: &str, sequencer: bool, table: &str, id: &str) -> (Vec<(String, i64)>, f64) {
+/// scratch tables of the same shape, in one transaction, twice: into `floor_<table>` (columns,
+/// defaults, checks and indexes; no triggers, no foreign keys), and into `floorfk_<table>`, the
+/// same with the table's own foreign keys (to the real parent tables, whose rows exist). Answers
+/// the rows found per table and the seconds of each transaction (psql's `\timing` of BEGIN, each
+/// COPY and COMMIT): (without foreign keys, with them).
+fn floor(url: &str, sequencer: bool, table: &str, id: &str) -> (Vec<(String, i64)>, f64, f64) {
     let xmin = psql(url, &format!("SELECT xmin::text FROM {table} WHERE id = '{id}'")).trim().to_owned();
     assert!(!xmin.is_empty(), "{table} {id} not found");
     let tables: Vec<String> = psql(
         url,
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname NOT LIKE 'floor\\_%' ORDER BY 1",
+         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname NOT LIKE 'floor%' ORDER BY 1",
     )
     .lines()
     .map(str::to_owned)
@@ -190,17 +194,33 @@ fn floor(url: &str, sequencer: bool, table: &str, id: &str) -> (Vec<(String, i64
         .map(|(t, n)| (t.to_owned(), n.parse().unwrap()))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let mut script = String::from("\\timing on\nBEGIN;\n");
-    for (t, _) in &written {
-        let data = psql(url, &format!("COPY (SELECT * FROM {t} WHERE xmin::text = '{xmin}') TO STDOUT"));
-        script.push_str(&format!("COPY floor_{t} FROM STDIN;\n{data}\\.\n"));
-    }
-    script.push_str("COMMIT;\n");
-    let names: Vec<String> = written.iter().map(|(t, _)| format!("floor_{t}")).collect();
-    let prepare: String = written
+    let data: Vec<(String, String)> = written
         .iter()
-        .map(|(t, _)| format!("CREATE TABLE IF NOT EXISTS floor_{t} (LIKE {t} INCLUDING ALL);"))
+        .map(|(t, _)| {
+            (t.clone(), psql(url, &format!("COPY (SELECT * FROM {t} WHERE xmin::text = '{xmin}') TO STDOUT")))
+        })
         .collect();
+    let existing: Vec<String> =
+        psql(url, "SELECT relname FROM pg_class WHERE relname LIKE 'floor%'").lines().map(str::to_owned).collect();
+    let mut prepare = String::new();
+    for (t, _) in &written {
+        for prefix in ["floor_", "floorfk_"] {
+            if !existing.contains(&format!("{prefix}{t}")) {
+                prepare.push_str(&format!("CREATE TABLE {prefix}{t} (LIKE {t} INCLUDING ALL);"));
+            }
+        }
+        if !existing.contains(&format!("floorfk_{t}")) {
+            let fks = psql(
+                url,
+                &format!(
+                    "SELECT 'ALTER TABLE floorfk_{t} ADD ' || pg_get_constraintdef(oid) || ';' FROM pg_constraint \
+                     WHERE conrelid = '{t}'::regclass AND contype = 'f'"
+                ),
+            );
+            prepare.push_str(&fks.replace('\n', " "));
+        }
+    }
+    let names: Vec<String> = written.iter().flat_map(|(t, _)| [format!("floor_{t}"), format!("floorfk_{t}")]).collect();
     psql(url, &format!("{prepare} TRUNCATE {}", names.join(", ")));
     // Let the sequencer drain the batch's queue first, so that it does not compete with the floor.
     for _ in 0..if sequencer { 100 } else { 0 } {
@@ -209,22 +229,32 @@ fn floor(url: &str, sequencer: bool, table: &str, id: &str) -> (Vec<(String, i64
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let path = std::env::temp_dir().join("unionfund-bench-floor.sql");
-    std::fs::write(&path, script).unwrap();
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
-        .arg(&path)
-        .output()
-        .expect("psql must be installed");
-    assert!(out.status.success(), "the floor's COPY failed: {}", String::from_utf8_lossy(&out.stderr));
-    let _ = std::fs::remove_file(&path);
-    let ms: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("Time: "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|v| v.parse::<f64>().unwrap())
-        .sum();
-    (written, ms / 1000.0)
+    let timed = |prefix: &str| -> f64 {
+        let mut script = String::from("\\timing on\nBEGIN;\n");
+        for (t, rows) in &data {
+            script.push_str(&format!("COPY {prefix}{t} FROM STDIN;\n{rows}\\.\n"));
+        }
+        script.push_str("COMMIT;\n");
+        let path = std::env::temp_dir().join("unionfund-bench-floor.sql");
+        std::fs::write(&path, script).unwrap();
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+            .arg(&path)
+            .output()
+            .expect("psql must be installed");
+        assert!(out.status.success(), "the floor's COPY failed: {}", String::from_utf8_lossy(&out.stderr));
+        let _ = std::fs::remove_file(&path);
+        let ms: f64 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("Time: "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|v| v.parse::<f64>().unwrap())
+            .sum();
+        ms / 1000.0
+    };
+    let bare = timed("floor_");
+    let with_keys = timed("floorfk_");
+    (written, bare, with_keys)
 }
 
 /// A money string ("1234.56") in fen.
@@ -357,14 +387,21 @@ async fn batch_step(
                     fee.insert((org, l["period"].as_str().unwrap().to_owned()), fen(&l["fee_due"]));
                 }
             }
-            let (written, floor_secs) = floor(url, sequencer, table, lines[0]["id"].as_str().unwrap());
-            out.push(BatchLine { what: format!("{what} {half}"), rows_in: rows.len(), written, secs, floor_secs });
+            let (written, floor_secs, floor_fk_secs) = floor(url, sequencer, table, lines[0]["id"].as_str().unwrap());
+            out.push(BatchLine {
+                what: format!("{what} {half}"),
+                rows_in: rows.len(),
+                written,
+                secs,
+                floor_secs,
+                floor_fk_secs,
+            });
         }
     }
     let scratch = psql(
         url,
         "SELECT string_agg(c.relname, ', ') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname LIKE 'floor\\_%'",
+         WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.relname LIKE 'floor%'",
     );
     if !scratch.trim().is_empty() {
         psql(url, &format!("DROP TABLE {}", scratch.trim()));
@@ -728,24 +765,26 @@ fn main() {
         println!();
         println!(
             "a finance bureau's year over HTTP (1,000 units × 12 months, requests of 6,000 rows) vs its floor: \
-             the rows each batch wrote, by raw COPY into tables of the same shape (target ratio ≥ 0.5)"
+             the rows each batch wrote, by raw COPY into tables of the same shape, without and with their \
+             foreign keys (target ratio ≥ 0.5)"
         );
         println!(
-            "| batch | rows in request | rows written | seconds | rows written/s | COPY floor s | floor rows/s | ratio (floor s / batch s) |"
+            "| batch | rows in request | rows written | seconds | rows written/s | floor s (no FKs) | ratio | floor s (FKs) | ratio |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for b in &batch_rates {
             let n: i64 = b.written.iter().map(|(_, n)| n).sum();
             println!(
-                "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} |",
+                "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 b.what,
                 b.rows_in,
                 n,
                 b.secs,
                 n as f64 / b.secs,
                 b.floor_secs,
-                n as f64 / b.floor_secs.max(1e-9),
-                b.floor_secs / b.secs
+                b.floor_secs / b.secs,
+                b.floor_fk_secs,
+                b.floor_fk_secs / b.secs
             );
         }
         println!("rows written per table (log_queue: as found, the sequencer drains it concurrently):");
