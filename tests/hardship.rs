@@ -780,3 +780,80 @@ async fn rotating_the_personal_data_key_reseals_every_value_and_keeps_it() {
     assert!(again.columns.iter().all(|(_, n)| *n == 0));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_draft_is_edited_in_place_a_returned_one_too_and_a_submitted_one_never() {
+    let app = spawn_app().await;
+    let fund = matched_fund(&app).await;
+    let (clerk, officer) = (app.token(Role::Clerk).await, app.token(Role::RightsOfficer).await);
+    let township = app.org("township").await;
+    let a = file(&app, &clerk, application(&fund, township, &id_number(40), "1000.00")).await;
+    let id = a["id"].as_str().unwrap();
+    let path = format!("{APPS}/{id}");
+    let patch = |token: &str, tag: Option<&str>, b: Value| {
+        let tag = tag.map(str::to_owned);
+        let (token, path) = (token.to_owned(), path.clone());
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> = tag.as_deref().map(|t| ("If-Match", t)).into_iter().collect();
+            app.send(Method::PATCH, &path, Some(&token), Some(b), &headers).await
+        }
+    };
+    // If-Match is required and must be current.
+    problem(patch(&clerk, None, json!({"requested_amount": "1200.00"})).await, 428, "precondition_required").await;
+    problem(patch(&clerk, Some("\"7\""), json!({"requested_amount": "1200.00"})).await, 412, "precondition_failed")
+        .await;
+    // Bad fields are named, and an ID number in error is never echoed.
+    let p = problem(
+        patch(&clerk, Some("\"1\""), json!({"requested_amount": "0.00", "id_number": "430921199001010401"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(fields(&p), ["id_number", "requested_amount"]);
+    assert!(!p.to_string().contains("430921199001010401"));
+    // A good edit: amount, account and ID number, each re-sealed and masked; version and event.
+    let new_id = id_number(41);
+    let r = patch(
+        &clerk,
+        Some("\"1\""),
+        json!({"requested_amount": "1200.00", "bank_account": "6222 0200 9999 0001", "id_number": new_id}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let v = body(r).await;
+    assert_eq!((v["requested_amount"].as_str(), v["status"].as_str()), (Some("1200.00"), Some("draft")));
+    assert!(v.to_string().contains("0001") && !v.to_string().contains("6222020099990001"), "{v}");
+    assert!(!v.to_string().contains(&new_id));
+    let updated: Vec<Value> = events(&app, "hardship_application", id)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "hardship_application.updated")
+        .collect();
+    assert_eq!(updated.len(), 1);
+    assert!(!updated[0].to_string().contains(&new_id), "the trail keeps the ID number masked");
+    // Another organisation's clerk does not see it.
+    let other = app.user_token("clerk_b", Role::Clerk, app.org("unit").await).await;
+    problem(patch(&other, Some("\"2\""), json!({"reason": "x"})).await, 404, "not_found").await;
+
+    // Submitted: it is the reviewers' now.
+    assert_eq!(act(&app, &clerk, id, "submit", json!({})).await.status(), 200);
+    let tag = etag_of(&app, &path).await;
+    problem(patch(&clerk, Some(&tag), json!({"requested_amount": "5000.00"})).await, 409, "not_a_draft").await;
+    // Reviewed, then returned for revision: edited, not filed again.
+    assert_eq!(act(&app, &officer, id, "review", json!({})).await.status(), 200);
+    let leader = app.token(Role::Leader).await;
+    assert_eq!(act(&app, &leader, id, "return", json!({"reason": "income proof missing"})).await.status(), 200);
+    let tag = etag_of(&app, &path).await;
+    let r = patch(
+        &clerk,
+        Some(&tag),
+        json!({"household_notes": "income proof attached", "household_monthly_income": "1500.00"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await["household_monthly_income"], "1500.00");
+    assert_eq!(app.count("SELECT count(*) AS n FROM hardship_applications"), 1, "no second filing");
+    app.finish().await;
+}

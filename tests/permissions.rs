@@ -87,6 +87,7 @@ const OPERATIONS: &[(&str, &str, Path)] = &[
     ("list_applications", "ReadHardship", Shared),
     ("create_application", "FileHardship", Shared),
     ("get_application", "ReadHardship", Owned),
+    ("update_application", "FileHardship", Owned),
     ("submit_application", "FileHardship", Owned),
     ("withdraw_application", "FileHardship", Owned),
     ("review_application", "ReviewHardship", Owned),

@@ -1,7 +1,7 @@
 //! `/api/v1/hardship/applications[...]`.
 
 use actix_web::web::{Data, Path, Query};
-use actix_web::{HttpResponse, get, post};
+use actix_web::{HttpResponse, get, patch, post};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -114,6 +114,110 @@ pub async fn create_application(
     hardship::create(&state.pool, state.pii.clone(), caller.write_ctx(), key.with(&fingerprint), caller.scope(), cmd)
         .await
         .map(super::stored)
+}
+
+/// Changes to a draft application; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApplicationRequest {
+    /// The worker's name.
+    pub worker_name: Option<String>,
+    /// Resident ID number (GB 11643 check character); stored encrypted, answered masked.
+    #[schema(example = "11010519491231002X")]
+    pub id_number: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Bank account for the payment.
+    pub bank_account: Option<String>,
+    /// Why the worker is in difficulty.
+    pub category: Option<Category>,
+    /// How deep the difficulty is.
+    pub level: Option<Level>,
+    /// People in the household (1–50).
+    pub household_members: Option<i32>,
+    /// The household's monthly income.
+    pub household_monthly_income: Option<Money>,
+    /// Other household facts (up to 2,000 characters).
+    pub household_notes: Option<String>,
+    /// How much is asked for.
+    pub requested_amount: Option<Money>,
+    /// Why (up to 2,000 characters).
+    pub reason: Option<String>,
+}
+
+impl TryFrom<UpdateApplicationRequest> for hardship::ApplicationChanges {
+    type Error = Error;
+    fn try_from(r: UpdateApplicationRequest) -> Result<Self, Error> {
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut take = |result: Result<String, FieldError>| result.map_err(|e| errors.push(e)).ok();
+        let worker_name = r.worker_name.as_deref().map(|n| take(rules::text("worker_name", n, 100)));
+        let reason = r.reason.as_deref().map(|n| take(rules::text("reason", n, 2000)));
+        let phone = r.phone.as_deref().map(|p| take(rules::phone("phone", p)));
+        let bank_account = r.bank_account.as_deref().map(|b| take(rules::bank_account("bank_account", b)));
+        let household_notes = r.household_notes.as_deref().map(|n| take(rules::text("household_notes", n, 2000)));
+        // The message never repeats the number.
+        let id_number = r.id_number.as_deref().and_then(|n| {
+            ResidentId::parse(n.trim()).map_err(|e| errors.push(FieldError::new("id_number", e.to_string()))).ok()
+        });
+        if r.household_members.is_some_and(|m| !(1..=50).contains(&m)) {
+            errors.push(FieldError::new("household_members", "must be between 1 and 50"));
+        }
+        if r.requested_amount.is_some_and(|a| a.is_zero()) {
+            errors.push(FieldError::new("requested_amount", "must be more than 0.00"));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        Ok(hardship::ApplicationChanges {
+            worker_name: worker_name.flatten(),
+            id_number,
+            phone: phone.flatten(),
+            bank_account: bank_account.flatten(),
+            category: r.category,
+            level: r.level,
+            household_members: r.household_members,
+            household_monthly_income: r.household_monthly_income,
+            household_notes: household_notes.flatten(),
+            requested_amount: r.requested_amount,
+            reason: reason.flatten(),
+        })
+    }
+}
+
+/// Edits a draft application (`If-Match` required; the side that files: a clerk for its own
+/// organisation, a rights-protection officer): one being written, or returned for revision —
+/// edited, not filed again. A submitted, reviewed, approved or closed application is 409
+/// `not_a_draft`: what was reviewed and approved is what was asked. The body's fingerprint is kept
+/// keyed (HMAC), as when filing.
+#[utoipa::path(patch, path = "/api/v1/hardship/applications/{id}", tag = "hardship", request_body = UpdateApplicationRequest,
+    params(("id" = Uuid, Path), ("If-Match" = String, Header, description = "The ETag you read"),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+#[patch("/api/v1/hardship/applications/{id}")]
+pub async fn update_application(
+    state: Data<AppState>,
+    caller: Authorized<perm::FileHardship>,
+    key: IdempotencyKey,
+    if_match: IfMatch,
+    id: Path<ApplicationId>,
+    body: JsonBody<UpdateApplicationRequest, hardship::ApplicationChanges>,
+) -> Result<HttpResponse, Error> {
+    let fingerprint = state.pii.lookup_hash("request", &body.fingerprint);
+    let changes = body.value;
+    let id = id.into_inner().uuid();
+    hardship::update(
+        &state.pool,
+        state.pii.clone(),
+        caller.write_ctx(),
+        key.with(&fingerprint),
+        caller.scope(),
+        if_match.0,
+        id,
+        changes,
+    )
+    .await
+    .map(super::stored)
 }
 
 /// Filters of the application list.

@@ -114,7 +114,7 @@ impl Modify for MoneyPosts {
         campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign, campaigns::add_beneficiaries,
         campaigns::list_beneficiaries, campaigns::approve_campaign, campaigns::disburse_campaign, campaigns::bank_file,
         campaigns::record_bank_results,
-        hardship::create_application, hardship::list_applications, hardship::get_application,
+        hardship::create_application, hardship::list_applications, hardship::get_application, hardship::update_application,
         hardship::submit_application, hardship::review_application, hardship::approve_application,
         hardship::reject_application, hardship::return_application, hardship::withdraw_application,
         hardship::override_duplicate, hardship::reveal_application,

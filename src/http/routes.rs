@@ -82,6 +82,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(hardship::create_application)
         .service(hardship::list_applications)
         .service(hardship::get_application)
+        .service(hardship::update_application)
         .service(hardship::submit_application)
         .service(hardship::review_application)
         .service(hardship::approve_application)

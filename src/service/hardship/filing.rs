@@ -134,3 +134,114 @@ pub async fn create(
     })
     .await
 }
+
+/// Changes to a draft application, validated; absent fields stay as they are.
+#[derive(Debug, Default)]
+pub struct ApplicationChanges {
+    /// The worker's name.
+    pub worker_name: Option<String>,
+    /// Resident ID number.
+    pub id_number: Option<ResidentId>,
+    /// Phone, normalised.
+    pub phone: Option<String>,
+    /// Bank account, normalised.
+    pub bank_account: Option<String>,
+    /// Category.
+    pub category: Option<Category>,
+    /// Level.
+    pub level: Option<Level>,
+    /// People in the household.
+    pub household_members: Option<i32>,
+    /// Monthly household income.
+    pub household_monthly_income: Option<Money>,
+    /// Other household facts.
+    pub household_notes: Option<String>,
+    /// Amount asked for.
+    pub requested_amount: Option<Money>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// Edits a draft application (`If-Match` required) — one being written, or returned for
+/// revision, which is edited rather than filed again. Once submitted it is the reviewers' and
+/// may not change (409 `not_a_draft`): what was reviewed and approved is what was asked.
+#[tracing::instrument(skip_all, fields(application.id = %id))]
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    pool: &Pool,
+    pii: Arc<PiiKeys>,
+    ctx: WriteCtx,
+    idem: Option<Idempotency>,
+    scope: Scope,
+    if_match: Option<String>,
+    id: Uuid,
+    changes: ApplicationChanges,
+) -> Result<Stored, Error> {
+    crate::service::write(pool, ctx, idem, move |tx| {
+        let before = db::hardship::lock(tx, id)?;
+        if !scope.sees(before.org_id) {
+            return Err(Error::NotFound);
+        }
+        crate::service::check_if_match(if_match.as_deref(), before.version)?;
+        if super::status_of(&before)? != CaseStatus::Draft {
+            return Err(crate::domain::DomainError::conflict(
+                "not_a_draft",
+                format!("the application is {}: only a draft (or one returned for revision) is edited", before.status),
+            )
+            .into());
+        }
+        let mut row = before.clone();
+        let c = changes;
+        if let Some(v) = c.worker_name {
+            row.worker_name = v;
+        }
+        if let Some(number) = &c.id_number {
+            let exposed = number.expose();
+            crate::service::personal_data::move_hashes(tx, &pii, [exposed])?;
+            row.id_number_sealed = pii.seal(purpose::ID_NUMBER, exposed)?;
+            row.id_number_hash = pii.lookup_hash(purpose::ID_NUMBER, exposed);
+            row.id_number_masked = number.masked();
+        }
+        if let Some(p) = c.phone.as_deref() {
+            row.phone_sealed = Some(pii.seal(purpose::PHONE, p)?);
+            row.phone_masked = Some(mask(p, 3, 4));
+        }
+        if let Some(b) = c.bank_account.as_deref() {
+            row.bank_account_sealed = Some(pii.seal(purpose::BANK_ACCOUNT, b)?);
+            row.bank_account_masked = Some(mask(b, 0, 4));
+        }
+        if let Some(v) = c.category {
+            row.category = v.as_str().into();
+        }
+        if let Some(v) = c.level {
+            row.level = v.as_str().into();
+        }
+        if let Some(v) = c.household_members {
+            row.household_members = Some(v);
+        }
+        if let Some(v) = c.household_monthly_income {
+            row.household_monthly_income = Some(v.as_decimal());
+        }
+        if let Some(v) = c.household_notes {
+            row.household_notes = Some(v);
+        }
+        if let Some(v) = c.requested_amount {
+            row.requested_amount = v.as_decimal();
+        }
+        if let Some(v) = c.reason {
+            row.reason = v;
+        }
+        row.version += 1;
+        row.updated_at = tx.ctx().now;
+        db::hardship::update(tx, &row)?;
+        tx.record(Event {
+            org_id: Some(row.org_id),
+            fund_id: Some(row.fund_id),
+            before: Some(summary(&before)),
+            after: Some(summary(&row)),
+            ..Event::new(stream(row.fund_id), "hardship_application.updated", "hardship_application", row.id)
+        });
+        Ok(Answer { status: 200, etag: Some(etag(row.version)), body: view(&row, None)? })
+    })
+    .await
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use self::duplicates::override_duplicate;
-pub use self::filing::{NewApplication, create};
+pub use self::filing::{ApplicationChanges, NewApplication, create, update};
 pub use self::views::{ApplicationView, DuplicateOverride, RevealedView, view};
 use super::{Listed, Page};
 use crate::db::Db;
