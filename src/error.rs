@@ -297,6 +297,14 @@ impl From<diesel::result::Error> for Error {
                 Error::duplicate_reference()
             }
             // The closed-year trigger on journal_entries (migration 000016), behind service::books.
+            // An application's filed facts after it left draft (migration 000024), behind the
+            // service's own 409 not_a_draft.
+            D::DatabaseError(K::CheckViolation, info) if info.constraint_name() == Some("application_frozen") => {
+                Error::Conflict {
+                    code: "not_a_draft",
+                    detail: "what was filed no longer changes once the application is submitted".into(),
+                }
+            }
             D::DatabaseError(K::CheckViolation, info) if info.constraint_name() == Some("period_closed") => {
                 Error::Conflict {
                     code: "period_closed",

@@ -855,5 +855,25 @@ async fn a_draft_is_edited_in_place_a_returned_one_too_and_a_submitted_one_never
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["household_monthly_income"], "1500.00");
     assert_eq!(app.count("SELECT count(*) AS n FROM hardship_applications"), 1, "no second filing");
+    // The database refuses it too, whatever writes the row: a submitted application's amount, and
+    // an approved one's approved amount.
+    assert_eq!(act(&app, &clerk, id, "submit", json!({})).await.status(), 200);
+    use diesel::connection::SimpleConnection;
+    let e = app
+        .db
+        .conn()
+        .batch_execute(&format!("UPDATE hardship_applications SET requested_amount = 9999 WHERE id = '{id}'"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no longer changes"), "{e}");
+    assert_eq!(act(&app, &officer, id, "review", json!({})).await.status(), 200);
+    assert_eq!(act(&app, &leader, id, "approve", json!({})).await.status(), 200);
+    let e = app
+        .db
+        .conn()
+        .batch_execute(&format!("UPDATE hardship_applications SET approved_amount = 1 WHERE id = '{id}'"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("approved amount no longer changes"), "{e}");
     app.finish().await;
 }
