@@ -55,43 +55,38 @@ pub struct CreateApplicationRequest {
 
 impl TryFrom<CreateApplicationRequest> for NewApplication {
     type Error = Error;
+    /// Checked field by field as an edit is (`UpdateApplicationRequest`), every field given.
     fn try_from(r: CreateApplicationRequest) -> Result<Self, Error> {
-        let mut errors: Vec<FieldError> = Vec::new();
-        let mut take = |result: Result<String, FieldError>| result.map_err(|e| errors.push(e)).ok();
-        let worker_name = take(rules::text("worker_name", &r.worker_name, 100));
-        let reason = take(rules::text("reason", &r.reason, 2000));
-        let phone = r.phone.as_deref().map(|p| take(rules::phone("phone", p)));
-        let bank_account = r.bank_account.as_deref().map(|b| take(rules::bank_account("bank_account", b)));
-        let household_notes = r.household_notes.as_deref().map(|n| take(rules::text("household_notes", n, 2000)));
-        // The message never repeats the number.
-        let id_number = ResidentId::parse(r.id_number.trim())
-            .map_err(|e| errors.push(FieldError::new("id_number", e.to_string())))
-            .ok();
-        if r.household_members.is_some_and(|m| !(1..=50).contains(&m)) {
-            errors.push(FieldError::new("household_members", "must be between 1 and 50"));
-        }
-        if r.requested_amount.is_zero() {
-            errors.push(FieldError::new("requested_amount", "must be more than 0.00"));
-        }
-        match (worker_name, reason, id_number, errors.is_empty()) {
-            (Some(worker_name), Some(reason), Some(id_number), true) => Ok(NewApplication {
-                fund_id: r.fund_id,
-                org_id: r.org_id,
-                worker_name,
-                id_number,
-                phone: phone.flatten(),
-                bank_account: bank_account.flatten(),
-                category: r.category,
-                level: r.level,
-                household_members: r.household_members,
-                household_monthly_income: r.household_monthly_income,
-                household_notes: household_notes.flatten(),
-                requested_amount: r.requested_amount,
-                reason,
-                campaign_id: r.campaign_id,
-            }),
-            _ => Err(Error::Validation(errors)),
-        }
+        let c = hardship::ApplicationChanges::try_from(UpdateApplicationRequest {
+            worker_name: Some(r.worker_name),
+            id_number: Some(r.id_number),
+            phone: r.phone,
+            bank_account: r.bank_account,
+            category: Some(r.category),
+            level: Some(r.level),
+            household_members: r.household_members,
+            household_monthly_income: r.household_monthly_income,
+            household_notes: r.household_notes,
+            requested_amount: Some(r.requested_amount),
+            reason: Some(r.reason),
+        })?;
+        let given = || Error::internal("a checked field went missing");
+        Ok(NewApplication {
+            fund_id: r.fund_id,
+            org_id: r.org_id,
+            worker_name: c.worker_name.ok_or_else(given)?,
+            id_number: c.id_number.ok_or_else(given)?,
+            phone: c.phone,
+            bank_account: c.bank_account,
+            category: c.category.ok_or_else(given)?,
+            level: c.level.ok_or_else(given)?,
+            household_members: c.household_members,
+            household_monthly_income: c.household_monthly_income,
+            household_notes: c.household_notes,
+            requested_amount: c.requested_amount.ok_or_else(given)?,
+            reason: c.reason.ok_or_else(given)?,
+            campaign_id: r.campaign_id,
+        })
     }
 }
 
